@@ -1,0 +1,383 @@
+"""The charter: the federation's roster and rulebook, loaded from TOML, with a stable digest.
+
+The digest is SHA-256 over the canonical bytes: compact JSON with sorted keys, members and
+triggers sorted by id, every default written out. Two charters that say the same thing have the
+same digest whatever their TOML formatting; docs/protocol.md gives the exact form.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from pausenet.dsse import sha256
+from pausenet.errors import CharterError
+from pausenet.keys import PublicKey
+
+__all__ = [
+    "CHARTER_FORMAT",
+    "SLUG_RE",
+    "Charter",
+    "Limits",
+    "Member",
+    "Role",
+    "Rules",
+    "Trigger",
+    "load_charter",
+    "parse_charter",
+]
+
+CHARTER_FORMAT = "pausenet.charter.v1"
+SLUG_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
+_FED_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+
+
+class Role(str, Enum):
+    LAB = "lab"
+    OVERSEER = "overseer"
+
+
+@dataclass(frozen=True)
+class Member:
+    id: str
+    role: Role
+    public_key: PublicKey
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Trigger:
+    id: str
+    description: str
+
+
+@dataclass(frozen=True)
+class Rules:
+    pause_threshold: int
+    lift_threshold: int
+    overseer_pause_threshold: int = 0
+    lift_overseer_threshold: int = 0
+    min_pause_s: int = 0
+    heartbeat_ttl_s: int = 60
+    max_clock_skew_s: int = 30
+    compliance_grace_s: int = 86_400
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_message_bytes: int = 4 * 1024 * 1024
+    max_statement_bytes: int = 16 * 1024
+    max_note_chars: int = 2000
+    max_triggers_per_vote: int = 16
+    max_items_per_message: int = 1000
+
+
+# (lowest, highest) accepted for each limit
+_LIMIT_RANGES: dict[str, tuple[int, int]] = {
+    "max_message_bytes": (64 * 1024, 64 * 1024 * 1024),
+    "max_statement_bytes": (1024, 1024 * 1024),
+    "max_note_chars": (0, 100_000),
+    "max_triggers_per_vote": (1, 1000),
+    "max_items_per_message": (1, 100_000),
+}
+
+
+@dataclass(frozen=True)
+class Charter:
+    federation_id: str
+    members: tuple[Member, ...]
+    triggers: tuple[Trigger, ...]
+    rules: Rules
+    limits: Limits
+    canonical_bytes: bytes
+    digest: bytes
+
+    def member(self, member_id: str) -> Member | None:
+        return self._by_id().get(member_id)
+
+    def _by_id(self) -> dict[str, Member]:
+        cache: dict[str, Member] | None = self.__dict__.get("_members_by_id")
+        if cache is None:
+            cache = {m.id: m for m in self.members}
+            object.__setattr__(self, "_members_by_id", cache)
+        return cache
+
+    def trigger_ids(self) -> frozenset[str]:
+        return frozenset(t.id for t in self.triggers)
+
+    def labs(self) -> tuple[Member, ...]:
+        return tuple(m for m in self.members if m.role is Role.LAB)
+
+    def overseers(self) -> tuple[Member, ...]:
+        return tuple(m for m in self.members if m.role is Role.OVERSEER)
+
+    @property
+    def digest_hex(self) -> str:
+        return self.digest.hex()
+
+    def explain(self) -> list[str]:
+        """The rules in plain sentences, one per line."""
+        r = self.rules
+        labs, ovs = len(self.labs()), len(self.overseers())
+        out = [
+            f"Federation '{self.federation_id}' has {labs} lab(s) and {ovs} overseer(s).",
+            f"A pause starts when {r.pause_threshold} of {labs} labs vote PAUSE for the same epoch,"
+            " each naming at least one trigger below.",
+        ]
+        if r.overseer_pause_threshold:
+            out.append(
+                f"Overseers can also start a pause: {r.overseer_pause_threshold} of {ovs}"
+                " overseers voting PAUSE is enough on its own."
+            )
+        else:
+            out.append("Overseers cannot start a pause.")
+        lift = f"A pause is lifted when {r.lift_threshold} of {labs} labs vote LIFT"
+        if r.lift_overseer_threshold:
+            lift += f" and {r.lift_overseer_threshold} of {ovs} overseers vote LIFT too"
+        out.append(lift + ".")
+        if r.min_pause_s:
+            out.append(f"A pause lasts at least {_dur(r.min_pause_s)}, whatever the lift votes.")
+        out += [
+            "A member proven to have equivocated can still add to a pause, but its lift votes do"
+            " not count.",
+            f"Once paused, each lab must attest that it has halted within {_dur(r.compliance_grace_s)}.",
+            f"A member whose latest heartbeat is older than {_dur(r.heartbeat_ttl_s)} is stale;"
+            " a node answers UNKNOWN rather than guess while stale members could change the answer.",
+            f"Signed times may run at most {_dur(r.max_clock_skew_s)} ahead of the verifier's clock.",
+            "Triggers:",
+        ]
+        out += [f"  {t.id}: {t.description}" for t in self.triggers]
+        out.append("Members:")
+        out += [
+            f"  {m.id} ({m.role.value}){' ' + m.name if m.name else ''}: {m.public_key.hex()}"
+            for m in self.members
+        ]
+        return out
+
+
+def _dur(seconds: int) -> str:
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            n = seconds // size
+            return f"{n} {unit}{'s' if n != 1 else ''}"
+    return f"{seconds} second{'s' if seconds != 1 else ''}"
+
+
+def load_charter(path: Path) -> Charter:
+    """Read and validate a charter TOML file. Errors name the file, the field and the fix."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError as exc:
+        raise CharterError(f"{path}: charter file not found") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CharterError(f"{path}: cannot read charter: {exc}") from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise CharterError(f"{path}: not valid TOML: {exc}") from exc
+    return parse_charter(data, source=str(path))
+
+
+def parse_charter(data: Mapping[str, Any], *, source: str = "charter") -> Charter:
+    """Validate charter data (as parsed from TOML or from canonical JSON)."""
+    p = _Parser(source)
+    p.keys(data, "", {"format", "federation_id", "members", "triggers", "rules", "limits"})
+    fmt = data.get("format", CHARTER_FORMAT)
+    if fmt != CHARTER_FORMAT:
+        p.fail("format", f"unsupported charter format {fmt!r}; expected {CHARTER_FORMAT!r}")
+    fed = p.string(data, "federation_id", required=True)
+    if not _FED_RE.fullmatch(fed):
+        p.fail("federation_id", "use 1-64 of a-z, 0-9, '.', '_', '-', starting with a letter or digit")
+
+    members = _parse_members(p, data.get("members"))
+    triggers = _parse_triggers(p, data.get("triggers"))
+    rules = _parse_rules(p, data.get("rules"), members)
+    limits = _parse_limits(p, data.get("limits", {}))
+
+    members = tuple(sorted(members, key=lambda m: m.id))
+    triggers = tuple(sorted(triggers, key=lambda t: t.id))
+    canonical = canonical_bytes(fed, members, triggers, rules, limits)
+    return Charter(fed, members, triggers, rules, limits, canonical, sha256(canonical))
+
+
+def canonical_bytes(
+    federation_id: str,
+    members: tuple[Member, ...],
+    triggers: tuple[Trigger, ...],
+    rules: Rules,
+    limits: Limits,
+) -> bytes:
+    doc = {
+        "format": CHARTER_FORMAT,
+        "federation_id": federation_id,
+        "members": [
+            {"id": m.id, "role": m.role.value, "public_key": m.public_key.hex(), "name": m.name}
+            for m in sorted(members, key=lambda m: m.id)
+        ],
+        "triggers": [
+            {"id": t.id, "description": t.description} for t in sorted(triggers, key=lambda t: t.id)
+        ],
+        "rules": asdict(rules),
+        "limits": asdict(limits),
+    }
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+class _Parser:
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, field: str, msg: str) -> None:
+        raise CharterError(f"{self.source}: {field}: {msg}")
+
+    def keys(self, table: Mapping[str, Any], where: str, known: set[str]) -> None:
+        if not isinstance(table, Mapping):
+            self.fail(where or "(top level)", "must be a table")
+        for k in table:
+            if k not in known:
+                name = f"{where}.{k}" if where else k
+                self.fail(name, f"unknown key; known keys here: {', '.join(sorted(known))}")
+
+    def string(self, table: Mapping[str, Any], key: str, *, where: str = "", required: bool) -> str:
+        name = f"{where}.{key}" if where else key
+        if key not in table:
+            if required:
+                self.fail(name, "missing; add it")
+            return ""
+        v = table[key]
+        if not isinstance(v, str):
+            self.fail(name, f"must be a string, got {type(v).__name__}")
+        return str(v)
+
+    def integer(self, table: Mapping[str, Any], key: str, where: str, default: int | None) -> int:
+        name = f"{where}.{key}"
+        if key not in table:
+            if default is None:
+                self.fail(name, "missing; add it")
+            return int(default)  # type: ignore[arg-type]
+        v = table[key]
+        if isinstance(v, bool) or not isinstance(v, int):
+            self.fail(name, f"must be a whole number, got {v!r}")
+        return int(v)
+
+
+def _parse_members(p: _Parser, raw: object) -> tuple[Member, ...]:
+    if not isinstance(raw, list) or not raw:
+        p.fail("members", "need at least one [[members]] entry with id, role and public_key")
+    assert isinstance(raw, list)
+    out: list[Member] = []
+    ids: set[str] = set()
+    keys: dict[bytes, str] = {}
+    for i, m in enumerate(raw):
+        where = f"members[{i}]"
+        p.keys(m, where, {"id", "role", "public_key", "name"})
+        mid = p.string(m, "id", where=where, required=True)
+        if not SLUG_RE.fullmatch(mid):
+            p.fail(f"{where}.id", f"{mid!r} is not a member id; use 1-32 of a-z, 0-9, '-'")
+        where = f"members[{mid}]"
+        if mid in ids:
+            p.fail(where, f"duplicate member id {mid!r}; each member needs its own id")
+        ids.add(mid)
+        role_s = p.string(m, "role", where=where, required=True)
+        try:
+            role = Role(role_s)
+        except ValueError:
+            p.fail(f"{where}.role", f"unknown role {role_s!r}; use 'lab' or 'overseer'")
+        key_s = p.string(m, "public_key", where=where, required=True)
+        try:
+            pk = PublicKey.from_hex(key_s)
+        except ValueError as exc:
+            p.fail(f"{where}.public_key", f"{exc}; paste the hex printed by 'pausenet keygen'")
+        if pk.raw in keys:
+            p.fail(f"{where}.public_key", f"same key as member {keys[pk.raw]!r}; each member needs its own key")
+        keys[pk.raw] = mid
+        name = p.string(m, "name", where=where, required=False)
+        if len(name) > 200:
+            p.fail(f"{where}.name", "longer than 200 characters")
+        out.append(Member(mid, role, pk, name))
+    return tuple(out)
+
+
+def _parse_triggers(p: _Parser, raw: object) -> tuple[Trigger, ...]:
+    if not isinstance(raw, list) or not raw:
+        p.fail("triggers", "need at least one [[triggers]] entry with id and description")
+    assert isinstance(raw, list)
+    out: list[Trigger] = []
+    seen: set[str] = set()
+    for i, t in enumerate(raw):
+        where = f"triggers[{i}]"
+        p.keys(t, where, {"id", "description"})
+        tid = p.string(t, "id", where=where, required=True)
+        if not SLUG_RE.fullmatch(tid):
+            p.fail(f"{where}.id", f"{tid!r} is not a trigger id; use 1-32 of a-z, 0-9, '-'")
+        if tid in seen:
+            p.fail(f"triggers[{tid}]", f"duplicate trigger id {tid!r}")
+        seen.add(tid)
+        desc = p.string(t, "description", where=f"triggers[{tid}]", required=True)
+        if not desc.strip():
+            p.fail(f"triggers[{tid}].description", "empty; say what the trigger means")
+        out.append(Trigger(tid, desc))
+    return tuple(out)
+
+
+def _parse_rules(p: _Parser, raw: object, members: tuple[Member, ...]) -> Rules:
+    if raw is None:
+        p.fail("rules", "missing [rules] table; it needs at least pause_threshold and lift_threshold")
+    assert isinstance(raw, Mapping)
+    names = {f.name for f in fields(Rules)}
+    p.keys(raw, "rules", names)
+    defaults = Rules(pause_threshold=0, lift_threshold=0)
+    vals = {
+        f.name: p.integer(
+            raw,
+            f.name,
+            "rules",
+            None if f.name in ("pause_threshold", "lift_threshold") else getattr(defaults, f.name),
+        )
+        for f in fields(Rules)
+    }
+    rules = Rules(**vals)
+    labs = sum(1 for m in members if m.role is Role.LAB)
+    ovs = sum(1 for m in members if m.role is Role.OVERSEER)
+    if labs == 0:
+        p.fail("members", "no member has role 'lab'; a federation needs labs to vote")
+    for name, lo, hi, who in (
+        ("pause_threshold", 1, labs, "labs"),
+        ("lift_threshold", 1, labs, "labs"),
+        ("overseer_pause_threshold", 0, ovs, "overseers"),
+        ("lift_overseer_threshold", 0, ovs, "overseers"),
+    ):
+        v = vals[name]
+        if not lo <= v <= hi:
+            p.fail(f"rules.{name}", f"{v} is outside {lo}..{hi} (the charter has {hi} {who})")
+    for name, lo, hi in (
+        ("min_pause_s", 0, 10 * 365 * 86400),
+        ("heartbeat_ttl_s", 1, 30 * 86400),
+        ("max_clock_skew_s", 0, 86400),
+        ("compliance_grace_s", 0, 365 * 86400),
+    ):
+        v = vals[name]
+        if not lo <= v <= hi:
+            p.fail(f"rules.{name}", f"{v} is outside {lo}..{hi} seconds")
+    return rules
+
+
+def _parse_limits(p: _Parser, raw: object) -> Limits:
+    if not isinstance(raw, Mapping):
+        p.fail("limits", "must be a table")
+    assert isinstance(raw, Mapping)
+    p.keys(raw, "limits", set(_LIMIT_RANGES))
+    d = Limits()
+    vals = {f.name: p.integer(raw, f.name, "limits", getattr(d, f.name)) for f in fields(Limits)}
+    for name, (lo, hi) in _LIMIT_RANGES.items():
+        if not lo <= vals[name] <= hi:
+            p.fail(f"limits.{name}", f"{vals[name]} is outside {lo}..{hi}")
+    if vals["max_statement_bytes"] > vals["max_message_bytes"]:
+        p.fail("limits.max_statement_bytes", "must not exceed limits.max_message_bytes")
+    return Limits(**vals)
