@@ -1,0 +1,37 @@
+"""Shared fixtures. The builders live in tests/helpers.py (`from helpers import ...`)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from helpers import T0, make_federation
+
+from pausenet.charter import Charter
+from pausenet.keys import SigningKey
+
+
+@pytest.fixture
+def federation() -> tuple[Charter, dict[str, SigningKey]]:
+    """The default federation: labs lab-a..lab-c (pause and lift need 2), overseer-a."""
+    return make_federation()
+
+
+@pytest.fixture
+def charter(federation: tuple[Charter, dict[str, SigningKey]]) -> Charter:
+    return federation[0]
+
+
+@pytest.fixture
+def keys(federation: tuple[Charter, dict[str, SigningKey]]) -> dict[str, SigningKey]:
+    return federation[1]
+
+
+@pytest.fixture
+def now_ms() -> int:
+    """A fixed 'now' in Unix ms, the default start time of helpers.log_for."""
+    return T0
