@@ -12,7 +12,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,7 @@ SLUG_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
 _FED_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 
 
-class Role(str, Enum):
+class Role(StrEnum):
     LAB = "lab"
     OVERSEER = "overseer"
 
@@ -193,7 +193,9 @@ def parse_charter(data: Mapping[str, Any], *, source: str = "charter") -> Charte
         p.fail("format", f"unsupported charter format {fmt!r}; expected {CHARTER_FORMAT!r}")
     fed = p.string(data, "federation_id", required=True)
     if not _FED_RE.fullmatch(fed):
-        p.fail("federation_id", "use 1-64 of a-z, 0-9, '.', '_', '-', starting with a letter or digit")
+        p.fail(
+            "federation_id", "use 1-64 of a-z, 0-9, '.', '_', '-', starting with a letter or digit"
+        )
 
     members = _parse_members(p, data.get("members"))
     triggers = _parse_triggers(p, data.get("triggers"))
@@ -226,7 +228,9 @@ def canonical_bytes(
         "rules": asdict(rules),
         "limits": asdict(limits),
     }
-    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
+        "utf-8"
+    )
 
 
 class _Parser:
@@ -295,7 +299,10 @@ def _parse_members(p: _Parser, raw: object) -> tuple[Member, ...]:
         except ValueError as exc:
             p.fail(f"{where}.public_key", f"{exc}; paste the hex printed by 'pausenet keygen'")
         if pk.raw in keys:
-            p.fail(f"{where}.public_key", f"same key as member {keys[pk.raw]!r}; each member needs its own key")
+            p.fail(
+                f"{where}.public_key",
+                f"same key as member {keys[pk.raw]!r}; each member needs its own key",
+            )
         keys[pk.raw] = mid
         name = p.string(m, "name", where=where, required=False)
         if len(name) > 200:
@@ -328,7 +335,11 @@ def _parse_triggers(p: _Parser, raw: object) -> tuple[Trigger, ...]:
 
 def _parse_rules(p: _Parser, raw: object, members: tuple[Member, ...]) -> Rules:
     if raw is None:
-        p.fail("rules", "missing [rules] table; it needs at least pause_threshold and lift_threshold")
+        p.fail(
+            "rules", "missing [rules] table; it needs at least pause_threshold and lift_threshold"
+        )
+    if not isinstance(raw, Mapping):
+        p.fail("rules", "must be a table")
     assert isinstance(raw, Mapping)
     names = {f.name for f in fields(Rules)}
     p.keys(raw, "rules", names)

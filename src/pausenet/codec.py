@@ -83,7 +83,10 @@ def encode_statement(s: Statement) -> bytes:
     if isinstance(b, Vote):
         pb.vote.CopyFrom(
             statement_pb2.Vote(
-                epoch=b.epoch, decision=_DECISION_TO_PB[b.decision], triggers=b.triggers, note=b.note
+                epoch=b.epoch,
+                decision=_DECISION_TO_PB[b.decision],
+                triggers=b.triggers,
+                note=b.note,
             )
         )
     elif isinstance(b, Compliance):
@@ -120,7 +123,9 @@ def decode_statement(data: bytes) -> Statement:
         t = pb.trigger_attestation
         body = TriggerAttestation(t.trigger_id, t.evidence_sha256, t.note)
     else:
-        raise CodecError("invalid", "statement has no body (vote, compliance or trigger_attestation)")
+        raise CodecError(
+            "invalid", "statement has no body (vote, compliance or trigger_attestation)"
+        )
     return Statement(
         federation_id=pb.federation_id,
         charter_digest=pb.charter_digest,

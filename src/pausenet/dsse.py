@@ -85,9 +85,9 @@ def _b64(value: object, name: str) -> bytes:
     try:
         return base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
-        try:  # DSSE allows URL-safe base64 too
-            return base64.urlsafe_b64decode(value.encode("ascii"))
-        except (binascii.Error, ValueError, UnicodeEncodeError) as exc:
+        try:  # DSSE allows URL-safe base64 too; strict, so junk characters are not skipped
+            return base64.b64decode(value, altchars=b"-_", validate=True)
+        except (binascii.Error, ValueError) as exc:
             raise ValueError(f"'{name}' is not valid base64") from exc
 
 

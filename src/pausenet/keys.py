@@ -102,7 +102,9 @@ def load_signing_key(path: Path) -> SigningKey:
     try:
         st = path.stat()
     except FileNotFoundError as exc:
-        raise KeyFileError(f"{path}: key file not found; create one with 'pausenet keygen'") from exc
+        raise KeyFileError(
+            f"{path}: key file not found; create one with 'pausenet keygen'"
+        ) from exc
     except OSError as exc:
         raise KeyFileError(f"{path}: cannot read key file: {exc.strerror}") from exc
     if not stat.S_ISREG(st.st_mode):

@@ -8,7 +8,7 @@ the SHA-256 of its payload.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from pausenet.dsse import Envelope
 
@@ -35,12 +35,12 @@ HASH_BYTES = 32
 MAX_SEQ = 2**63 - 1  # seqs, epochs and counters must fit a signed 64-bit integer
 
 
-class Decision(str, Enum):
+class Decision(StrEnum):
     PAUSE = "pause"
     LIFT = "lift"
 
 
-class ComplianceState(str, Enum):
+class ComplianceState(StrEnum):
     HALTED = "halted"
     NOT_HALTED = "not_halted"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from pausenet.charter import SLUG_RE, Charter, Role
 from pausenet.codec import CodecError, decode_heartbeat, decode_statement
@@ -38,7 +38,7 @@ _MAX_ADDRESS = 260
 _MAX_HEARTBEAT_BYTES = 1024
 
 
-class Reason(str, Enum):
+class Reason(StrEnum):
     """Why an envelope is not counted. The string values appear in JSON output and docs."""
 
     OVERSIZE = "oversize"
@@ -103,7 +103,9 @@ def verify_envelope(charter: Charter, env: Envelope, *, now_ms: int) -> Verified
     sig = env.signatures[0]
     keyid = sig.keyid
     if len(keyid) > _MAX_KEYID or not SLUG_RE.fullmatch(keyid):
-        return reject(Reason.UNKNOWN_MEMBER, f"signature keyid {keyid[:_MAX_KEYID]!r} is not a member id")
+        return reject(
+            Reason.UNKNOWN_MEMBER, f"signature keyid {keyid[:_MAX_KEYID]!r} is not a member id"
+        )
     member = charter.member(keyid)
     if member is None:
         return reject(Reason.UNKNOWN_MEMBER, f"{keyid!r} is not a member of this charter", keyid)
@@ -121,7 +123,9 @@ def verify_envelope(charter: Charter, env: Envelope, *, now_ms: int) -> Verified
         return reject(Reason(exc.reason), str(exc), keyid)
     if obj.member != keyid:
         return reject(
-            Reason.MEMBER_MISMATCH, f"payload names member {obj.member!r} but {keyid} signed it", keyid
+            Reason.MEMBER_MISMATCH,
+            f"payload names member {obj.member!r} but {keyid} signed it",
+            keyid,
         )
     if obj.charter_digest != charter.digest or obj.federation_id != charter.federation_id:
         return reject(

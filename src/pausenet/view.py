@@ -1,0 +1,608 @@
+"""The view: is a coordinated pause in effect? A pure, deterministic function of the facts.
+
+`evaluate(charter, items, now_ms)` takes verified items (statements, heartbeats), checks the
+rules that need more than one item (hash chains, duplicates, forks), builds the pause and lift
+certificates epoch by epoch, and answers PAUSED, NOT_PAUSED or UNKNOWN with the time the answer
+is proven as of. The same facts and the same `now_ms` always give the same view, in any order.
+
+An answer is proven as of time T when every member either is *covered* at T — its latest
+heartbeat is fresh, was issued at or after T, and we hold its whole log up to that heartbeat's
+head — or is one of too few uncovered members to have produced an unseen certificate that would
+flip the answer. As of is the latest such T; if there is none the answer is UNKNOWN, with the
+certified state (what the certificates in hand prove) alongside. docs/protocol.md §6 is the spec.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Any
+
+from pausenet.charter import Charter, Role
+from pausenet.dsse import Envelope
+from pausenet.evidence import Evidence, evidence_id, find_conflict
+from pausenet.records import (
+    Compliance,
+    ComplianceState,
+    Decision,
+    SignedHeartbeat,
+    SignedStatement,
+    TriggerAttestation,
+    Vote,
+)
+from pausenet.verify import Reason, Rejection, Verified, verify_envelope
+
+__all__ = [
+    "Certificate",
+    "ComplianceStatus",
+    "EpochRecord",
+    "MemberStatus",
+    "PauseState",
+    "View",
+    "evaluate",
+    "evaluate_envelopes",
+]
+
+
+class PauseState(StrEnum):
+    PAUSED = "PAUSED"
+    NOT_PAUSED = "NOT_PAUSED"
+    UNKNOWN = "UNKNOWN"
+
+
+class ComplianceStatus(StrEnum):
+    COMPLIANT = "compliant"
+    NON_COMPLIANT = "non_compliant"
+    PENDING = "pending"
+    OVERDUE = "overdue"
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """Votes that reached a threshold: each member once, with its earliest qualifying vote."""
+
+    epoch: int
+    decision: Decision
+    labs: tuple[str, ...]
+    overseers: tuple[str, ...]
+    votes: tuple[bytes, ...]  # payload hashes of the counted vote statements
+    formed_at_ms: int  # issued_at of the vote that reached the threshold
+    effective_at_ms: int  # when it takes effect (epoch order, minimum pause duration)
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    epoch: int
+    pause: Certificate | None
+    lift: Certificate | None
+    pause_votes: tuple[str, ...]  # every member with a counted PAUSE vote for this epoch
+    lift_votes: tuple[str, ...]  # every member with a counted LIFT vote for this epoch
+
+
+@dataclass(frozen=True)
+class MemberStatus:
+    id: str
+    role: Role
+    head_seq: int
+    head_hash: bytes
+    heartbeat_counter: int
+    heartbeat_at_ms: int | None
+    address: str
+    fresh: bool  # latest heartbeat within the charter's TTL
+    synced: bool  # fresh, not an equivocator, and its log held up to the heartbeat's head
+    equivocator: bool
+    compliance: ComplianceStatus | None  # only while the certified state is PAUSED (labs)
+
+
+@dataclass(frozen=True)
+class View:
+    state: PauseState
+    epoch: int  # the paused epoch, or the last lifted one (0: never paused)
+    as_of_ms: int | None  # None when UNKNOWN
+    now_ms: int
+    certified_state: PauseState  # what the certificates in hand prove (never UNKNOWN)
+    certified_since_ms: int | None  # when the certified state took effect (None: never paused)
+    explanation: str
+    charter_digest: bytes
+    epochs: tuple[EpochRecord, ...]
+    members: tuple[MemberStatus, ...]
+    evidence: tuple[Evidence, ...]
+    triggers_attested: tuple[tuple[str, tuple[str, ...]], ...]
+    rejected: tuple[Rejection, ...]
+    envelopes: tuple[Envelope, ...] = field(repr=False)  # everything counted: the proof
+
+    def member(self, member_id: str) -> MemberStatus | None:
+        return next((m for m in self.members if m.id == member_id), None)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "state": self.state.value,
+            "epoch": self.epoch,
+            "as_of": self.as_of_ms,
+            "now": self.now_ms,
+            "certified_state": self.certified_state.value,
+            "certified_since": self.certified_since_ms,
+            "explanation": self.explanation,
+            "charter_digest": self.charter_digest.hex(),
+            "members": [
+                {
+                    "id": m.id,
+                    "role": m.role.value,
+                    "head_seq": m.head_seq,
+                    "head_hash": m.head_hash.hex(),
+                    "heartbeat_counter": m.heartbeat_counter,
+                    "heartbeat_at": m.heartbeat_at_ms,
+                    "address": m.address,
+                    "fresh": m.fresh,
+                    "synced": m.synced,
+                    "equivocator": m.equivocator,
+                    "compliance": m.compliance.value if m.compliance else None,
+                }
+                for m in self.members
+            ],
+            "epochs": [
+                {
+                    "epoch": e.epoch,
+                    "pause": _cert_json(e.pause),
+                    "lift": _cert_json(e.lift),
+                    "pause_votes": list(e.pause_votes),
+                    "lift_votes": list(e.lift_votes),
+                }
+                for e in self.epochs
+            ],
+            "evidence": [
+                {
+                    "id": ev.id.hex(),
+                    "member": ev.member,
+                    "seq": ev.seq,
+                    "first": ev.first.payload_hash.hex(),
+                    "second": ev.second.payload_hash.hex(),
+                }
+                for ev in self.evidence
+            ],
+            "triggers_attested": {t: list(ms) for t, ms in self.triggers_attested},
+            "rejected": [
+                {
+                    "payload_sha256": r.payload_hash.hex(),
+                    "member": r.member,
+                    "reason": r.reason.value,
+                    "detail": r.detail,
+                }
+                for r in self.rejected
+            ],
+        }
+
+
+def _cert_json(c: Certificate | None) -> dict[str, Any] | None:
+    if c is None:
+        return None
+    return {
+        "labs": list(c.labs),
+        "overseers": list(c.overseers),
+        "votes": [h.hex() for h in c.votes],
+        "formed_at": c.formed_at_ms,
+        "effective_at": c.effective_at_ms,
+    }
+
+
+def evaluate_envelopes(charter: Charter, envelopes: Iterable[Envelope], now_ms: int) -> View:
+    """Verify each envelope, then evaluate; rejected envelopes are listed in the view."""
+    verified: list[Verified] = []
+    rejected: list[Rejection] = []
+    for env in envelopes:
+        r = verify_envelope(charter, env, now_ms=now_ms)
+        (rejected if isinstance(r, Rejection) else verified).append(r)  # type: ignore[arg-type]
+    return evaluate(charter, verified, now_ms, rejected=rejected)
+
+
+def evaluate(
+    charter: Charter,
+    items: Iterable[Verified],
+    now_ms: int,
+    *,
+    rejected: Iterable[Rejection] = (),
+) -> View:
+    """The view from verified items. Items must come from `verify_envelope` under this charter."""
+    return _Evaluation(charter, now_ms, list(rejected)).run(items)
+
+
+class _Evaluation:
+    def __init__(self, charter: Charter, now_ms: int, rejected: list[Rejection]) -> None:
+        self.c = charter
+        self.now = now_ms
+        self.rejected = rejected
+        self.ttl_ms = charter.rules.heartbeat_ttl_s * 1000
+
+    # -- step 1: sort items into per-member chains ------------------------------------------
+
+    def run(self, items: Iterable[Verified]) -> View:
+        seen: set[bytes] = set()
+        by_member_seq: dict[str, dict[int, list[SignedStatement]]] = defaultdict(
+            lambda: defaultdict(list)
+        )
+        heartbeats: dict[str, list[SignedHeartbeat]] = defaultdict(list)
+        for it in sorted(items, key=lambda i: i.hash):
+            if it.hash in seen:
+                self._reject(it, Reason.DUPLICATE, "the same signed item appears twice")
+                continue
+            seen.add(it.hash)
+            if self.c.member(it.member) is None:  # not from this charter's verifier: refuse
+                self._reject(it, Reason.UNKNOWN_MEMBER, f"{it.member!r} is not a member")
+                continue
+            if isinstance(it, SignedStatement):
+                by_member_seq[it.member][it.seq].append(it)
+            else:
+                heartbeats[it.member].append(it)
+
+        valid: dict[str, dict[int, list[SignedStatement]]] = {}
+        for member, seqs in by_member_seq.items():
+            valid[member] = self._chain(seqs)
+        evidence = self._evidence(by_member_seq, heartbeats)
+        equivocators = frozenset(ev.member for ev in evidence)
+        latest = {
+            m: max(hbs, key=lambda h: (h.heartbeat.counter, h.heartbeat.issued_at_ms, h.hash))
+            for m, hbs in heartbeats.items()
+        }
+        return self._decide(valid, latest, evidence, equivocators)
+
+    def _reject(self, it: Verified, reason: Reason, detail: str) -> None:
+        self.rejected.append(Rejection(reason, detail, it.hash, it.member))
+
+    def _chain(self, seqs: Mapping[int, list[SignedStatement]]) -> dict[int, list[SignedStatement]]:
+        """Statements linked to seq 1 through held statements; the rest are rejected."""
+        valid: dict[int, list[SignedStatement]] = {}
+        for seq in sorted(seqs):
+            ok: list[SignedStatement] = []
+            for st in seqs[seq]:
+                if seq == 1:
+                    ok.append(st)
+                    continue
+                preds = valid.get(seq - 1, [])
+                link = [p for p in preds if p.hash == st.statement.prev_hash]
+                if link and any(
+                    p.statement.issued_at_ms <= st.statement.issued_at_ms for p in link
+                ):
+                    ok.append(st)
+                elif link:
+                    self._reject(st, Reason.BROKEN_CHAIN, "issued earlier than its predecessor")
+                elif any(p.hash == st.statement.prev_hash for p in seqs.get(seq - 1, [])):
+                    self._reject(st, Reason.MISSING_PREDECESSOR, f"seq {seq - 1} is not counted")
+                elif seq - 1 in seqs:
+                    self._reject(
+                        st, Reason.BROKEN_CHAIN, f"prev_hash does not match seq {seq - 1}'s hash"
+                    )
+                else:
+                    self._reject(st, Reason.MISSING_PREDECESSOR, f"seq {seq - 1} is missing")
+            if ok:
+                valid[seq] = ok
+        return valid
+
+    def _evidence(
+        self,
+        statements: Mapping[str, Mapping[int, list[SignedStatement]]],
+        heartbeats: Mapping[str, list[SignedHeartbeat]],
+    ) -> list[Evidence]:
+        """One piece of evidence per conflicting seq per member (the pair with the lowest hashes)."""
+        out: dict[bytes, Evidence] = {}
+        members = sorted(set(statements) | set(heartbeats))
+        for m in members:
+            items: list[Verified] = [s for lst in statements.get(m, {}).values() for s in lst]
+            items += heartbeats.get(m, [])
+            by_seq: dict[int, dict[bytes, Verified]] = defaultdict(dict)
+            for it in sorted(items, key=lambda i: i.hash):
+                for seq, h in _commit_pairs(it):
+                    by_seq[seq].setdefault(h, it)
+            for seq in sorted(by_seq):
+                claims = by_seq[seq]
+                if len(claims) < 2:
+                    continue
+                (_, a), (_, b) = sorted(claims.items())[:2]
+                if find_conflict(a, b) is None:
+                    continue  # both commit to seq via different items but not to each other
+                first, second = sorted((a, b), key=lambda v: v.hash)
+                ev = Evidence(m, seq, first.envelope, second.envelope)
+                out.setdefault(evidence_id(first.envelope, second.envelope), ev)
+        return sorted(out.values(), key=lambda e: (e.member, e.seq, e.id))
+
+    # -- step 2: certificates, epoch by epoch ----------------------------------------------
+
+    def _decide(
+        self,
+        valid: Mapping[str, Mapping[int, list[SignedStatement]]],
+        latest: Mapping[str, SignedHeartbeat],
+        evidence: list[Evidence],
+        equivocators: frozenset[str],
+    ) -> View:
+        c, rules = self.c, self.c.rules
+        # earliest counted vote per (epoch, decision, member)
+        votes: dict[tuple[int, Decision], dict[str, SignedStatement]] = defaultdict(dict)
+        compliance: dict[tuple[int, str], SignedStatement] = {}
+        attested: dict[str, set[str]] = defaultdict(set)
+        counted: list[SignedStatement] = []
+        for member in sorted(valid):
+            for seq in sorted(valid[member]):
+                for st in valid[member][seq]:
+                    counted.append(st)
+                    b = st.statement.body
+                    if isinstance(b, Vote):
+                        if b.decision is Decision.LIFT and member in equivocators:
+                            continue  # fail-safe: an equivocator cannot help lift a pause
+                        slot = votes[(b.epoch, b.decision)]
+                        cur = slot.get(member)
+                        if cur is None or _earlier(st, cur):
+                            slot[member] = st
+                    elif isinstance(b, Compliance):
+                        key = (b.epoch, member)
+                        cur = compliance.get(key)
+                        if cur is None or (st.seq, st.hash) > (cur.seq, cur.hash):
+                            compliance[key] = st
+                    elif isinstance(b, TriggerAttestation):
+                        attested[b.trigger_id].add(member)
+
+        min_pause_ms = rules.min_pause_s * 1000
+        certified = PauseState.NOT_PAUSED
+        epoch, since = 0, None  # current (paused or last lifted) epoch and when it took effect
+        paused_at = 0
+        certs: dict[int, tuple[Certificate | None, Certificate | None]] = {}
+        # Walk the epochs in order: epoch e's pause counts only once epoch e-1 is lifted.
+        while True:
+            e = epoch + 1
+            pause = self._pause_cert(e, votes.get((e, Decision.PAUSE), {}))
+            if pause is None:
+                break
+            pause = _with_effective(pause, max(pause.formed_at_ms, since or 0))
+            certified, epoch, since = PauseState.PAUSED, e, pause.effective_at_ms
+            paused_at = since
+            lift = self._lift_cert(e, votes.get((e, Decision.LIFT), {}))
+            if lift is not None:
+                lift = _with_effective(lift, max(lift.formed_at_ms, paused_at + min_pause_ms))
+            certs[e] = (pause, lift)
+            if lift is None or lift.effective_at_ms > self.now:
+                break  # no lift yet, or one waiting out the minimum pause
+            certified, since = PauseState.NOT_PAUSED, lift.effective_at_ms
+        epochs = [
+            EpochRecord(
+                e,
+                *certs.get(e, (None, None)),
+                tuple(sorted(votes.get((e, Decision.PAUSE), {}))),
+                tuple(sorted(votes.get((e, Decision.LIFT), {}))),
+            )
+            for e in sorted({e for (e, _d) in votes} | set(certs))
+        ]
+
+        members = self._member_status(valid, latest, equivocators)
+        synced_at = {m.id: m.heartbeat_at_ms for m in members if m.synced}
+        assert all(t is not None for t in synced_at.values())
+
+        # -- step 3: could unseen statements flip the answer? ------------------------------
+        def can_flip(uncovered: frozenset[str]) -> bool:
+            labs = {m.id for m in c.labs()}
+            ovs = {m.id for m in c.overseers()}
+            if certified is PauseState.NOT_PAUSED:
+                pv = set(votes.get((epoch + 1, Decision.PAUSE), {}))
+                if len((pv | uncovered) & labs) >= rules.pause_threshold:
+                    return True
+                opt = rules.overseer_pause_threshold
+                return bool(opt) and len((pv | uncovered) & ovs) >= opt
+            if paused_at + min_pause_ms > self.now:
+                return False  # no lift can take effect yet, whatever is unseen
+            lv = set(votes.get((epoch, Decision.LIFT), {}))
+            pot = (lv | uncovered) - equivocators
+            return (
+                len(pot & labs) >= rules.lift_threshold
+                and len(pot & ovs) >= rules.lift_overseer_threshold
+            )
+
+        everyone = frozenset(m.id for m in c.members)
+        as_of: int | None = None
+        blockers: frozenset[str] = frozenset()
+        if not can_flip(everyone):
+            as_of = self.now
+        else:
+            for t in sorted({t for t in synced_at.values() if t is not None}, reverse=True):
+                covered = {m for m, tm in synced_at.items() if tm is not None and tm >= t}
+                if not can_flip(everyone - covered):
+                    as_of = min(t, self.now)
+                    break
+            if as_of is None:
+                blockers = everyone - set(synced_at)
+        state = certified if as_of is not None else PauseState.UNKNOWN
+
+        # compliance, only while certified PAUSED
+        if certified is PauseState.PAUSED:
+            deadline = paused_at + rules.compliance_grace_s * 1000
+            statuses = []
+            for m in members:
+                cs: ComplianceStatus | None = None
+                if m.role is Role.LAB:
+                    cst = compliance.get((epoch, m.id))
+                    if cst is not None:
+                        b = cst.statement.body
+                        assert isinstance(b, Compliance)
+                        cs = (
+                            ComplianceStatus.COMPLIANT
+                            if b.state is ComplianceState.HALTED
+                            else ComplianceStatus.NON_COMPLIANT
+                        )
+                    else:
+                        cs = (
+                            ComplianceStatus.PENDING
+                            if self.now < deadline
+                            else ComplianceStatus.OVERDUE
+                        )
+                statuses.append(_replace_compliance(m, cs))
+            members = statuses
+
+        envelopes = [s.envelope for s in counted] + [latest[m].envelope for m in sorted(latest)]
+        for ev in evidence:
+            envelopes += [ev.first, ev.second]
+        seen_env: set[bytes] = set()
+        proof = []
+        for env in envelopes:
+            if env.payload_hash not in seen_env:
+                seen_env.add(env.payload_hash)
+                proof.append(env)
+
+        return View(
+            state=state,
+            epoch=epoch,
+            as_of_ms=as_of,
+            now_ms=self.now,
+            certified_state=certified,
+            certified_since_ms=since,
+            explanation=self._explain(state, certified, epoch, blockers, as_of),
+            charter_digest=c.digest,
+            epochs=tuple(epochs),
+            members=tuple(members),
+            evidence=tuple(evidence),
+            triggers_attested=tuple((t, tuple(sorted(ms))) for t, ms in sorted(attested.items())),
+            rejected=tuple(
+                sorted(self.rejected, key=lambda r: (r.member, r.payload_hash, r.reason.value))
+            ),
+            envelopes=tuple(proof),
+        )
+
+    def _pause_cert(self, epoch: int, voters: Mapping[str, SignedStatement]) -> Certificate | None:
+        rules = self.c.rules
+        labs, ovs = self._split(voters)
+        times = []
+        if len(labs) >= rules.pause_threshold:
+            times.append(_kth_time(labs, rules.pause_threshold))
+        opt = rules.overseer_pause_threshold
+        if opt and len(ovs) >= opt:
+            times.append(_kth_time(ovs, opt))
+        if not times:
+            return None
+        return _cert(epoch, Decision.PAUSE, labs, ovs, min(min(times), self.now))
+
+    def _lift_cert(self, epoch: int, voters: Mapping[str, SignedStatement]) -> Certificate | None:
+        rules = self.c.rules
+        labs, ovs = self._split(voters)
+        if len(labs) < rules.lift_threshold or len(ovs) < rules.lift_overseer_threshold:
+            return None
+        formed = _kth_time(labs, rules.lift_threshold)
+        if rules.lift_overseer_threshold:
+            formed = max(formed, _kth_time(ovs, rules.lift_overseer_threshold))
+        return _cert(epoch, Decision.LIFT, labs, ovs, min(formed, self.now))
+
+    def _split(
+        self, voters: Mapping[str, SignedStatement]
+    ) -> tuple[dict[str, SignedStatement], dict[str, SignedStatement]]:
+        labs: dict[str, SignedStatement] = {}
+        ovs: dict[str, SignedStatement] = {}
+        for mid, st in voters.items():
+            m = self.c.member(mid)
+            assert m is not None
+            (labs if m.role is Role.LAB else ovs)[mid] = st
+        return labs, ovs
+
+    def _member_status(
+        self,
+        valid: Mapping[str, Mapping[int, list[SignedStatement]]],
+        latest: Mapping[str, SignedHeartbeat],
+        equivocators: frozenset[str],
+    ) -> list[MemberStatus]:
+        out = []
+        for m in self.c.members:
+            chain = valid.get(m.id, {})
+            head_seq = max(chain) if chain else 0
+            head_hash = min(s.hash for s in chain[head_seq]) if chain else b""
+            hb = latest.get(m.id)
+            fresh = synced = False
+            if hb is not None:
+                h = hb.heartbeat
+                fresh = self.now - h.issued_at_ms <= self.ttl_ms
+                has_head = h.head_seq == 0 or any(
+                    s.hash == h.head_hash for s in chain.get(h.head_seq, [])
+                )
+                synced = fresh and has_head and m.id not in equivocators
+            out.append(
+                MemberStatus(
+                    id=m.id,
+                    role=m.role,
+                    head_seq=head_seq,
+                    head_hash=head_hash,
+                    heartbeat_counter=hb.heartbeat.counter if hb else 0,
+                    heartbeat_at_ms=hb.heartbeat.issued_at_ms if hb else None,
+                    address=hb.heartbeat.address if hb else "",
+                    fresh=fresh,
+                    synced=synced,
+                    equivocator=m.id in equivocators,
+                    compliance=None,
+                )
+            )
+        return out
+
+    def _explain(
+        self,
+        state: PauseState,
+        certified: PauseState,
+        epoch: int,
+        blockers: frozenset[str],
+        as_of: int | None,
+    ) -> str:
+        if certified is PauseState.PAUSED:
+            base = f"a pause certificate for epoch {epoch} is in hand and not lifted"
+        elif epoch:
+            base = (
+                f"epoch {epoch} was paused and lifted; no pause certificate for epoch {epoch + 1}"
+            )
+        else:
+            base = "no pause certificate for epoch 1"
+        if state is not PauseState.UNKNOWN:
+            return f"{base}; proven as of {as_of}"
+        flip = "lift" if certified is PauseState.PAUSED else "pause"
+        return (
+            f"{base}, but {', '.join(sorted(blockers))} not synced: together they could have"
+            f" signed an unseen {flip} certificate"
+        )
+
+
+def _commit_pairs(it: Verified) -> list[tuple[int, bytes]]:
+    if isinstance(it, SignedStatement):
+        pairs = [(it.seq, it.hash)]
+        if it.seq > 1:
+            pairs.append((it.seq - 1, it.statement.prev_hash))
+        return pairs
+    hb = it.heartbeat
+    return [(hb.head_seq, hb.head_hash)] if hb.head_seq > 0 else []
+
+
+def _earlier(a: SignedStatement, b: SignedStatement) -> bool:
+    return (a.statement.issued_at_ms, a.hash) < (b.statement.issued_at_ms, b.hash)
+
+
+def _kth_time(voters: Mapping[str, SignedStatement], k: int) -> int:
+    """Time the k-th distinct voter signed: when the threshold was reached."""
+    return heapq.nsmallest(k, (s.statement.issued_at_ms for s in voters.values()))[-1]
+
+
+def _cert(
+    epoch: int,
+    decision: Decision,
+    labs: Mapping[str, SignedStatement],
+    ovs: Mapping[str, SignedStatement],
+    formed: int,
+) -> Certificate:
+    return Certificate(
+        epoch=epoch,
+        decision=decision,
+        labs=tuple(sorted(labs)),
+        overseers=tuple(sorted(ovs)),
+        votes=tuple(st.hash for _m, st in sorted({**labs, **ovs}.items())),
+        formed_at_ms=formed,
+        effective_at_ms=formed,
+    )
+
+
+def _with_effective(c: Certificate, effective_at_ms: int) -> Certificate:
+    return Certificate(
+        c.epoch, c.decision, c.labs, c.overseers, c.votes, c.formed_at_ms, effective_at_ms
+    )
+
+
+def _replace_compliance(m: MemberStatus, cs: ComplianceStatus | None) -> MemberStatus:
+    return replace(m, compliance=cs)
