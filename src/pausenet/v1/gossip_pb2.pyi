@@ -1,0 +1,76 @@
+from pausenet.v1 import envelope_pb2 as _envelope_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class MemberHead(_message.Message):
+    __slots__ = ("member", "head_seq", "head_hash", "heartbeat_counter")
+    MEMBER_FIELD_NUMBER: _ClassVar[int]
+    HEAD_SEQ_FIELD_NUMBER: _ClassVar[int]
+    HEAD_HASH_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_COUNTER_FIELD_NUMBER: _ClassVar[int]
+    member: str
+    head_seq: int
+    head_hash: bytes
+    heartbeat_counter: int
+    def __init__(self, member: _Optional[str] = ..., head_seq: _Optional[int] = ..., head_hash: _Optional[bytes] = ..., heartbeat_counter: _Optional[int] = ...) -> None: ...
+
+class Digest(_message.Message):
+    __slots__ = ("heads", "evidence_ids")
+    HEADS_FIELD_NUMBER: _ClassVar[int]
+    EVIDENCE_IDS_FIELD_NUMBER: _ClassVar[int]
+    heads: _containers.RepeatedCompositeFieldContainer[MemberHead]
+    evidence_ids: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, heads: _Optional[_Iterable[_Union[MemberHead, _Mapping]]] = ..., evidence_ids: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class EvidencePair(_message.Message):
+    __slots__ = ("first", "second")
+    FIRST_FIELD_NUMBER: _ClassVar[int]
+    SECOND_FIELD_NUMBER: _ClassVar[int]
+    first: _envelope_pb2.Envelope
+    second: _envelope_pb2.Envelope
+    def __init__(self, first: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ..., second: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ...) -> None: ...
+
+class DigestRequest(_message.Message):
+    __slots__ = ("summary_hash",)
+    SUMMARY_HASH_FIELD_NUMBER: _ClassVar[int]
+    summary_hash: bytes
+    def __init__(self, summary_hash: _Optional[bytes] = ...) -> None: ...
+
+class DigestResponse(_message.Message):
+    __slots__ = ("in_sync", "digest")
+    IN_SYNC_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    in_sync: bool
+    digest: Digest
+    def __init__(self, in_sync: _Optional[bool] = ..., digest: _Optional[_Union[Digest, _Mapping]] = ...) -> None: ...
+
+class Items(_message.Message):
+    __slots__ = ("statements", "heartbeats", "evidence")
+    STATEMENTS_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEATS_FIELD_NUMBER: _ClassVar[int]
+    EVIDENCE_FIELD_NUMBER: _ClassVar[int]
+    statements: _containers.RepeatedCompositeFieldContainer[_envelope_pb2.Envelope]
+    heartbeats: _containers.RepeatedCompositeFieldContainer[_envelope_pb2.Envelope]
+    evidence: _containers.RepeatedCompositeFieldContainer[EvidencePair]
+    def __init__(self, statements: _Optional[_Iterable[_Union[_envelope_pb2.Envelope, _Mapping]]] = ..., heartbeats: _Optional[_Iterable[_Union[_envelope_pb2.Envelope, _Mapping]]] = ..., evidence: _Optional[_Iterable[_Union[EvidencePair, _Mapping]]] = ...) -> None: ...
+
+class ExchangeRequest(_message.Message):
+    __slots__ = ("digest", "items")
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    digest: Digest
+    items: Items
+    def __init__(self, digest: _Optional[_Union[Digest, _Mapping]] = ..., items: _Optional[_Union[Items, _Mapping]] = ...) -> None: ...
+
+class ExchangeResponse(_message.Message):
+    __slots__ = ("items", "more")
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    MORE_FIELD_NUMBER: _ClassVar[int]
+    items: Items
+    more: bool
+    def __init__(self, items: _Optional[_Union[Items, _Mapping]] = ..., more: _Optional[bool] = ...) -> None: ...
