@@ -1,0 +1,437 @@
+"""A node's in-memory replica of the federation's facts, and the one ingest path into it.
+
+The replica holds, per member, the log as one hash chain, the latest heartbeat, and evidence of
+forks. Everything that arrives — from gossip, from the store at start-up, from the node's own
+signing — goes through `ingest`, which verifies each envelope against the charter, checks it
+against what is held (chain link, seq continuity, conflicts), persists it through the optional
+`Persistence` port, and only then adds it. A conflicting statement is never stored in the log;
+the pair becomes evidence instead.
+
+It also answers the two questions anti-entropy asks: "what do you hold?" (`digest`, with a
+32-byte `summary_hash` for the cheap first exchange) and "what do I hold that you lack?"
+(`missing_for`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from pausenet.charter import Charter
+from pausenet.dsse import Envelope
+from pausenet.evidence import Evidence, check_evidence, evidence_id, find_conflict
+from pausenet.records import SignedHeartbeat, SignedStatement
+from pausenet.verify import Rejection, Verified, verify_envelope
+from pausenet.view import View, evaluate
+
+__all__ = [
+    "Digest",
+    "IngestReport",
+    "Items",
+    "MemberHead",
+    "Persistence",
+    "Replica",
+    "envelope_size",
+]
+
+# Per-envelope framing overhead assumed when budgeting message bytes (protobuf tags, lengths).
+_ENVELOPE_OVERHEAD = 96
+
+
+@dataclass(frozen=True)
+class MemberHead:
+    member: str
+    head_seq: int
+    head_hash: bytes
+    heartbeat_counter: int
+
+
+@dataclass(frozen=True)
+class Digest:
+    heads: tuple[MemberHead, ...]  # sorted by member
+    evidence_ids: tuple[bytes, ...] = ()  # sorted
+
+    def summary_hash(self) -> bytes:
+        """SHA-256 over a fixed binary form of the digest (docs/protocol.md §12.1)."""
+        h = hashlib.sha256(b"pausenet.digest.v1\n")
+        for mh in self.heads:
+            m = mh.member.encode("utf-8")
+            h.update(struct.pack(">B", len(m)) + m)
+            h.update(struct.pack(">QQ", mh.head_seq, mh.heartbeat_counter))
+            h.update(mh.head_hash.ljust(32, b"\0")[:32])
+        for eid in self.evidence_ids:
+            h.update(eid)
+        return h.digest()
+
+
+@dataclass(frozen=True)
+class Items:
+    statements: tuple[Envelope, ...] = ()
+    heartbeats: tuple[Envelope, ...] = ()
+    evidence: tuple[tuple[Envelope, Envelope], ...] = ()
+
+    def __len__(self) -> int:
+        return len(self.statements) + len(self.heartbeats) + len(self.evidence)
+
+    def __bool__(self) -> bool:
+        return len(self) > 0
+
+
+@dataclass
+class IngestReport:
+    statements: int = 0
+    heartbeats: int = 0
+    evidence: int = 0
+    duplicates: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    rejections: list[Rejection] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.statements or self.heartbeats or self.evidence)
+
+    def reject(self, reason: str, r: Rejection | None = None) -> None:
+        self.rejected[reason] += 1
+        if r is not None and len(self.rejections) < 100:
+            self.rejections.append(r)
+
+
+class Persistence(Protocol):
+    """What the replica needs from durable storage (implemented by `pausenet.store.Store`)."""
+
+    async def append_statements(self, batch: Sequence[SignedStatement]) -> Sequence[object]: ...
+
+    async def put_heartbeat(self, signed: SignedHeartbeat) -> bool: ...
+
+    async def add_evidence(self, id: bytes, member: str, a: Envelope, b: Envelope) -> bool: ...
+
+
+def envelope_size(e: Envelope) -> int:
+    return (
+        len(e.payload) + sum(len(s.sig) + len(s.keyid) for s in e.signatures) + _ENVELOPE_OVERHEAD
+    )
+
+
+class Replica:
+    def __init__(
+        self,
+        charter: Charter,
+        clock: Callable[[], int],
+        persistence: Persistence | None = None,
+    ) -> None:
+        self.charter = charter
+        self.clock = clock
+        self.persistence = persistence
+        self._logs: dict[str, list[SignedStatement]] = {m.id: [] for m in charter.members}
+        self._heartbeats: dict[str, SignedHeartbeat] = {}
+        self._evidence: dict[bytes, Evidence] = {}
+        self._digest: Digest | None = None
+        self._summary: bytes | None = None
+        self.version = 0  # bumps on every change; lets callers cache views
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def head(self, member: str) -> tuple[int, bytes]:
+        log = self._logs.get(member) or []
+        return (len(log), log[-1].hash) if log else (0, b"")
+
+    def log(
+        self, member: str, from_seq: int = 1, limit: int | None = None
+    ) -> list[SignedStatement]:
+        log = self._logs.get(member, [])
+        start = max(from_seq, 1) - 1
+        return log[start : start + limit] if limit is not None else log[start:]
+
+    def heartbeat(self, member: str) -> SignedHeartbeat | None:
+        return self._heartbeats.get(member)
+
+    def heartbeats(self) -> list[SignedHeartbeat]:
+        return [self._heartbeats[m] for m in sorted(self._heartbeats)]
+
+    def evidence(self) -> list[Evidence]:
+        return [self._evidence[k] for k in sorted(self._evidence)]
+
+    def equivocators(self) -> frozenset[str]:
+        return frozenset(e.member for e in self._evidence.values())
+
+    def verified_items(self) -> list[Verified]:
+        """Everything held, for the view: logs, latest heartbeats, both sides of each fork."""
+        items: list[Verified] = [s for m in sorted(self._logs) for s in self._logs[m]]
+        items += self.heartbeats()
+        now = self.clock()
+        held = {i.hash for i in items}
+        for ev in self.evidence():
+            for env in (ev.first, ev.second):
+                if env.payload_hash not in held:
+                    v = verify_envelope(self.charter, env, now_ms=now + _FAR_FUTURE_SLACK)
+                    if not isinstance(v, Rejection):
+                        items.append(v)
+                        held.add(v.hash)
+        return items
+
+    def view(self, now_ms: int | None = None) -> View:
+        return evaluate(
+            self.charter, self.verified_items(), self.clock() if now_ms is None else now_ms
+        )
+
+    def digest(self) -> Digest:
+        if self._digest is None:
+            heads = []
+            for m in sorted(self._logs):
+                seq, h = self.head(m)
+                hb = self._heartbeats.get(m)
+                heads.append(MemberHead(m, seq, h, hb.heartbeat.counter if hb else 0))
+            self._digest = Digest(tuple(heads), tuple(sorted(self._evidence)))
+        return self._digest
+
+    def summary_hash(self) -> bytes:
+        if self._summary is None:
+            self._summary = self.digest().summary_hash()
+        return self._summary
+
+    def addresses(self) -> dict[str, str]:
+        """Member id -> gossip address advertised in its latest signed heartbeat."""
+        return {
+            m: hb.heartbeat.address for m, hb in self._heartbeats.items() if hb.heartbeat.address
+        }
+
+    def missing_for(
+        self, theirs: Digest, *, budget_bytes: int | None = None, max_items: int | None = None
+    ) -> tuple[Items, bool]:
+        """What we hold that a peer with digest `theirs` lacks, within the message bounds.
+
+        Returns the items and whether more remained. Statements go in seq order per member with no
+        gaps; small, urgent items (evidence, heartbeats) go first.
+        """
+        lim = self.charter.limits
+        budget = budget_bytes if budget_bytes is not None else lim.max_message_bytes * 9 // 10
+        room = max_items if max_items is not None else lim.max_items_per_message
+        their_heads = {h.member: h for h in theirs.heads if self.charter.member(h.member)}
+        their_ev = set(theirs.evidence_ids)
+        statements: list[Envelope] = []
+        heartbeats: list[Envelope] = []
+        evidence: list[tuple[Envelope, Envelope]] = []
+        more = False
+
+        def fits(size: int) -> bool:
+            nonlocal budget, room, more
+            if size > budget or room <= 0:
+                more = True
+                return False
+            budget -= size
+            room -= 1
+            return True
+
+        for eid in sorted(self._evidence):
+            if eid not in their_ev:
+                ev = self._evidence[eid]
+                if fits(envelope_size(ev.first) + envelope_size(ev.second)) and not more:
+                    evidence.append((ev.first, ev.second))
+        for m in sorted(self._heartbeats):
+            hb = self._heartbeats[m]
+            th = their_heads.get(m)
+            if (th.heartbeat_counter if th else 0) < hb.heartbeat.counter and fits(
+                envelope_size(hb.envelope)
+            ):
+                heartbeats.append(hb.envelope)
+        for m in sorted(self._logs):
+            log = self._logs[m]
+            th = their_heads.get(m)
+            start = min(th.head_seq, len(log)) if th else 0
+            for st in log[start:]:
+                if not fits(envelope_size(st.envelope)):
+                    break
+                statements.append(st.envelope)
+        return Items(tuple(statements), tuple(heartbeats), tuple(evidence)), more
+
+    # -- the one ingest path -------------------------------------------------------------
+
+    async def ingest(self, items: Items) -> IngestReport:
+        """Verify and add what is new; build evidence from conflicts. Never raises on bad input."""
+        now = self.clock()
+        report = IngestReport()
+        for first, second in items.evidence:
+            await self._ingest_evidence(first, second, now, report)
+        # statements before heartbeats, so a heartbeat's head is usually already held
+        by_member: dict[str, list[SignedStatement]] = {}
+        for env in items.statements:
+            v = verify_envelope(self.charter, env, now_ms=now)
+            if isinstance(v, Rejection):
+                report.reject(v.reason.value, v)
+            elif isinstance(v, SignedHeartbeat):
+                report.reject("type-confusion")
+            else:
+                by_member.setdefault(v.member, []).append(v)
+        for member in sorted(by_member):
+            batch = sorted(by_member[member], key=lambda s: (s.seq, s.hash))
+            await self._ingest_statements(member, batch, report)
+        for env in items.heartbeats:
+            v = verify_envelope(self.charter, env, now_ms=now)
+            if isinstance(v, Rejection):
+                report.reject(v.reason.value, v)
+            elif isinstance(v, SignedStatement):
+                report.reject("type-confusion")
+            else:
+                await self._ingest_heartbeat(v, report)
+        if report.changed:
+            self._changed()
+        return report
+
+    async def _ingest_statements(
+        self, member: str, batch: list[SignedStatement], report: IngestReport
+    ) -> None:
+        log = self._logs[member]
+        to_append: list[SignedStatement] = []
+        for st in batch:
+            head = len(log) + len(to_append)
+            tip = to_append[-1] if to_append else (log[-1] if log else None)
+            if st.seq <= len(log):
+                held = log[st.seq - 1]
+                if held.hash == st.hash:
+                    report.duplicates += 1
+                else:
+                    await self._record_fork(held, st, report)
+                continue
+            if st.seq <= head:  # within this batch already
+                held = to_append[st.seq - len(log) - 1]
+                if held.hash != st.hash:
+                    await self._record_fork(held, st, report)
+                else:
+                    report.duplicates += 1
+                continue
+            if st.seq > head + 1:
+                report.reject("gap")
+                continue
+            if tip is not None and st.statement.prev_hash != tip.hash:
+                await self._record_fork(tip, st, report)  # n+1 contradicts our n: a fork
+                continue
+            if tip is not None and st.statement.issued_at_ms < tip.statement.issued_at_ms:
+                report.reject("broken-chain")
+                continue
+            hb = self._heartbeats.get(member)
+            if hb is not None and find_conflict(hb, st) is not None:
+                await self._record_fork(hb, st, report)
+                continue
+            to_append.append(st)
+        if not to_append:
+            return
+        if self.persistence is not None:
+            results = await self.persistence.append_statements(to_append)
+            appended = [s for s, r in zip(to_append, results, strict=False) if _is_appended(r)]
+            to_append = appended
+        log.extend(to_append)
+        report.statements += len(to_append)
+
+    async def _ingest_heartbeat(self, hb: SignedHeartbeat, report: IngestReport) -> None:
+        m = hb.member
+        log = self._logs[m]
+        head_seq = hb.heartbeat.head_seq
+        if 0 < head_seq <= len(log) and log[head_seq - 1].hash != hb.heartbeat.head_hash:
+            await self._record_fork(log[head_seq - 1], hb, report)
+            return
+        cur = self._heartbeats.get(m)
+        if cur is not None:
+            if cur.hash == hb.hash:
+                report.duplicates += 1
+                return
+            if _hb_key(hb) <= _hb_key(cur):
+                report.reject("superseded")  # replay or rollback of an older heartbeat
+                return
+        if self.persistence is not None:
+            await self.persistence.put_heartbeat(hb)
+        self._heartbeats[m] = hb
+        report.heartbeats += 1
+
+    async def _ingest_evidence(
+        self, first: Envelope, second: Envelope, now: int, report: IngestReport
+    ) -> None:
+        eid = evidence_id(first, second)
+        if eid in self._evidence:
+            report.duplicates += 1
+            return
+        # Items of a fork may be old; the time check does not apply to evidence.
+        ev = check_evidence(self.charter, first, second, now_ms=now + _FAR_FUTURE_SLACK)
+        if isinstance(ev, Rejection):
+            report.reject("bad-evidence", ev)
+            return
+        await self._store_evidence(ev, report)
+
+    async def _record_fork(self, a: Verified, b: Verified, report: IngestReport) -> None:
+        seq = find_conflict(a, b)
+        if seq is None:  # not a fork after all (e.g. the same statement): nothing to record
+            report.reject("broken-chain")
+            return
+        first, second = sorted((a, b), key=lambda v: v.hash)
+        ev = Evidence(a.member, seq, first.envelope, second.envelope)
+        if ev.id in self._evidence:
+            report.duplicates += 1
+            return
+        await self._store_evidence(ev, report)
+
+    async def _store_evidence(self, ev: Evidence, report: IngestReport) -> None:
+        if self.persistence is not None:
+            await self.persistence.add_evidence(ev.id, ev.member, ev.first, ev.second)
+        self._evidence[ev.id] = ev
+        report.evidence += 1
+
+    # -- loading and own items -------------------------------------------------------------
+
+    def load(
+        self,
+        statements: Iterable[Verified],
+        heartbeats: Iterable[Verified],
+        evidence: Iterable[Evidence],
+    ) -> None:
+        """Fill from the store at start-up (items already verified by the caller)."""
+        for st in sorted(
+            (s for s in statements if isinstance(s, SignedStatement)),
+            key=lambda s: (s.member, s.seq),
+        ):
+            log = self._logs.get(st.member)
+            if log is not None and st.seq == len(log) + 1:
+                log.append(st)
+        for hb in heartbeats:
+            if isinstance(hb, SignedHeartbeat):
+                cur = self._heartbeats.get(hb.member)
+                if cur is None or _hb_key(hb) > _hb_key(cur):
+                    self._heartbeats[hb.member] = hb
+        for ev in evidence:
+            self._evidence[ev.id] = ev
+        self._changed()
+
+    def add_own_statement(self, st: SignedStatement) -> None:
+        """Add a statement this node signed and the store already appended."""
+        log = self._logs[st.member]
+        if st.seq == len(log) + 1:
+            log.append(st)
+            self._changed()
+
+    def add_own_heartbeat(self, hb: SignedHeartbeat) -> None:
+        cur = self._heartbeats.get(hb.member)
+        if cur is None or _hb_key(hb) > _hb_key(cur):
+            self._heartbeats[hb.member] = hb
+            self._changed()
+
+    def _changed(self) -> None:
+        self._digest = None
+        self._summary = None
+        self.version += 1
+
+
+# Evidence items and held forks are re-checked without the "from the future" rule's bite:
+# they were within the skew when first verified.
+_FAR_FUTURE_SLACK = 10 * 365 * 86_400_000
+
+
+def _hb_key(hb: SignedHeartbeat) -> tuple[int, int, bytes]:
+    h = hb.heartbeat
+    return (h.counter, h.issued_at_ms, hb.hash)
+
+
+def _is_appended(result: object) -> bool:
+    outcome = getattr(result, "outcome", result)
+    return str(getattr(outcome, "value", outcome)).lower() == "appended"
