@@ -68,7 +68,7 @@ async def one_run(n: int, fanout: int, loss: float, seed: int, max_rounds: int) 
     addresses = [f"sim:{i}" for i in range(n)]
     replicas, engines = [], []
     cfg = GossipConfig(fanout=fanout, backoff_base_s=1.0, backoff_max_s=4.0)
-    for i, m in enumerate(ids):
+    for i in range(len(ids)):
         rep = RoundSyncReplica(charter, clock)
         net.register(addresses[i], GossipService(rep))
         eng = GossipEngine(
