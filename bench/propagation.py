@@ -22,8 +22,8 @@ from pausenet.charter import parse_charter
 from pausenet.gossip import GossipConfig, GossipEngine, GossipService
 from pausenet.keys import SigningKey
 from pausenet.memnet import MemoryNetwork, RoundSyncReplica
+from pausenet.messages import Items
 from pausenet.records import Decision, Vote
-from pausenet.replica import Items
 from pausenet.signing import build_statement, sign_statement
 
 T0 = 1_700_000_000_000

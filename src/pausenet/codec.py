@@ -10,6 +10,7 @@ from __future__ import annotations
 from google.protobuf.message import DecodeError, Message
 
 from pausenet.dsse import Envelope, Signature
+from pausenet.messages import Digest, Items, MemberHead
 from pausenet.records import (
     Body,
     Compliance,
@@ -20,7 +21,7 @@ from pausenet.records import (
     TriggerAttestation,
     Vote,
 )
-from pausenet.v1 import envelope_pb2, statement_pb2
+from pausenet.v1 import envelope_pb2, gossip_pb2, statement_pb2
 
 __all__ = [
     "CodecError",
@@ -198,3 +199,60 @@ def decode_envelope(data: bytes) -> Envelope:
     except (DecodeError, ValueError, RuntimeError) as exc:
         raise CodecError("malformed", "envelope is not valid protobuf") from exc
     return envelope_from_pb(pb)
+
+
+# -- gossip messages ------------------------------------------------------------------------
+
+
+def digest_to_pb(d: Digest) -> gossip_pb2.Digest:
+    return gossip_pb2.Digest(
+        heads=[
+            gossip_pb2.MemberHead(
+                member=h.member,
+                head_seq=h.head_seq,
+                head_hash=h.head_hash,
+                heartbeat_counter=h.heartbeat_counter,
+            )
+            for h in d.heads
+        ],
+        evidence_ids=list(d.evidence_ids),
+    )
+
+
+def digest_from_pb(pb: gossip_pb2.Digest, *, max_heads: int) -> Digest:
+    """Raises CodecError on a digest no honest peer sends (too many heads, bad sizes)."""
+    if len(pb.heads) > max_heads or len(pb.evidence_ids) > max_heads * 4:
+        raise CodecError("oversize", f"digest lists {len(pb.heads)} heads, limit {max_heads}")
+    heads = []
+    for h in pb.heads:
+        if len(h.head_hash) not in (0, 32) or len(h.member) > 64:
+            raise CodecError("malformed", "digest head with a bad hash or member id")
+        heads.append(MemberHead(h.member, h.head_seq, bytes(h.head_hash), h.heartbeat_counter))
+    for e in pb.evidence_ids:
+        if len(e) != 32:
+            raise CodecError("malformed", "evidence id must be 32 bytes")
+    return Digest(tuple(heads), tuple(bytes(e) for e in pb.evidence_ids))
+
+
+def items_to_pb(items: Items) -> gossip_pb2.Items:
+    return gossip_pb2.Items(
+        statements=[envelope_to_pb(e) for e in items.statements],
+        heartbeats=[envelope_to_pb(e) for e in items.heartbeats],
+        evidence=[
+            gossip_pb2.EvidencePair(first=envelope_to_pb(a), second=envelope_to_pb(b))
+            for a, b in items.evidence
+        ],
+    )
+
+
+def items_from_pb(pb: gossip_pb2.Items, *, max_items: int) -> Items:
+    n = len(pb.statements) + len(pb.heartbeats) + len(pb.evidence)
+    if n > max_items:
+        raise CodecError("oversize", f"message carries {n} items, limit {max_items}")
+    return Items(
+        statements=tuple(envelope_from_pb(e) for e in pb.statements),
+        heartbeats=tuple(envelope_from_pb(e) for e in pb.heartbeats),
+        evidence=tuple(
+            (envelope_from_pb(p.first), envelope_from_pb(p.second)) for p in pb.evidence
+        ),
+    )

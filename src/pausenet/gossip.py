@@ -24,7 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from pausenet.replica import Digest, IngestReport, Items, Replica
+from pausenet.messages import Digest, Items
+from pausenet.replica import IngestReport, Replica
 
 __all__ = [
     "DigestReply",

@@ -12,7 +12,8 @@ import random
 from dataclasses import dataclass
 
 from pausenet.gossip import DigestReply, ExchangeReply, GossipService, PeerError
-from pausenet.replica import Digest, IngestReport, Items, Replica, envelope_size
+from pausenet.messages import Digest, Items
+from pausenet.replica import IngestReport, Replica, envelope_size
 
 __all__ = ["MemoryNetwork", "MemoryTransport", "NetStats", "RoundSyncReplica"]
 

@@ -14,8 +14,6 @@ It also answers the two questions anti-entropy asks: "what do you hold?" (`diges
 
 from __future__ import annotations
 
-import hashlib
-import struct
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -24,15 +22,13 @@ from typing import Protocol
 from pausenet.charter import Charter
 from pausenet.dsse import Envelope
 from pausenet.evidence import Evidence, check_evidence, evidence_id, find_conflict
+from pausenet.messages import Digest, Items, MemberHead
 from pausenet.records import SignedHeartbeat, SignedStatement
 from pausenet.verify import Rejection, Verified, verify_envelope
 from pausenet.view import View, evaluate
 
 __all__ = [
-    "Digest",
     "IngestReport",
-    "Items",
-    "MemberHead",
     "Persistence",
     "Replica",
     "envelope_size",
@@ -40,45 +36,6 @@ __all__ = [
 
 # Per-envelope framing overhead assumed when budgeting message bytes (protobuf tags, lengths).
 _ENVELOPE_OVERHEAD = 96
-
-
-@dataclass(frozen=True)
-class MemberHead:
-    member: str
-    head_seq: int
-    head_hash: bytes
-    heartbeat_counter: int
-
-
-@dataclass(frozen=True)
-class Digest:
-    heads: tuple[MemberHead, ...]  # sorted by member
-    evidence_ids: tuple[bytes, ...] = ()  # sorted
-
-    def summary_hash(self) -> bytes:
-        """SHA-256 over a fixed binary form of the digest (docs/protocol.md §12.1)."""
-        h = hashlib.sha256(b"pausenet.digest.v1\n")
-        for mh in self.heads:
-            m = mh.member.encode("utf-8")
-            h.update(struct.pack(">B", len(m)) + m)
-            h.update(struct.pack(">QQ", mh.head_seq, mh.heartbeat_counter))
-            h.update(mh.head_hash.ljust(32, b"\0")[:32])
-        for eid in self.evidence_ids:
-            h.update(eid)
-        return h.digest()
-
-
-@dataclass(frozen=True)
-class Items:
-    statements: tuple[Envelope, ...] = ()
-    heartbeats: tuple[Envelope, ...] = ()
-    evidence: tuple[tuple[Envelope, Envelope], ...] = ()
-
-    def __len__(self) -> int:
-        return len(self.statements) + len(self.heartbeats) + len(self.evidence)
-
-    def __bool__(self) -> bool:
-        return len(self) > 0
 
 
 @dataclass
@@ -100,10 +57,17 @@ class IngestReport:
             self.rejections.append(r)
 
 
+class AppendResultLike(Protocol):
+    @property
+    def stored(self) -> bool: ...
+
+
 class Persistence(Protocol):
     """What the replica needs from durable storage (implemented by `pausenet.store.Store`)."""
 
-    async def append_statements(self, batch: Sequence[SignedStatement]) -> Sequence[object]: ...
+    async def append_statements(
+        self, batch: Sequence[SignedStatement]
+    ) -> Sequence[AppendResultLike]: ...
 
     async def put_heartbeat(self, signed: SignedHeartbeat) -> bool: ...
 
@@ -321,7 +285,7 @@ class Replica:
             return
         if self.persistence is not None:
             results = await self.persistence.append_statements(to_append)
-            appended = [s for s, r in zip(to_append, results, strict=False) if _is_appended(r)]
+            appended = [s for s, r in zip(to_append, results, strict=False) if r.stored]
             to_append = appended
         log.extend(to_append)
         report.statements += len(to_append)
@@ -430,8 +394,3 @@ _FAR_FUTURE_SLACK = 10 * 365 * 86_400_000
 def _hb_key(hb: SignedHeartbeat) -> tuple[int, int, bytes]:
     h = hb.heartbeat
     return (h.counter, h.issued_at_ms, hb.hash)
-
-
-def _is_appended(result: object) -> bool:
-    outcome = getattr(result, "outcome", result)
-    return str(getattr(outcome, "value", outcome)).lower() == "appended"
