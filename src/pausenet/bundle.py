@@ -1,0 +1,122 @@
+"""Bundles: a JSON file of DSSE envelopes that anyone can verify offline with the charter.
+
+    {"now": 1700000000000, "envelopes": [{"payloadType": …, "payload": …, "signatures": […]}]}
+
+`now` (Unix ms, optional) is the time the bundle's answer was taken; a bare JSON list of
+envelopes is accepted too. docs/protocol.md §9 is the spec.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from pausenet.charter import Charter
+from pausenet.dsse import Envelope
+from pausenet.errors import BundleError
+from pausenet.view import View, evaluate_envelopes
+
+__all__ = ["MAX_BUNDLE_BYTES", "evaluate_bundle", "read_bundle", "write_bundle"]
+
+MAX_BUNDLE_BYTES = 64 * 1024 * 1024
+_KEYS = {"now", "envelopes"}
+
+
+def read_bundle(path: Path) -> tuple[list[Envelope], int | None]:
+    """The envelopes in a bundle file and its `now` (None when absent).
+
+    Only the JSON shape is checked here; signatures and rules are the verifier's job.
+    """
+    try:
+        with path.open("rb") as f:
+            data = f.read(MAX_BUNDLE_BYTES + 1)
+    except FileNotFoundError as exc:
+        raise BundleError(f"{path}: bundle file not found") from exc
+    except OSError as exc:
+        raise BundleError(f"{path}: cannot read bundle: {exc.strerror}") from exc
+    if len(data) > MAX_BUNDLE_BYTES:
+        raise BundleError(f"{path}: larger than {MAX_BUNDLE_BYTES // (1024 * 1024)} MiB")
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise BundleError(f"{path}: not JSON (not UTF-8 text)") from exc
+    except json.JSONDecodeError as exc:
+        raise BundleError(f"{path}: not JSON: {exc.msg} at line {exc.lineno}") from exc
+    except (ValueError, RecursionError) as exc:  # huge numbers, absurd nesting
+        raise BundleError(
+            f"{path}: not usable JSON: {str(exc)[:120] or 'nested too deeply'}"
+        ) from exc
+
+    now: int | None = None
+    if isinstance(doc, list):
+        raw = doc
+    elif isinstance(doc, dict):
+        unknown = sorted(set(doc) - _KEYS)
+        if unknown:
+            raise BundleError(
+                f"{path}: unknown key {unknown[0][:64]!r}; a bundle has 'now' and 'envelopes'"
+            )
+        if "envelopes" not in doc:
+            raise BundleError(f"{path}: no 'envelopes' list")
+        raw = doc["envelopes"]
+        if not isinstance(raw, list):
+            raise BundleError(f"{path}: 'envelopes' must be a list")
+        if "now" in doc:
+            n = doc["now"]
+            if isinstance(n, bool) or not isinstance(n, int) or not 0 < n < 2**63:
+                raise BundleError(f"{path}: 'now' must be a positive integer (Unix ms), got {n!r}")
+            now = n
+    else:
+        raise BundleError(
+            f"{path}: expected a JSON object with 'envelopes' or a list of envelopes,"
+            f" got {type(doc).__name__}"
+        )
+
+    envelopes = []
+    for i, obj in enumerate(raw):
+        try:
+            envelopes.append(Envelope.from_json(obj))
+        except ValueError as exc:
+            raise BundleError(f"{path}: envelopes[{i}] is malformed: {exc}") from exc
+    return envelopes, now
+
+
+def evaluate_bundle(charter: Charter, path: Path, *, now_ms: int | None = None) -> tuple[View, str]:
+    """Verify every envelope in a bundle and evaluate the view: what `pausenet verify` does.
+
+    The view is taken at now_ms if given, else at the bundle's `now`, else at this machine's
+    clock. Returns the view and a few words saying which clock was used.
+    """
+    envelopes, bundle_now = read_bundle(path)
+    if now_ms is not None:
+        now, source = now_ms, "the time given"
+    elif bundle_now is not None:
+        now, source = bundle_now, "the bundle's time"
+    else:
+        now, source = time.time_ns() // 1_000_000, "this machine's clock"
+    return evaluate_envelopes(charter, envelopes, now), source
+
+
+def write_bundle(path: Path, envelopes: Iterable[Envelope], now_ms: int | None) -> None:
+    """Write a bundle atomically (a reader never sees half a file)."""
+    doc: dict[str, object] = {}
+    if now_ms is not None:
+        doc["now"] = now_ms
+    doc["envelopes"] = [e.to_json() for e in envelopes]
+    text = json.dumps(doc, indent=1) + "\n"
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise BundleError(f"{path}: cannot write bundle: {exc.strerror}") from exc
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,264 @@
+"""Node configuration: one TOML file per node, loaded into a frozen, validated `NodeConfig`.
+
+    member_id = "lab-a"                       # required: this node's member id in the charter
+    charter = "../charter.toml"               # required: the charter file
+    key = "../keys/lab-a.key"                 # required: this member's private key (mode 0600)
+    data_dir = "../data/lab-a"                # required: where the node keeps its store
+    listen = "127.0.0.1:7400"                 # gossip address (host:port; port 0 picks one)
+    admin_listen = "127.0.0.1:7401"           # admin API; loopback unless admin_allow_remote
+    admin_allow_remote = false
+    admin_token = "../data/lab-a/admin.token" # default: <data_dir>/admin.token
+    peers = ["127.0.0.1:7402"]                # bootstrap peers (host:port)
+    log_level = "info"                        # debug, info, warning or error
+
+Relative paths are relative to the config file's directory. `load_config` checks every value,
+that the member is in the charter and that the key file holds that member's key; each error is
+one line naming the file, the key and the fix.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pausenet.charter import SLUG_RE, load_charter
+from pausenet.errors import CharterError, ConfigError, KeyFileError
+from pausenet.keys import load_signing_key
+
+__all__ = [
+    "LOCAL_DEFAULTS",
+    "LOG_LEVELS",
+    "NodeConfig",
+    "NodeDefaults",
+    "is_loopback",
+    "load_config",
+    "parse_host_port",
+]
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+@dataclass(frozen=True)
+class NodeDefaults:
+    """Values a config file may leave out."""
+
+    listen: str
+    admin_listen: str
+    log_level: str
+
+
+# A node on one machine: gossip and admin on loopback, ports picked by the OS.
+LOCAL_DEFAULTS = NodeDefaults(listen="127.0.0.1:0", admin_listen="127.0.0.1:0", log_level="info")
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    member_id: str
+    charter_path: Path
+    key_path: Path
+    data_dir: Path
+    listen: str = LOCAL_DEFAULTS.listen
+    admin_listen: str = LOCAL_DEFAULTS.admin_listen
+    peers: tuple[str, ...] = ()
+    admin_token_path: Path | None = None  # None: <data_dir>/admin.token
+    log_level: str = LOCAL_DEFAULTS.log_level
+    admin_allow_remote: bool = False
+
+    @property
+    def admin_token_file(self) -> Path:
+        return self.admin_token_path or self.data_dir / "admin.token"
+
+
+_KEYS = {
+    "member_id",
+    "charter",
+    "key",
+    "data_dir",
+    "listen",
+    "admin_listen",
+    "admin_allow_remote",
+    "admin_token",
+    "peers",
+    "log_level",
+}
+_HOST_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.\-]{0,251}[A-Za-z0-9])?")
+
+
+def parse_host_port(text: str, *, allow_port_zero: bool = True) -> tuple[str, int]:
+    """Split 'host:port' or '[v6]:port'; raises ValueError with a one-line reason."""
+    host, sep, port_s = text.rpartition(":")
+    if not sep or not host:
+        raise ValueError(f"{text!r} is not host:port (e.g. 127.0.0.1:7400)")
+    if host.startswith("[") and host.endswith("]"):
+        try:
+            ipaddress.IPv6Address(host[1:-1])
+        except ValueError as exc:
+            raise ValueError(f"{host!r} is not an IPv6 address") from exc
+        host = host[1:-1]
+    elif ":" in host:
+        raise ValueError(f"{text!r}: write an IPv6 address in brackets, e.g. [::1]:7400")
+    elif not _HOST_RE.fullmatch(host):
+        raise ValueError(f"{host!r} is not a host name or IP address")
+    if not port_s.isdigit() or len(port_s) > 5:
+        raise ValueError(f"port {port_s!r} is not a number")
+    port = int(port_s)
+    lowest = 0 if allow_port_zero else 1
+    if not lowest <= port <= 65535:
+        raise ValueError(f"port {port} is outside {lowest}..65535")
+    return host, port
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def load_config(path: Path) -> NodeConfig:
+    """Read and validate a node config file, its charter and its key file."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: config file not found") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config file: {exc}") from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    return _Loader(path).load(data)
+
+
+class _Loader:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.base = path.parent
+
+    def fail(self, key: str, msg: str) -> ConfigError:
+        return ConfigError(f"{self.path}: {key}: {msg}")
+
+    def string(self, data: Mapping[str, Any], key: str, default: str | None = None) -> str:
+        if key not in data:
+            if default is None:
+                raise self.fail(key, "missing; add it")
+            return default
+        v = data[key]
+        if not isinstance(v, str):
+            raise self.fail(key, f"must be a string, got {_kind(v)}")
+        return v
+
+    def file_path(self, data: Mapping[str, Any], key: str, default: str | None = None) -> Path:
+        s = self.string(data, key, default)
+        if not s.strip():
+            raise self.fail(key, "empty; give a path")
+        return (self.base / Path(s).expanduser()).resolve()
+
+    def address(self, key: str, value: str, *, peer: bool = False) -> tuple[str, int]:
+        try:
+            return parse_host_port(value, allow_port_zero=not peer)
+        except ValueError as exc:
+            raise self.fail(key, str(exc)) from exc
+
+    def load(self, data: Mapping[str, Any]) -> NodeConfig:
+        for k in data:
+            if k not in _KEYS:
+                raise self.fail(k, f"unknown key; known keys: {', '.join(sorted(_KEYS))}")
+
+        member_id = self.string(data, "member_id")
+        if not SLUG_RE.fullmatch(member_id):
+            raise self.fail(
+                "member_id", f"{member_id!r} is not a member id (1-32 of a-z, 0-9, '-')"
+            )
+        charter_path = self.file_path(data, "charter")
+        key_path = self.file_path(data, "key")
+        data_dir = self.file_path(data, "data_dir")
+        if data_dir.exists() and not data_dir.is_dir():
+            raise self.fail("data_dir", f"{data_dir} exists and is not a directory")
+
+        d = LOCAL_DEFAULTS
+        listen = self.string(data, "listen", d.listen)
+        self.address("listen", listen)
+        admin_listen = self.string(data, "admin_listen", d.admin_listen)
+        admin_host, _ = self.address("admin_listen", admin_listen)
+        allow_remote = data.get("admin_allow_remote", False)
+        if not isinstance(allow_remote, bool):
+            raise self.fail(
+                "admin_allow_remote", f"must be true or false, got {_kind(allow_remote)}"
+            )
+        if not allow_remote and not is_loopback(admin_host):
+            raise self.fail(
+                "admin_listen",
+                f"{admin_host!r} is not a loopback address; the admin API casts this member's"
+                " votes, so keep it on 127.0.0.1 (or set admin_allow_remote = true)",
+            )
+
+        raw_peers = data.get("peers", [])
+        if not isinstance(raw_peers, list):
+            raise self.fail(
+                "peers", f'must be a list of "host:port" strings, got {_kind(raw_peers)}'
+            )
+        peers: list[str] = []
+        for i, p in enumerate(raw_peers):
+            if not isinstance(p, str):
+                raise self.fail(f"peers[{i}]", f'must be a "host:port" string, got {_kind(p)}')
+            self.address(f"peers[{i}]", p, peer=True)
+            if p in peers:
+                raise self.fail(f"peers[{i}]", f"{p!r} is listed twice; remove one")
+            peers.append(p)
+
+        token = self.file_path(data, "admin_token") if "admin_token" in data else None
+        log_level = self.string(data, "log_level", d.log_level)
+        if log_level not in LOG_LEVELS:
+            raise self.fail("log_level", f"{log_level!r} is not one of {', '.join(LOG_LEVELS)}")
+
+        self.check_member(member_id, charter_path, key_path)
+        return NodeConfig(
+            member_id=member_id,
+            charter_path=charter_path,
+            key_path=key_path,
+            data_dir=data_dir,
+            listen=listen,
+            admin_listen=admin_listen,
+            peers=tuple(peers),
+            admin_token_path=token,
+            log_level=log_level,
+            admin_allow_remote=allow_remote,
+        )
+
+    def check_member(self, member_id: str, charter_path: Path, key_path: Path) -> None:
+        """The member is in the charter and the key file holds the charter's key for it."""
+        try:
+            charter = load_charter(charter_path)
+        except CharterError as exc:
+            raise self.fail("charter", str(exc)) from exc
+        member = charter.member(member_id)
+        if member is None:
+            ids = ", ".join(m.id for m in charter.members)
+            raise self.fail(
+                "member_id", f"{member_id!r} is not a member of {charter_path}; members: {ids}"
+            )
+        try:
+            key = load_signing_key(key_path)
+        except KeyFileError as exc:
+            raise self.fail("key", str(exc)) from exc
+        if key.public_key != member.public_key:
+            raise self.fail(
+                "key",
+                f"{key_path} holds public key {key.public_key.hex()[:16]}…, but the charter gives"
+                f" {member_id} {member.public_key.hex()[:16]}…; point 'key' at {member_id}'s key",
+            )
+
+
+def _kind(v: object) -> str:
+    return {bool: "a boolean", int: "a number", float: "a number", str: "a string"}.get(
+        type(v),
+        "a list" if isinstance(v, list) else "a table" if isinstance(v, dict) else "a value",
+    )

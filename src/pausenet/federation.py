@@ -1,0 +1,285 @@
+"""A local federation on disk: keys, a charter and one node config per member.
+
+    D/charter.toml               the rulebook and roster (hand-formatted TOML with comments)
+    D/keys/<member>.key          each member's private key (mode 0600, in a 0700 directory)
+    D/node_configs/<member>.toml each member's node config (see `pausenet.config`)
+    D/data/<member>/             each node's store (created by the node, not here)
+
+Default rules: a pause starts and lifts by a majority of labs (floor(N/2)+1); a lift also needs
+one overseer when there is one; overseers cannot start a pause.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import string
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from pausenet.charter import Charter, Role, Rules, load_charter
+from pausenet.errors import PausenetError
+from pausenet.keys import SigningKey, generate, write_signing_key
+
+__all__ = [
+    "DEFAULT_BASE_PORT",
+    "DEFAULT_FEDERATION_ID",
+    "DEFAULT_TRIGGERS",
+    "MAX_MEMBERS_PER_ROLE",
+    "Federation",
+    "FederationMember",
+    "default_rules",
+    "init_federation",
+    "member_ids",
+]
+
+DEFAULT_BASE_PORT = 7400
+DEFAULT_FEDERATION_ID = "local"
+MAX_MEMBERS_PER_ROLE = 100
+DEFAULT_TRIGGERS = (
+    (
+        "rsi-detected",
+        "Recursive self-improvement observed: a system materially improved its own training or"
+        " capabilities without human-directed changes",
+    ),
+    ("eval-threshold", "A dangerous-capability evaluation crossed the threshold the charter names"),
+)
+# What `init_federation` creates; `force` replaces exactly these and nothing else in the dir.
+_OWNED = ("charter.toml", "keys", "node_configs", "data", "bundle.json")
+
+
+@dataclass(frozen=True)
+class FederationMember:
+    id: str
+    role: Role
+    key: SigningKey
+    key_path: Path
+    config_path: Path
+    data_dir: Path
+    listen: str
+    admin_listen: str
+
+
+@dataclass(frozen=True)
+class Federation:
+    dir: Path
+    charter_path: Path
+    charter: Charter
+    members: tuple[FederationMember, ...]
+
+    def member(self, member_id: str) -> FederationMember:
+        return next(m for m in self.members if m.id == member_id)
+
+
+def member_ids(labs: int, overseers: int) -> tuple[list[str], list[str]]:
+    """(["lab-a", "lab-b", …], ["overseer-a", …]); after 'z' come 'aa', 'ab', …."""
+    return [f"lab-{_suffix(i)}" for i in range(labs)], [
+        f"overseer-{_suffix(i)}" for i in range(overseers)
+    ]
+
+
+def default_rules(labs: int, overseers: int) -> Rules:
+    majority = labs // 2 + 1
+    return Rules(
+        pause_threshold=majority,
+        lift_threshold=majority,
+        overseer_pause_threshold=0,
+        lift_overseer_threshold=1 if overseers else 0,
+    )
+
+
+def init_federation(
+    dir: Path,
+    labs: int,
+    overseers: int,
+    *,
+    base_port: int = DEFAULT_BASE_PORT,
+    federation_id: str = DEFAULT_FEDERATION_ID,
+    force: bool = False,
+) -> Federation:
+    """Create a federation in dir. Refuses a non-empty dir unless force (which replaces the
+    files and directories this function creates, node data included, and leaves others alone)."""
+    if not 1 <= labs <= MAX_MEMBERS_PER_ROLE:
+        raise PausenetError(f"labs must be 1..{MAX_MEMBERS_PER_ROLE}, got {labs}")
+    if not 0 <= overseers <= MAX_MEMBERS_PER_ROLE:
+        raise PausenetError(f"overseers must be 0..{MAX_MEMBERS_PER_ROLE}, got {overseers}")
+    last_port = base_port + 2 * (labs + overseers) - 1
+    if base_port < 1 or last_port > 65535:
+        raise PausenetError(
+            f"base port {base_port}: {labs + overseers} members need ports"
+            f" {base_port}..{last_port}, which must lie within 1..65535"
+        )
+    _prepare_dir(dir, force)
+
+    lab_ids, ov_ids = member_ids(labs, overseers)
+    roles = [(m, Role.LAB) for m in lab_ids] + [(m, Role.OVERSEER) for m in ov_ids]
+    keys_dir, configs_dir = dir / "keys", dir / "node_configs"
+    try:
+        keys_dir.mkdir(mode=0o700)
+        configs_dir.mkdir()
+    except OSError as exc:
+        raise PausenetError(f"{dir}: cannot create the federation: {exc.strerror}") from exc
+
+    members = []
+    for i, (mid, role) in enumerate(roles):
+        key = generate()
+        key_path = keys_dir / f"{mid}.key"
+        write_signing_key(key_path, key)
+        members.append(
+            FederationMember(
+                id=mid,
+                role=role,
+                key=key,
+                key_path=key_path,
+                config_path=configs_dir / f"{mid}.toml",
+                data_dir=dir / "data" / mid,
+                listen=f"127.0.0.1:{base_port + 2 * i}",
+                admin_listen=f"127.0.0.1:{base_port + 2 * i + 1}",
+            )
+        )
+
+    charter_path = dir / "charter.toml"
+    _write(charter_path, charter_toml(federation_id, members, default_rules(labs, overseers)))
+    for m in members:
+        peers = [p.listen for p in members if p is not m]
+        _write(m.config_path, _config_toml(m, peers))
+    return Federation(dir, charter_path, load_charter(charter_path), tuple(members))
+
+
+def _prepare_dir(dir: Path, force: bool) -> None:
+    if dir.exists() and not dir.is_dir():
+        raise PausenetError(f"{dir}: exists and is not a directory; choose another --dir")
+    if dir.is_dir() and any(dir.iterdir()):
+        if not force:
+            raise PausenetError(
+                f"{dir}: directory is not empty; choose another --dir, or pass --force to"
+                " replace the federation in it (its keys, configs and node data)"
+            )
+        for name in _OWNED:
+            p = dir / name
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p)
+            elif p.exists() or p.is_symlink():
+                p.unlink()
+    try:
+        dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PausenetError(f"{dir}: cannot create directory: {exc.strerror}") from exc
+
+
+def _write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def charter_toml(federation_id: str, members: Iterable[FederationMember], rules: Rules) -> str:
+    """The charter as commented TOML (tomllib has no writer; these values are all we need)."""
+    ms = list(members)
+    labs = sum(1 for m in ms if m.role is Role.LAB)
+    ovs = len(ms) - labs
+    lift_ov = (
+        f"# ...and LIFT votes from this many of the {ovs} overseer(s) too."
+        if ovs
+        else "# ...and LIFT votes from this many overseers (there are none here)."
+    )
+    out = [
+        "# pausenet charter: the federation's rulebook and roster.",
+        "# Every signed statement names this charter's digest ('pausenet charter show' prints it),",
+        "# so changing anything here, even a description, makes a new, incompatible charter.",
+        "",
+        'format = "pausenet.charter.v1"',
+        f"federation_id = {_toml_str(federation_id)}",
+        "",
+        "[rules]",
+        f"# A pause starts when this many of the {labs} lab(s) vote PAUSE for the same epoch,",
+        "# each vote naming at least one trigger below (default: a majority of labs).",
+        f"pause_threshold = {rules.pause_threshold}",
+        f"# A pause is lifted when this many of the {labs} lab(s) vote LIFT for its epoch",
+        f"lift_threshold = {rules.lift_threshold}",
+        lift_ov,
+        f"lift_overseer_threshold = {rules.lift_overseer_threshold}",
+        "# Overseers voting PAUSE on their own start a pause only if this is above 0.",
+        f"overseer_pause_threshold = {rules.overseer_pause_threshold}",
+        "# A pause lasts at least this many seconds, whatever the lift votes (0: no minimum).",
+        f"min_pause_s = {rules.min_pause_s}",
+        "# A member whose latest heartbeat is older than this (seconds) is stale; while stale",
+        "# members could change the answer, nodes answer UNKNOWN instead of guessing.",
+        f"heartbeat_ttl_s = {rules.heartbeat_ttl_s}",
+        "# Signed times may run at most this many seconds ahead of a verifier's clock.",
+        f"max_clock_skew_s = {rules.max_clock_skew_s}",
+        "# Once paused, each lab has this many seconds to sign that it has halted.",
+        f"compliance_grace_s = {rules.compliance_grace_s}",
+        "",
+        "# Named conditions a PAUSE vote must cite.",
+    ]
+    for tid, desc in DEFAULT_TRIGGERS:
+        out += ["[[triggers]]", f"id = {_toml_str(tid)}", f"description = {_toml_str(desc)}", ""]
+    out.append("# The members: labs vote to pause and lift; overseers help lift and watch.")
+    for m in ms:
+        out += [
+            "[[members]]",
+            f"id = {_toml_str(m.id)}",
+            f"role = {_toml_str(m.role.value)}",
+            f"public_key = {_toml_str(m.key.public_key.hex())}",
+            "",
+        ]
+    return "\n".join(out)
+
+
+def _config_toml(m: FederationMember, peers: list[str]) -> str:
+    base = m.config_path.parent
+
+    def rel(p: Path) -> str:
+        return _toml_str(os.path.relpath(p, base))
+
+    peer_lines = ",\n".join(f"  {_toml_str(p)}" for p in peers)
+    return "\n".join(
+        [
+            f"# pausenet node config for {m.id} ({m.role.value}). Paths are relative to this file.",
+            f"member_id = {_toml_str(m.id)}",
+            f"charter = {rel(m.config_path.parent.parent / 'charter.toml')}",
+            f"key = {rel(m.key_path)}",
+            "# Where the node keeps its store (created when the node first runs).",
+            f"data_dir = {rel(m.data_dir)}",
+            "# Gossip address other members connect to.",
+            f"listen = {_toml_str(m.listen)}",
+            "# Admin API (casts this member's votes): loopback only.",
+            f"admin_listen = {_toml_str(m.admin_listen)}",
+            f"admin_token = {rel(m.data_dir / 'admin.token')}",
+            "# Bootstrap peers: the other members' gossip addresses.",
+            f"peers = [\n{peer_lines}\n]" if peers else "peers = []",
+            'log_level = "info"',
+            "",
+        ]
+    )
+
+
+def _toml_str(s: str) -> str:
+    """A TOML basic string: quotes, backslashes and control characters escaped."""
+    out = ['"']
+    for ch in s:
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+def _suffix(i: int) -> str:
+    """0 -> 'a', 25 -> 'z', 26 -> 'aa', …."""
+    letters = string.ascii_lowercase
+    out = ""
+    i += 1
+    while i:
+        i, r = divmod(i - 1, 26)
+        out = letters[r] + out
+    return out
