@@ -14,11 +14,12 @@ from __future__ import annotations
 import os
 import shutil
 import string
+import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pausenet.charter import Charter, Role, Rules, load_charter
+from pausenet.charter import Charter, Role, Rules, parse_charter
 from pausenet.errors import PausenetError
 from pausenet.keys import SigningKey, generate, write_signing_key
 
@@ -110,41 +111,39 @@ def init_federation(
             f"base port {base_port}: {labs + overseers} members need ports"
             f" {base_port}..{last_port}, which must lie within 1..65535"
         )
-    _prepare_dir(dir, force)
-
     lab_ids, ov_ids = member_ids(labs, overseers)
     roles = [(m, Role.LAB) for m in lab_ids] + [(m, Role.OVERSEER) for m in ov_ids]
     keys_dir, configs_dir = dir / "keys", dir / "node_configs"
+    members = tuple(
+        FederationMember(
+            id=mid,
+            role=role,
+            key=generate(),
+            key_path=keys_dir / f"{mid}.key",
+            config_path=configs_dir / f"{mid}.toml",
+            data_dir=dir / "data" / mid,
+            listen=f"127.0.0.1:{base_port + 2 * i}",
+            admin_listen=f"127.0.0.1:{base_port + 2 * i + 1}",
+        )
+        for i, (mid, role) in enumerate(roles)
+    )
+    # Check the charter exactly as it will be read back, before touching the disk.
+    charter_path = dir / "charter.toml"
+    charter_text = charter_toml(federation_id, members, default_rules(labs, overseers))
+    charter = parse_charter(tomllib.loads(charter_text), source=str(charter_path))
+
+    _prepare_dir(dir, force)
     try:
         keys_dir.mkdir(mode=0o700)
         configs_dir.mkdir()
     except OSError as exc:
         raise PausenetError(f"{dir}: cannot create the federation: {exc.strerror}") from exc
-
-    members = []
-    for i, (mid, role) in enumerate(roles):
-        key = generate()
-        key_path = keys_dir / f"{mid}.key"
-        write_signing_key(key_path, key)
-        members.append(
-            FederationMember(
-                id=mid,
-                role=role,
-                key=key,
-                key_path=key_path,
-                config_path=configs_dir / f"{mid}.toml",
-                data_dir=dir / "data" / mid,
-                listen=f"127.0.0.1:{base_port + 2 * i}",
-                admin_listen=f"127.0.0.1:{base_port + 2 * i + 1}",
-            )
-        )
-
-    charter_path = dir / "charter.toml"
-    _write(charter_path, charter_toml(federation_id, members, default_rules(labs, overseers)))
     for m in members:
-        peers = [p.listen for p in members if p is not m]
-        _write(m.config_path, _config_toml(m, peers))
-    return Federation(dir, charter_path, load_charter(charter_path), tuple(members))
+        write_signing_key(m.key_path, m.key)
+    _write(charter_path, charter_text)
+    for m in members:
+        _write(m.config_path, _config_toml(m, [p.listen for p in members if p is not m]))
+    return Federation(dir, charter_path, charter, members)
 
 
 def _prepare_dir(dir: Path, force: bool) -> None:
