@@ -7,6 +7,8 @@ the same message, so one statement has exactly one payload and one hash.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, cast
+
 from google.protobuf.message import DecodeError, Message
 
 from pausenet.dsse import Envelope, Signature
@@ -21,18 +23,30 @@ from pausenet.records import (
     TriggerAttestation,
     Vote,
 )
-from pausenet.v1 import envelope_pb2, gossip_pb2, statement_pb2
+from pausenet.v1 import envelope_pb2, gossip_pb2, oversight_pb2, statement_pb2
+from pausenet.v1.oversight_pb2 import ViewReply
+
+if TYPE_CHECKING:
+    from pausenet.view import View
 
 __all__ = [
     "CodecError",
     "decode_envelope",
     "decode_heartbeat",
     "decode_statement",
+    "digest_from_pb",
+    "digest_to_pb",
     "encode_envelope",
     "encode_heartbeat",
     "encode_statement",
     "envelope_from_pb",
     "envelope_to_pb",
+    "items_from_pb",
+    "items_to_pb",
+    "pause_state_from_pb",
+    "pause_state_to_pb",
+    "view_reply_to_json",
+    "view_to_pb",
 ]
 
 
@@ -256,3 +270,113 @@ def items_from_pb(pb: gossip_pb2.Items, *, max_items: int) -> Items:
             (envelope_from_pb(p.first), envelope_from_pb(p.second)) for p in pb.evidence
         ),
     )
+
+
+# -- views (oversight replies) --------------------------------------------------------------
+
+
+def pause_state_to_pb(state: str) -> oversight_pb2.PauseState:
+    """'PAUSED' -> PAUSE_STATE_PAUSED, and so on."""
+    return cast(oversight_pb2.PauseState, oversight_pb2.PauseState.Value("PAUSE_STATE_" + state))
+
+
+def pause_state_from_pb(value: int) -> str:
+    """PAUSE_STATE_PAUSED -> 'PAUSED'; 'UNSPECIFIED' for 0 or unknown values."""
+    try:
+        name: str = oversight_pb2.PauseState.Name(value)
+        return name.removeprefix("PAUSE_STATE_")
+    except ValueError:
+        return "UNSPECIFIED"
+
+
+def view_to_pb(view: View, *, answered_by: str, signed_answer: Envelope | None) -> ViewReply:
+    certs = []
+    for e in view.epochs:
+        for c in (e.pause, e.lift):
+            if c is not None:
+                certs.append(
+                    oversight_pb2.CertificateView(
+                        epoch=c.epoch,
+                        decision=c.decision.value,
+                        labs=list(c.labs),
+                        overseers=list(c.overseers),
+                        votes=list(c.votes),
+                        formed_at_ms=c.formed_at_ms,
+                        effective_at_ms=c.effective_at_ms,
+                    )
+                )
+    reply = oversight_pb2.ViewReply(
+        state=pause_state_to_pb(view.state.value),
+        epoch=view.epoch,
+        as_of_ms=view.as_of_ms or 0,
+        now_ms=view.now_ms,
+        certified_state=pause_state_to_pb(view.certified_state.value),
+        certified_since_ms=view.certified_since_ms or 0,
+        explanation=view.explanation,
+        charter_digest=view.charter_digest,
+        members=[
+            oversight_pb2.MemberView(
+                id=m.id,
+                role=m.role.value,
+                head_seq=m.head_seq,
+                head_hash=m.head_hash,
+                heartbeat_counter=m.heartbeat_counter,
+                heartbeat_at_ms=m.heartbeat_at_ms or 0,
+                address=m.address,
+                fresh=m.fresh,
+                synced=m.synced,
+                equivocator=m.equivocator,
+                compliance=m.compliance.value if m.compliance else "",
+            )
+            for m in view.members
+        ],
+        certificates=certs,
+        proof=[envelope_to_pb(e) for e in view.envelopes],
+        answered_by=answered_by,
+    )
+    if signed_answer is not None:
+        reply.signed_answer.CopyFrom(envelope_to_pb(signed_answer))
+    return reply
+
+
+def view_reply_to_json(reply: ViewReply) -> dict[str, Any]:
+    """A ViewReply as plain JSON data (for `pausenet status --json`)."""
+    return {
+        "state": pause_state_from_pb(reply.state),
+        "epoch": reply.epoch,
+        "as_of": reply.as_of_ms or None,
+        "now": reply.now_ms,
+        "certified_state": pause_state_from_pb(reply.certified_state),
+        "certified_since": reply.certified_since_ms or None,
+        "explanation": reply.explanation,
+        "charter_digest": reply.charter_digest.hex(),
+        "answered_by": reply.answered_by,
+        "members": [
+            {
+                "id": m.id,
+                "role": m.role,
+                "head_seq": m.head_seq,
+                "head_hash": m.head_hash.hex(),
+                "heartbeat_counter": m.heartbeat_counter,
+                "heartbeat_at": m.heartbeat_at_ms or None,
+                "address": m.address,
+                "fresh": m.fresh,
+                "synced": m.synced,
+                "equivocator": m.equivocator,
+                "compliance": m.compliance or None,
+            }
+            for m in reply.members
+        ],
+        "certificates": [
+            {
+                "epoch": c.epoch,
+                "decision": c.decision,
+                "labs": list(c.labs),
+                "overseers": list(c.overseers),
+                "votes": [v.hex() for v in c.votes],
+                "formed_at": c.formed_at_ms,
+                "effective_at": c.effective_at_ms,
+            }
+            for c in reply.certificates
+        ],
+    }

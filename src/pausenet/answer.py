@@ -1,0 +1,152 @@
+"""Signed answers: a node's view, signed for an overseer's nonce, and the offline check of one.
+
+The answering node signs (nonce, time, state, epoch, as-of, and the hashes of every envelope its
+view counted). An overseer holding the charter recomputes the view from those envelopes at that
+time: if it differs, or an envelope is missing, the node has signed a wrong answer — and a node
+that leaves out a lift or a pause vote has signed that omission.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from google.protobuf.message import DecodeError
+
+from pausenet.charter import Charter
+from pausenet.codec import pause_state_from_pb, pause_state_to_pb
+from pausenet.dsse import Envelope, pae, sign_envelope
+from pausenet.keys import SigningKey
+from pausenet.v1 import oversight_pb2
+from pausenet.view import PauseState, View, evaluate_envelopes
+
+__all__ = [
+    "ANSWER_TYPE",
+    "MAX_NONCE",
+    "MIN_NONCE",
+    "Answer",
+    "AnswerCheck",
+    "check_answer",
+    "decode_answer",
+    "sign_answer",
+]
+
+ANSWER_TYPE = "application/vnd.pausenet.answer.v1+protobuf"
+MIN_NONCE, MAX_NONCE = 16, 64
+
+
+@dataclass(frozen=True)
+class Answer:
+    federation_id: str
+    charter_digest: bytes
+    member: str
+    nonce: bytes
+    now_ms: int
+    state: PauseState
+    epoch: int
+    as_of_ms: int | None
+    proof_hashes: tuple[bytes, ...]
+
+
+def sign_answer(
+    key: SigningKey, charter: Charter, member: str, nonce: bytes, view: View
+) -> Envelope:
+    if not MIN_NONCE <= len(nonce) <= MAX_NONCE:
+        raise ValueError(f"nonce must be {MIN_NONCE} to {MAX_NONCE} bytes")
+    pb = oversight_pb2.Answer(
+        federation_id=charter.federation_id,
+        charter_digest=charter.digest,
+        member=member,
+        nonce=nonce,
+        now_ms=view.now_ms,
+        state=pause_state_to_pb(view.state.value),
+        epoch=view.epoch,
+        as_of_ms=view.as_of_ms or 0,
+        proof_hashes=sorted(e.payload_hash for e in view.envelopes),
+    )
+    return sign_envelope(key, member, ANSWER_TYPE, pb.SerializeToString(deterministic=True))
+
+
+def decode_answer(payload: bytes) -> Answer:
+    """Parse an answer payload (after its signature verified); raises ValueError if malformed."""
+    pb = oversight_pb2.Answer()
+    try:
+        pb.ParseFromString(payload)
+    except (DecodeError, ValueError, RuntimeError) as exc:
+        raise ValueError("answer is not valid protobuf") from exc
+    state = pause_state_from_pb(pb.state)
+    if state not in PauseState.__members__:
+        raise ValueError("answer has no state")
+    return Answer(
+        federation_id=pb.federation_id,
+        charter_digest=bytes(pb.charter_digest),
+        member=pb.member,
+        nonce=bytes(pb.nonce),
+        now_ms=pb.now_ms,
+        state=PauseState(state),
+        epoch=pb.epoch,
+        as_of_ms=pb.as_of_ms or None,
+        proof_hashes=tuple(bytes(h) for h in pb.proof_hashes),
+    )
+
+
+@dataclass(frozen=True)
+class AnswerCheck:
+    """Outcome of checking a signed answer; true when it holds."""
+
+    answer: Answer | None
+    view: View | None  # the view recomputed from the proof at the answer's time
+    problems: tuple[str, ...]
+
+    def __bool__(self) -> bool:
+        return not self.problems
+
+
+def check_answer(
+    charter: Charter,
+    answer_env: Envelope,
+    proof: Iterable[Envelope],
+    *,
+    nonce: bytes | None = None,
+) -> AnswerCheck:
+    """Check a signed answer against the charter and the proof envelopes that came with it."""
+    problems: list[str] = []
+    if answer_env.payload_type != ANSWER_TYPE:
+        return AnswerCheck(
+            None, None, (f"not an answer: payload type {answer_env.payload_type!r}",)
+        )
+    if len(answer_env.signatures) != 1:
+        return AnswerCheck(None, None, ("an answer carries exactly one signature",))
+    sig = answer_env.signatures[0]
+    member = charter.member(sig.keyid)
+    if member is None:
+        return AnswerCheck(None, None, (f"answer signed by {sig.keyid!r}, not a charter member",))
+    if not member.public_key.verify(pae(answer_env.payload_type, answer_env.payload), sig.sig):
+        return AnswerCheck(
+            None, None, (f"answer signature does not verify with {sig.keyid}'s key",)
+        )
+    try:
+        ans = decode_answer(answer_env.payload)
+    except ValueError as exc:
+        return AnswerCheck(None, None, (str(exc),))
+    if ans.member != sig.keyid:
+        problems.append(f"answer names {ans.member!r} but {sig.keyid} signed it")
+    if ans.charter_digest != charter.digest or ans.federation_id != charter.federation_id:
+        problems.append("answer was signed under another charter")
+    if nonce is not None and ans.nonce != nonce:
+        problems.append("answer is for another nonce (a replayed answer?)")
+    proof = list(proof)
+    given = sorted({e.payload_hash for e in proof})
+    if given != sorted(set(ans.proof_hashes)):
+        missing = len(set(ans.proof_hashes) - set(given))
+        extra = len(set(given) - set(ans.proof_hashes))
+        problems.append(
+            f"proof does not match the answer: {missing} missing, {extra} not signed for"
+        )
+    view = evaluate_envelopes(charter, proof, ans.now_ms)
+    if view.state is not ans.state or view.epoch != ans.epoch or view.as_of_ms != ans.as_of_ms:
+        problems.append(
+            f"answer says {ans.state.value} epoch {ans.epoch} as of {ans.as_of_ms}, but its proof"
+            f" gives {view.state.value} epoch {view.epoch} as of {view.as_of_ms}"
+        )
+    return AnswerCheck(ans, view, tuple(problems))

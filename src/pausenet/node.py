@@ -1,0 +1,440 @@
+"""A pausenet node: composes the store, the replica, gossip and the gRPC services, and owns
+their lifecycle.
+
+    async with Node(load_config(path)) as node:
+        await node.wait_closed()          # until stop() or a fatal error
+
+Start-up opens the store, finishes any statement a crash left journaled, re-verifies and loads
+every stored item, binds the public (Gossip, Oversight, health, reflection) and admin servers,
+signs a first heartbeat and starts the gossip and heartbeat loops. A failure part-way tears down
+what had started. `stop()` is idempotent and bounded by a grace period: the servers stop taking
+calls, the loops are cancelled and awaited, the transport and then the store are closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+from pausenet import transport_grpc
+from pausenet.answer import sign_answer
+from pausenet.charter import Charter, Role, load_charter
+from pausenet.config import NodeConfig
+from pausenet.errors import ConfigError, PausenetError, SigningRefusedError, StoreError
+from pausenet.evidence import Evidence, check_evidence
+from pausenet.gossip import GossipConfig, GossipEngine
+from pausenet.keys import SigningKey, load_signing_key
+from pausenet.messages import Items
+from pausenet.records import (
+    Body,
+    Compliance,
+    ComplianceState,
+    Decision,
+    SignedStatement,
+    TriggerAttestation,
+    Vote,
+)
+from pausenet.replica import Replica
+from pausenet.signing import sign_heartbeat
+from pausenet.store import Store
+from pausenet.verify import Rejection, Verified, verify_envelope
+from pausenet.view import PauseState, View
+
+__all__ = ["Node", "NodeOptions"]
+
+log = logging.getLogger("pausenet.node")
+
+STORE_FILE = "pausenet.db"
+_LOAD_SLACK_MS = 10 * 365 * 86_400_000  # stored items were checked against the clock on ingest
+
+
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass(frozen=True)
+class NodeOptions:
+    gossip: GossipConfig = field(default_factory=GossipConfig.local)
+    heartbeat_interval_s: float | None = None  # default: a third of the charter's TTL, <= 10 s
+    shutdown_grace_s: float = 2.0
+    clock: Callable[[], int] = wall_clock_ms
+
+
+class Node:
+    def __init__(self, config: NodeConfig, options: NodeOptions | None = None) -> None:
+        self.config = config
+        self.options = options or NodeOptions()
+        self.clock = self.options.clock
+        self.member = config.member_id
+        self.charter: Charter
+        self.key: SigningKey
+        self.store: Store | None = None
+        self.replica: Replica
+        self.engine: GossipEngine | None = None
+        self.address = ""  # bound public address, host:port
+        self.admin_address = ""
+        self.admin_token = ""
+        self._servers: list[object] = []
+        self._transport: object | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stop = asyncio.Event()
+        self._closed = asyncio.Event()
+        self._stopping = False
+        self._changed = asyncio.Condition()
+        self._view_cache: tuple[int, int, View] | None = None
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Node:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
+        cfg = self.config
+        self.charter = load_charter(cfg.charter_path)
+        me = self.charter.member(self.member)
+        if me is None:
+            raise ConfigError(f"member {self.member!r} is not in charter {cfg.charter_path}")
+        self.key = load_signing_key(cfg.key_path)
+        if self.key.public_key != me.public_key:
+            raise ConfigError(
+                f"{cfg.key_path}: this key is not {self.member}'s key in {cfg.charter_path}"
+            )
+        _make_private_dir(cfg.data_dir)
+        self.store = await Store.open(cfg.data_dir / STORE_FILE, charter_digest=self.charter.digest)
+        recovered = await self.store.recover_pending(self.key, self.member)
+        if recovered:
+            log.info("finished %d statement(s) journaled before a crash", len(recovered))
+        self.replica = Replica(self.charter, self.clock, self.store)
+        await self._load()
+        self.admin_token = _admin_token(cfg.admin_token_file)
+
+        self._transport = transport_grpc.GrpcTransport(self.charter)
+        public, self.address = await transport_grpc.start_public_server(self, cfg.listen)
+        self._servers.append(public)
+        admin, self.admin_address = await transport_grpc.start_admin_server(self, cfg.admin_listen)
+        self._servers.append(admin)
+        self.engine = GossipEngine(
+            self.replica,
+            self._transport,
+            self_address=self.address,
+            bootstrap=cfg.peers,
+            config=self.options.gossip,
+            on_change=self._notify,
+        )
+        await self.issue_heartbeat()
+        self._tasks = [
+            asyncio.create_task(self.engine.run(self._stop), name="gossip"),
+            asyncio.create_task(self._heartbeat_loop(), name="heartbeat"),
+        ]
+        log.info(
+            "node %s up: gossip and oversight on %s, admin on %s, %d peer(s) configured,"
+            " charter %s",
+            self.member,
+            self.address,
+            self.admin_address,
+            len(cfg.peers),
+            self.charter.digest_hex[:16],
+        )
+
+    async def _load(self) -> None:
+        assert self.store is not None
+        now = self.clock() + _LOAD_SLACK_MS
+        stmts: list[Verified] = []
+        hbs: list[Verified] = []
+        bad = 0
+        for env in await self.store.all_statement_envelopes():
+            v = verify_envelope(self.charter, env, now_ms=now)
+            if isinstance(v, Rejection):
+                bad += 1
+            else:
+                stmts.append(v)
+        for env in await self.store.heartbeats():
+            v = verify_envelope(self.charter, env, now_ms=now)
+            if not isinstance(v, Rejection):
+                hbs.append(v)
+            else:
+                bad += 1
+        evidence: list[Evidence] = []
+        for _member, a, b in await self.store.evidence():
+            ev = check_evidence(self.charter, a, b, now_ms=now)
+            if isinstance(ev, Rejection):
+                bad += 1
+            else:
+                evidence.append(ev)
+        if bad:
+            raise StoreError(
+                f"store {self.config.data_dir / STORE_FILE}: {bad} stored item(s) fail"
+                " verification; the file was changed outside pausenet — restore it from a backup"
+            )
+        self.replica.load(stmts, hbs, evidence)
+        log.info(
+            "loaded %d statement(s), %d heartbeat(s), %d evidence item(s) from the store",
+            len(stmts),
+            len(hbs),
+            len(evidence),
+        )
+
+    async def stop(self) -> None:
+        """Stop serving and close everything; safe to call more than once."""
+        if self._stopping:
+            await self._closed.wait()
+            return
+        self._stopping = True
+        self._stop.set()
+        grace = self.options.shutdown_grace_s
+        for server in self._servers:
+            with contextlib.suppress(Exception):
+                await server.stop(grace)  # type: ignore[attr-defined]
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        if self._transport is not None:
+            with contextlib.suppress(Exception):
+                await self._transport.close()  # type: ignore[attr-defined]
+        if self.store is not None:
+            await self.store.close()
+        async with self._changed:
+            self._changed.notify_all()
+        self._closed.set()
+        if self.address:
+            log.info("node %s stopped", self.member)
+
+    async def wait_closed(self) -> None:
+        await self._closed.wait()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    # -- views and change notification ------------------------------------------------------
+
+    def _notify(self) -> None:
+        self._view_cache = None
+
+        async def wake() -> None:
+            async with self._changed:
+                self._changed.notify_all()
+
+        if not self._stopping:
+            task = asyncio.get_running_loop().create_task(wake())
+            task.add_done_callback(lambda _t: None)
+
+    async def wait_for_change(self, timeout: float) -> None:
+        async with self._changed:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), timeout)
+
+    def view(self) -> View:
+        now = self.clock()
+        cached = self._view_cache
+        # a view is reused within one millisecond-tick of the same facts
+        if cached is not None and cached[0] == self.replica.version and cached[1] == now:
+            return cached[2]
+        v = self.replica.view(now)
+        self._view_cache = (self.replica.version, now, v)
+        return v
+
+    def signed_view(self, nonce: bytes) -> tuple[View, object]:
+        v = self.view()
+        return v, sign_answer(self.key, self.charter, self.member, nonce, v)
+
+    # -- own statements -------------------------------------------------------------------
+
+    async def _issue(self, body: Body) -> SignedStatement:
+        assert self.store is not None
+        if self._stopping:
+            raise SigningRefusedError("the node is shutting down")
+        st = await self.store.issue_statement(
+            self.key, self.charter, self.member, body, self.clock()
+        )
+        self.replica.add_own_statement(st)
+        log.info("signed %s#%d: %s", self.member, st.seq, _describe(body))
+        await self.issue_heartbeat()  # commit the new head at once, so peers see it is complete
+        self._notify()
+        return st
+
+    async def cast_vote(
+        self, decision: Decision, *, epoch: int = 0, triggers: tuple[str, ...] = (), note: str = ""
+    ) -> SignedStatement:
+        v = self.view()
+        me = self.charter.member(self.member)
+        assert me is not None
+        cur = v.epoch
+        if decision is Decision.PAUSE:
+            if me.role is Role.OVERSEER and not self.charter.rules.overseer_pause_threshold:
+                raise SigningRefusedError(
+                    "this charter does not let overseers vote to start a pause"
+                )
+            if v.certified_state is PauseState.PAUSED:
+                raise SigningRefusedError(
+                    f"epoch {cur} is already paused; a PAUSE vote for epoch {cur + 1} can be cast"
+                    " once it is lifted"
+                )
+            want = cur + 1
+            if epoch == 0:
+                epoch = want
+            elif epoch != want:
+                raise SigningRefusedError(
+                    f"wrong epoch {epoch}: the next pause would be epoch {want}"
+                )
+            if not triggers:
+                raise SigningRefusedError(
+                    f"a PAUSE vote must name a trigger; this charter's triggers:"
+                    f" {', '.join(sorted(self.charter.trigger_ids()))}"
+                )
+            unknown = [t for t in triggers if t not in self.charter.trigger_ids()]
+            if unknown:
+                raise SigningRefusedError(
+                    f"unknown trigger {unknown[0]!r}; this charter's triggers:"
+                    f" {', '.join(sorted(self.charter.trigger_ids()))}"
+                )
+        else:
+            if v.certified_state is not PauseState.PAUSED:
+                raise SigningRefusedError(
+                    "no pause is in effect to lift"
+                    + (f" (epoch {cur} was already lifted)" if cur else "")
+                )
+            if epoch == 0:
+                epoch = cur
+            elif epoch != cur:
+                raise SigningRefusedError(
+                    f"wrong epoch {epoch}: the pause in effect is epoch {cur}"
+                )
+            if triggers:
+                raise SigningRefusedError("a LIFT vote names no triggers")
+        rec = next((e for e in v.epochs if e.epoch == epoch), None)
+        already = rec and self.member in (
+            rec.pause_votes if decision is Decision.PAUSE else rec.lift_votes
+        )
+        if already:
+            raise SigningRefusedError(
+                f"{self.member} has already voted {decision.value.upper()} for epoch {epoch}"
+            )
+        return await self._issue(Vote(epoch, decision, tuple(triggers), note))
+
+    async def attest_compliance(
+        self, state: ComplianceState, *, epoch: int = 0, evidence_sha256: bytes = b""
+    ) -> SignedStatement:
+        me = self.charter.member(self.member)
+        assert me is not None
+        if me.role is not Role.LAB:
+            raise SigningRefusedError("only labs attest compliance")
+        v = self.view()
+        if epoch == 0:
+            if v.certified_state is not PauseState.PAUSED:
+                raise SigningRefusedError("no pause is in effect; give --epoch to attest for one")
+            epoch = v.epoch
+        return await self._issue(Compliance(epoch, state, evidence_sha256))
+
+    async def attest_trigger(
+        self, trigger_id: str, *, evidence_sha256: bytes = b"", note: str = ""
+    ) -> SignedStatement:
+        if trigger_id not in self.charter.trigger_ids():
+            raise SigningRefusedError(
+                f"unknown trigger {trigger_id!r}; this charter's triggers:"
+                f" {', '.join(sorted(self.charter.trigger_ids()))}"
+            )
+        return await self._issue(TriggerAttestation(trigger_id, evidence_sha256, note))
+
+    # -- heartbeats -------------------------------------------------------------------------
+
+    async def issue_heartbeat(self) -> None:
+        assert self.store is not None
+        counter = await self.store.next_heartbeat_counter(self.member)
+        seq, h = self.replica.head(self.member)
+        hb = sign_heartbeat(
+            self.key,
+            self.charter,
+            self.member,
+            head_seq=seq,
+            head_hash=h,
+            counter=counter,
+            issued_at_ms=self.clock(),
+            address=self.address,
+        )
+        report = await self.replica.ingest(Items(heartbeats=(hb.envelope,)))
+        if not report.heartbeats:
+            log.warning("own heartbeat not accepted: %s", dict(report.rejected))
+        self._notify()
+
+    async def _heartbeat_loop(self) -> None:
+        interval = self.options.heartbeat_interval_s or min(
+            10.0, self.charter.rules.heartbeat_ttl_s / 3
+        )
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), timeout=interval)
+            if self._stop.is_set():
+                return
+            try:
+                await self.issue_heartbeat()
+            except PausenetError as exc:
+                log.error("could not sign a heartbeat: %s", exc)
+
+
+def _describe(body: Body) -> str:
+    if isinstance(body, Vote):
+        t = f" ({', '.join(body.triggers)})" if body.triggers else ""
+        return f"vote {body.decision.value.upper()} epoch {body.epoch}{t}"
+    if isinstance(body, Compliance):
+        return f"compliance {body.state.value} epoch {body.epoch}"
+    return f"trigger attestation {body.trigger_id}"
+
+
+def _make_private_dir(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise ConfigError(f"data_dir {path}: cannot create it: {exc.strerror}") from exc
+
+
+def _admin_token(path: Path) -> str:
+    """Read the admin token, creating it (owner-only) on first start."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return _read_admin_token(path)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot create the admin token: {exc.strerror}") from exc
+    token = secrets.token_urlsafe(32)
+    with os.fdopen(fd, "w") as f:
+        f.write(token + "\n")
+    return token
+
+
+def _read_admin_token(path: Path) -> str:
+    try:
+        if path.stat().st_mode & 0o077:
+            raise ConfigError(f"{path}: admin token is readable by others; run 'chmod 600 {path}'")
+        token = path.read_text(encoding="ascii", errors="replace").strip()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the admin token: {exc.strerror}") from exc
+    if len(token) < 32:
+        raise ConfigError(f"{path}: admin token is too short; delete the file to make a new one")
+    return token

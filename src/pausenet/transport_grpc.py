@@ -1,0 +1,393 @@
+"""gRPC transport: the Gossip client, and the Gossip, Oversight and Admin servers of a node.
+
+Protobuf stops here: requests are converted to domain objects by `pausenet.codec` before they
+reach the node, and gRPC errors are translated to `PeerError` at this boundary. Message sizes are
+bounded by the charter's `max_message_bytes` on both ends, so an oversized message is refused by
+gRPC before it is parsed.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from pausenet.answer import MAX_NONCE, MIN_NONCE
+from pausenet.charter import Charter
+from pausenet.codec import (
+    CodecError,
+    digest_from_pb,
+    digest_to_pb,
+    envelope_to_pb,
+    items_from_pb,
+    items_to_pb,
+    view_to_pb,
+)
+from pausenet.config import parse_host_port
+from pausenet.errors import ConfigError, PausenetError, SigningRefusedError
+from pausenet.gossip import DigestReply, ExchangeReply, GossipService, PeerError
+from pausenet.messages import Digest, Items
+from pausenet.records import ComplianceState, Decision, SignedStatement
+from pausenet.v1 import (
+    admin_pb2,
+    admin_pb2_grpc,
+    gossip_pb2,
+    gossip_pb2_grpc,
+    oversight_pb2,
+    oversight_pb2_grpc,
+    statement_pb2,
+)
+from pausenet.view import View
+
+if TYPE_CHECKING:
+    from pausenet.node import Node
+
+__all__ = [
+    "SERVICE_NAMES",
+    "GrpcTransport",
+    "channel_options",
+    "start_admin_server",
+    "start_public_server",
+]
+
+log = logging.getLogger("pausenet.grpc")
+
+SERVICE_NAMES = (
+    gossip_pb2.DESCRIPTOR.services_by_name["Gossip"].full_name,
+    oversight_pb2.DESCRIPTOR.services_by_name["Oversight"].full_name,
+    admin_pb2.DESCRIPTOR.services_by_name["Admin"].full_name,
+)
+_MAX_CHANNELS = 256
+_WATCH_TICK_S = 1.0
+
+
+def channel_options(max_message_bytes: int) -> list[tuple[str, Any]]:
+    return [
+        ("grpc.max_receive_message_length", max_message_bytes),
+        ("grpc.max_send_message_length", max_message_bytes),
+        ("grpc.max_metadata_size", 16 * 1024),
+        ("grpc.enable_retries", 0),
+    ]
+
+
+# -- client ---------------------------------------------------------------------------------
+
+
+class GrpcTransport:
+    """Gossip client: one channel per peer address, least recently used closed past a bound."""
+
+    def __init__(self, charter: Charter) -> None:
+        self.charter = charter
+        self._channels: OrderedDict[str, grpc.aio.Channel] = OrderedDict()
+        self._closing: list[grpc.aio.Channel] = []
+
+    def peer(self, address: str) -> _GrpcPeer:
+        ch = self._channels.get(address)
+        if ch is None:
+            ch = grpc.aio.insecure_channel(
+                address, options=channel_options(self.charter.limits.max_message_bytes)
+            )
+            self._channels[address] = ch
+            while len(self._channels) > _MAX_CHANNELS:
+                _, old = self._channels.popitem(last=False)
+                self._closing.append(old)
+        else:
+            self._channels.move_to_end(address)
+        return _GrpcPeer(self.charter, gossip_pb2_grpc.GossipStub(ch), address)
+
+    async def close(self) -> None:
+        chans = list(self._channels.values()) + self._closing
+        self._channels.clear()
+        self._closing.clear()
+        for ch in chans:
+            await ch.close()
+
+
+class _GrpcPeer:
+    def __init__(self, charter: Charter, stub: gossip_pb2_grpc.GossipStub, address: str) -> None:
+        self.charter = charter
+        self.stub = stub
+        self.address = address
+
+    async def get_digest(self, summary_hash: bytes, *, timeout: float) -> DigestReply:
+        try:
+            r = await self.stub.GetDigest(
+                gossip_pb2.DigestRequest(summary_hash=summary_hash), timeout=timeout
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise PeerError(_rpc_error(exc)) from exc
+        if r.in_sync:
+            return DigestReply(True, None)
+        try:
+            return DigestReply(False, digest_from_pb(r.digest, max_heads=len(self.charter.members)))
+        except CodecError as exc:
+            raise PeerError(f"bad digest: {exc}") from exc
+
+    async def exchange(self, digest: Digest, items: Items, *, timeout: float) -> ExchangeReply:
+        req = gossip_pb2.ExchangeRequest(digest=digest_to_pb(digest), items=items_to_pb(items))
+        try:
+            r = await self.stub.Exchange(req, timeout=timeout)
+        except grpc.aio.AioRpcError as exc:
+            raise PeerError(_rpc_error(exc)) from exc
+        try:
+            got = items_from_pb(r.items, max_items=self.charter.limits.max_items_per_message)
+        except CodecError as exc:
+            raise PeerError(f"bad reply: {exc}") from exc
+        return ExchangeReply(got, r.more)
+
+
+def _rpc_error(exc: grpc.aio.AioRpcError) -> str:
+    code = exc.code()
+    name = code.name if code is not None else "UNKNOWN"
+    return f"{name}: {(exc.details() or '').splitlines()[0][:200] if exc.details() else ''}"
+
+
+# -- servers --------------------------------------------------------------------------------
+
+
+async def start_public_server(node: Node, listen: str) -> tuple[grpc.aio.Server, str]:
+    """Gossip, Oversight, health and reflection on `listen`; returns the bound address."""
+    server = grpc.aio.server(options=channel_options(node.charter.limits.max_message_bytes))
+    gossip_pb2_grpc.add_GossipServicer_to_server(_GossipServicer(node), server)
+    oversight_pb2_grpc.add_OversightServicer_to_server(_OversightServicer(node), server)
+    hs = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(hs, server)
+    names = (*SERVICE_NAMES[:2], health_pb2.DESCRIPTOR.services_by_name["Health"].full_name)
+    reflection.enable_server_reflection((*names, reflection.SERVICE_NAME), server)
+    address = await _bind(server, listen, "listen")
+    for name in ("", *SERVICE_NAMES[:2]):
+        await hs.set(name, health_pb2.HealthCheckResponse.SERVING)
+    return server, address
+
+
+async def start_admin_server(node: Node, listen: str) -> tuple[grpc.aio.Server, str]:
+    """Admin (token required), health and reflection on `listen`, loopback by default."""
+    server = grpc.aio.server(options=channel_options(1024 * 1024))
+    admin_pb2_grpc.add_AdminServicer_to_server(_AdminServicer(node), server)
+    hs = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(hs, server)
+    names = (SERVICE_NAMES[2], health_pb2.DESCRIPTOR.services_by_name["Health"].full_name)
+    reflection.enable_server_reflection((*names, reflection.SERVICE_NAME), server)
+    address = await _bind(server, listen, "admin_listen")
+    for name in ("", SERVICE_NAMES[2]):
+        await hs.set(name, health_pb2.HealthCheckResponse.SERVING)
+    return server, address
+
+
+async def _bind(server: grpc.aio.Server, listen: str, key: str) -> str:
+    host, _ = parse_host_port(listen)
+    try:
+        port = server.add_insecure_port(listen)
+    except RuntimeError as exc:
+        port = 0
+        cause: BaseException | None = exc
+    else:
+        cause = None
+    if not port:
+        raise ConfigError(
+            f"{key} {listen}: cannot listen there (port in use or address not on this host);"
+            " pick another port"
+        ) from cause
+    await server.start()
+    shown = f"[{host}]" if ":" in host else host
+    return f"{shown}:{port}"
+
+
+class _GossipServicer(gossip_pb2_grpc.GossipServicer):
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.service = GossipService(node.replica, on_change=node._notify)
+
+    async def GetDigest(
+        self, request: gossip_pb2.DigestRequest, context: grpc.aio.ServicerContext
+    ) -> gossip_pb2.DigestResponse:
+        if len(request.summary_hash) != 32:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "summary_hash must be 32 bytes")
+        r = self.service.get_digest(request.summary_hash)
+        if r.in_sync or r.digest is None:
+            return gossip_pb2.DigestResponse(in_sync=True)
+        return gossip_pb2.DigestResponse(in_sync=False, digest=digest_to_pb(r.digest))
+
+    async def Exchange(
+        self, request: gossip_pb2.ExchangeRequest, context: grpc.aio.ServicerContext
+    ) -> gossip_pb2.ExchangeResponse:
+        limits = self.node.charter.limits
+        try:
+            digest = digest_from_pb(request.digest, max_heads=len(self.node.charter.members))
+            items = items_from_pb(request.items, max_items=limits.max_items_per_message)
+        except CodecError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        reply = await self.service.exchange(digest, items)
+        return gossip_pb2.ExchangeResponse(items=items_to_pb(reply.items), more=reply.more)
+
+
+def _fingerprint(v: View) -> tuple[object, ...]:
+    return (
+        v.state,
+        v.epoch,
+        v.certified_state,
+        tuple(
+            (m.id, m.head_seq, m.fresh, m.synced, m.equivocator, m.compliance) for m in v.members
+        ),
+        len(v.evidence),
+    )
+
+
+class _OversightServicer(oversight_pb2_grpc.OversightServicer):
+    def __init__(self, node: Node) -> None:
+        self.node = node
+
+    async def GetView(
+        self, request: oversight_pb2.GetViewRequest, context: grpc.aio.ServicerContext
+    ) -> oversight_pb2.ViewReply:
+        nonce = request.nonce
+        if nonce and not MIN_NONCE <= len(nonce) <= MAX_NONCE:
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"nonce must be {MIN_NONCE} to {MAX_NONCE} bytes, got {len(nonce)}",
+            )
+        if nonce:
+            view, answer = self.node.signed_view(nonce)
+            return view_to_pb(view, answered_by=self.node.member, signed_answer=answer)  # type: ignore[arg-type]
+        return view_to_pb(self.node.view(), answered_by=self.node.member, signed_answer=None)
+
+    async def WatchView(
+        self, request: oversight_pb2.WatchViewRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[oversight_pb2.ViewReply]:
+        last: tuple[object, ...] | None = None
+        while not self.node.stopping:
+            v = self.node.view()
+            fp = _fingerprint(v)
+            if fp != last:
+                last = fp
+                yield view_to_pb(v, answered_by=self.node.member, signed_answer=None)
+            await self.node.wait_for_change(_WATCH_TICK_S)
+
+    async def GetLog(
+        self, request: oversight_pb2.GetLogRequest, context: grpc.aio.ServicerContext
+    ) -> oversight_pb2.GetLogReply:
+        charter = self.node.charter
+        if charter.member(request.member) is None:
+            await context.abort(
+                grpc.StatusCode.NOT_FOUND, f"{request.member[:64]!r} is not a member of the charter"
+            )
+        cap = charter.limits.max_items_per_message
+        limit = min(request.limit or cap, cap)
+        stmts = self.node.replica.log(request.member, request.from_seq or 1, limit)
+        head, _ = self.node.replica.head(request.member)
+        return oversight_pb2.GetLogReply(
+            statements=[envelope_to_pb(s.envelope) for s in stmts], head_seq=head
+        )
+
+    async def GetEvidence(
+        self, request: oversight_pb2.GetEvidenceRequest, context: grpc.aio.ServicerContext
+    ) -> oversight_pb2.GetEvidenceReply:
+        return oversight_pb2.GetEvidenceReply(
+            evidence=[
+                gossip_pb2.EvidencePair(
+                    first=envelope_to_pb(e.first), second=envelope_to_pb(e.second)
+                )
+                for e in self.node.replica.evidence()
+            ]
+        )
+
+    async def GetCharter(
+        self, request: oversight_pb2.GetCharterRequest, context: grpc.aio.ServicerContext
+    ) -> oversight_pb2.GetCharterReply:
+        c = self.node.charter
+        return oversight_pb2.GetCharterReply(canonical=c.canonical_bytes, digest=c.digest)
+
+
+_DECISIONS = {
+    statement_pb2.DECISION_PAUSE: Decision.PAUSE,
+    statement_pb2.DECISION_LIFT: Decision.LIFT,
+}
+_STATES = {
+    statement_pb2.COMPLIANCE_STATE_HALTED: ComplianceState.HALTED,
+    statement_pb2.COMPLIANCE_STATE_NOT_HALTED: ComplianceState.NOT_HALTED,
+}
+
+
+class _AdminServicer(admin_pb2_grpc.AdminServicer):
+    def __init__(self, node: Node) -> None:
+        self.node = node
+
+    async def _authorize(self, context: grpc.aio.ServicerContext) -> None:
+        md = dict(context.invocation_metadata() or ())
+        given = str(md.get("authorization", ""))
+        want = "Bearer " + self.node.admin_token
+        if not hmac.compare_digest(given.encode(), want.encode()):
+            peer = context.peer()
+            log.warning("admin call refused from %s: missing or wrong token", peer)
+            await context.abort(
+                grpc.StatusCode.UNAUTHENTICATED,
+                f"missing or wrong admin token; send 'authorization: Bearer <token>' with the"
+                f" token from {self.node.config.admin_token_file}",
+            )
+
+    async def _run(self, context: grpc.aio.ServicerContext, coro: Any) -> admin_pb2.IssueReply:
+        try:
+            st: SignedStatement = await coro
+        except SigningRefusedError as exc:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+        except PausenetError as exc:
+            log.error("admin call failed: %s", exc)
+            await context.abort(grpc.StatusCode.INTERNAL, str(exc))
+        return admin_pb2.IssueReply(statement=envelope_to_pb(st.envelope), seq=st.seq, hash=st.hash)
+
+    async def CastVote(
+        self, request: admin_pb2.CastVoteRequest, context: grpc.aio.ServicerContext
+    ) -> admin_pb2.IssueReply:
+        await self._authorize(context)
+        decision = _DECISIONS.get(request.decision)
+        if decision is None:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "decision must be PAUSE or LIFT")
+        assert decision is not None
+        return await self._run(
+            context,
+            self.node.cast_vote(
+                decision, epoch=request.epoch, triggers=tuple(request.triggers), note=request.note
+            ),
+        )
+
+    async def AttestCompliance(
+        self, request: admin_pb2.AttestComplianceRequest, context: grpc.aio.ServicerContext
+    ) -> admin_pb2.IssueReply:
+        await self._authorize(context)
+        state = _STATES.get(request.state)
+        if state is None:
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, "state must be HALTED or NOT_HALTED"
+            )
+        assert state is not None
+        if request.evidence_sha256 and len(request.evidence_sha256) != 32:
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, "evidence_sha256 must be 32 bytes"
+            )
+        return await self._run(
+            context,
+            self.node.attest_compliance(
+                state, epoch=request.epoch, evidence_sha256=request.evidence_sha256
+            ),
+        )
+
+    async def AttestTrigger(
+        self, request: admin_pb2.AttestTriggerRequest, context: grpc.aio.ServicerContext
+    ) -> admin_pb2.IssueReply:
+        await self._authorize(context)
+        if request.evidence_sha256 and len(request.evidence_sha256) != 32:
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, "evidence_sha256 must be 32 bytes"
+            )
+        return await self._run(
+            context,
+            self.node.attest_trigger(
+                request.trigger_id, evidence_sha256=request.evidence_sha256, note=request.note
+            ),
+        )
