@@ -8,7 +8,8 @@
     ├── BundleError               a bundle file is malformed
     ├── StoreError                the on-disk store is unusable
     │   └── ConflictError         an append conflicts with what is stored
-    └── SigningRefusedError       the node refuses to sign a statement (wrong epoch, …)
+    ├── SigningRefusedError       the node refuses to sign a statement (wrong epoch, …)
+    └── NodeError                 a call to a node failed (unreachable, refused, bad reply)
 
 Messages are one line, name what was wrong, and say how to fix it where there is a fix.
 """
@@ -21,6 +22,7 @@ __all__ = [
     "ConfigError",
     "ConflictError",
     "KeyFileError",
+    "NodeError",
     "PausenetError",
     "SigningRefusedError",
     "StoreError",
@@ -67,3 +69,7 @@ class ConflictError(StoreError):
 
 class SigningRefusedError(PausenetError):
     """The node refuses to sign a statement."""
+
+
+class NodeError(PausenetError):
+    """A call to a node failed: unreachable, refused, or answered with something unusable."""
