@@ -56,7 +56,8 @@ def test_demo_runs_end_to_end_and_its_bundle_verifies(tmp_path: Path) -> None:
         "PAUSED",
         "NOT_PAUSED",
     ]
-    assert "1 of 2 lab votes needed" in out
+    assert "PAUSE votes for epoch 1: lab-a (labs 1 of 2 needed)" in out
+    assert "(labs 2 of 2 needed, overseers 0 of 1)" in out
     assert "compliance: lab-a compliant, lab-b compliant, lab-c pending" in out
     assert "last certified: PAUSED (epoch 1)" in out
     assert f"pausenet verify --charter {tmp_path / 'demo' / 'charter.toml'}" in out

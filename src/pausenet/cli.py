@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -179,7 +180,16 @@ def demo(
     ] = None,
 ) -> None:
     """Walk a coordinated pause step by step, offline, with real keys and signatures."""
-    run_demo(dir, console=_out)
+    run_demo(dir, console=_out, prog=_prog())
+
+
+def _prog() -> str:
+    """How to run this very command again: 'pausenet' when that is on PATH, else its path."""
+    me = Path(sys.argv[0])
+    found = shutil.which("pausenet")
+    if me.name != "pausenet" or (found and Path(found).resolve() == me.resolve()):
+        return "pausenet"
+    return str(me)
 
 
 def run(argv: Sequence[str] | None = None) -> int:

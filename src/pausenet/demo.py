@@ -113,7 +113,7 @@ class _Walkthrough:
                 (member_id, "bold"),
                 f" signs statement #{st.seq}: ",
                 (_describe(body), "cyan"),
-                (f"  sha256 {st.hash.hex()[:12]}…", "dim"),
+                (f"  sha256 {st.hash.hex()[:8]}…", "dim"),
             )
         )
 
@@ -164,12 +164,11 @@ class _Walkthrough:
         labs = [m for m in voters if self.nodes[m].member.role is Role.LAB]
         ovs = [m for m in voters if m not in labs]
         if decision is Decision.PAUSE:
-            need = f"{len(labs)} of {rules.pause_threshold} lab votes needed"
+            need = f"labs {len(labs)} of {rules.pause_threshold} needed"
         else:
-            need = f"{len(labs)} of {rules.lift_threshold} lab votes"
+            need = f"labs {len(labs)} of {rules.lift_threshold} needed"
             if rules.lift_overseer_threshold:
-                need += f" and {len(ovs)} of {rules.lift_overseer_threshold} overseer votes"
-            need += " needed"
+                need += f", overseers {len(ovs)} of {rules.lift_overseer_threshold}"
         who = ", ".join(voters) or "nobody"
         self.console.print(f"    {decision.value.upper()} votes for epoch {epoch}: {who} ({need})")
 
@@ -178,8 +177,13 @@ class _Walkthrough:
         self.console.print(f"    compliance: {', '.join(parts)}")
 
 
-def run_demo(dir: Path | None = None, *, console: Console | None = None) -> DemoResult:
-    """Run the walkthrough in dir (default: a new temporary directory, kept afterwards)."""
+def run_demo(
+    dir: Path | None = None, *, console: Console | None = None, prog: str = "pausenet"
+) -> DemoResult:
+    """Run the walkthrough in dir (default: a new temporary directory, kept afterwards).
+
+    prog is how the closing hint names the pausenet command (e.g. '.venv/bin/pausenet').
+    """
     console = console or Console(highlight=False)
     fed_dir = _demo_dir(dir)
     fed = init_federation(fed_dir, 3, 1, federation_id=DEMO_FEDERATION_ID, force=True)
@@ -208,7 +212,10 @@ def run_demo(dir: Path | None = None, *, console: Console | None = None) -> Demo
 
     w = _Walkthrough(fed, console, start_ms=time.time_ns() // 1_000_000)
 
-    w.step("Everyone is online; nobody has voted", "Every member signs a heartbeat: empty log.")
+    w.step(
+        "Everyone is online; nobody has voted",
+        "Each member's node signs a heartbeat (its log's head, and that it is alive) at every step.",
+    )
     w.everyone_heartbeats()
     w.show(PauseState.NOT_PAUSED)
 
@@ -245,9 +252,8 @@ def run_demo(dir: Path | None = None, *, console: Console | None = None) -> Demo
     w.advance(3 * 60)
     w.step(
         "Silence: no heartbeat for 3 minutes",
-        "Our node hears nothing (a partition, or someone withholding news). Members could have"
-        " lifted the pause unseen,",
-        "so the node will not vouch for the old answer: it says UNKNOWN and shows what it last proved.",
+        "No news reaches our node (a partition, or news withheld). The members could have lifted",
+        "the pause meanwhile, so the node says UNKNOWN rather than repeat a stale answer.",
     )
     w.show(PauseState.UNKNOWN, certified=PauseState.PAUSED)
 
@@ -282,11 +288,9 @@ def run_demo(dir: Path | None = None, *, console: Console | None = None) -> Demo
     console.print()
     render_view(final, console, charter=charter, now_source=source)
     console.print()
-    cmd = (
-        f"pausenet verify --charter {shlex.quote(str(fed.charter_path))}"
-        f" {shlex.quote(str(bundle_path))}"
-    )
-    console.print(Text.assemble("Run the same check yourself:\n  ", (cmd, "bold")))
+    cmd = shlex.join([prog, "verify", "--charter", str(fed.charter_path), str(bundle_path)])
+    console.print("Run the same check yourself:")
+    console.print(Text("  " + cmd, style="bold"), soft_wrap=True)
     return DemoResult(fed_dir, fed.charter_path, bundle_path, final)
 
 
