@@ -87,7 +87,6 @@ class _Node:
 
 class _Walkthrough:
     def __init__(self, fed: Federation, console: Console, start_ms: int) -> None:
-        self.fed = fed
         self.charter = fed.charter
         self.console = console
         self.start = start_ms

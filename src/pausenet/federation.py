@@ -69,9 +69,6 @@ class Federation:
     charter: Charter
     members: tuple[FederationMember, ...]
 
-    def member(self, member_id: str) -> FederationMember:
-        return next(m for m in self.members if m.id == member_id)
-
 
 def member_ids(labs: int, overseers: int) -> tuple[list[str], list[str]]:
     """(["lab-a", "lab-b", …], ["overseer-a", …]); after 'z' come 'aa', 'ab', …."""
