@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, cast
 from google.protobuf.message import DecodeError, Message
 
 from pausenet.dsse import Envelope, Signature
+from pausenet.errors import PausenetError
 from pausenet.messages import Digest, Items, MemberHead
 from pausenet.records import (
     Body,
@@ -50,7 +51,7 @@ __all__ = [
 ]
 
 
-class CodecError(ValueError):
+class CodecError(PausenetError, ValueError):
     """Bytes that are not a valid, canonical encoding of the expected message."""
 
     def __init__(self, reason: str, detail: str) -> None:
