@@ -74,3 +74,47 @@ class ExchangeResponse(_message.Message):
     items: Items
     more: bool
     def __init__(self, items: _Optional[_Union[Items, _Mapping]] = ..., more: _Optional[bool] = ...) -> None: ...
+
+class GossipAuth(_message.Message):
+    __slots__ = ("federation_id", "charter_digest", "client", "server", "challenge", "issued_at_ms")
+    FEDERATION_ID_FIELD_NUMBER: _ClassVar[int]
+    CHARTER_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_FIELD_NUMBER: _ClassVar[int]
+    SERVER_FIELD_NUMBER: _ClassVar[int]
+    CHALLENGE_FIELD_NUMBER: _ClassVar[int]
+    ISSUED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    federation_id: str
+    charter_digest: bytes
+    client: str
+    server: str
+    challenge: bytes
+    issued_at_ms: int
+    def __init__(self, federation_id: _Optional[str] = ..., charter_digest: _Optional[bytes] = ..., client: _Optional[str] = ..., server: _Optional[str] = ..., challenge: _Optional[bytes] = ..., issued_at_ms: _Optional[int] = ...) -> None: ...
+
+class ChallengeRequest(_message.Message):
+    __slots__ = ("client",)
+    CLIENT_FIELD_NUMBER: _ClassVar[int]
+    client: str
+    def __init__(self, client: _Optional[str] = ...) -> None: ...
+
+class ChallengeReply(_message.Message):
+    __slots__ = ("challenge", "server")
+    CHALLENGE_FIELD_NUMBER: _ClassVar[int]
+    SERVER_FIELD_NUMBER: _ClassVar[int]
+    challenge: bytes
+    server: str
+    def __init__(self, challenge: _Optional[bytes] = ..., server: _Optional[str] = ...) -> None: ...
+
+class AuthRequest(_message.Message):
+    __slots__ = ("auth",)
+    AUTH_FIELD_NUMBER: _ClassVar[int]
+    auth: _envelope_pb2.Envelope
+    def __init__(self, auth: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ...) -> None: ...
+
+class AuthReply(_message.Message):
+    __slots__ = ("session", "expires_at_ms")
+    SESSION_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    session: str
+    expires_at_ms: int
+    def __init__(self, session: _Optional[str] = ..., expires_at_ms: _Optional[int] = ...) -> None: ...

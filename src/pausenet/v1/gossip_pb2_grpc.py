@@ -34,6 +34,16 @@ class GossipStub:
         Args:
             channel: A grpc.Channel.
         """
+        self.Challenge = channel.unary_unary(
+                '/pausenet.v1.Gossip/Challenge',
+                request_serializer=pausenet_dot_v1_dot_gossip__pb2.ChallengeRequest.SerializeToString,
+                response_deserializer=pausenet_dot_v1_dot_gossip__pb2.ChallengeReply.FromString,
+                _registered_method=True)
+        self.Authenticate = channel.unary_unary(
+                '/pausenet.v1.Gossip/Authenticate',
+                request_serializer=pausenet_dot_v1_dot_gossip__pb2.AuthRequest.SerializeToString,
+                response_deserializer=pausenet_dot_v1_dot_gossip__pb2.AuthReply.FromString,
+                _registered_method=True)
         self.GetDigest = channel.unary_unary(
                 '/pausenet.v1.Gossip/GetDigest',
                 request_serializer=pausenet_dot_v1_dot_gossip__pb2.DigestRequest.SerializeToString,
@@ -49,8 +59,21 @@ class GossipStub:
 class GossipServicer:
     """Missing associated documentation comment in .proto file."""
 
-    def GetDigest(self, request, context):
+    def Challenge(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Authenticate(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetDigest(self, request, context):
+        """The calls below need a session from Authenticate.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -64,6 +87,16 @@ class GossipServicer:
 
 def add_GossipServicer_to_server(servicer, server):
     rpc_method_handlers = {
+            'Challenge': grpc.unary_unary_rpc_method_handler(
+                    servicer.Challenge,
+                    request_deserializer=pausenet_dot_v1_dot_gossip__pb2.ChallengeRequest.FromString,
+                    response_serializer=pausenet_dot_v1_dot_gossip__pb2.ChallengeReply.SerializeToString,
+            ),
+            'Authenticate': grpc.unary_unary_rpc_method_handler(
+                    servicer.Authenticate,
+                    request_deserializer=pausenet_dot_v1_dot_gossip__pb2.AuthRequest.FromString,
+                    response_serializer=pausenet_dot_v1_dot_gossip__pb2.AuthReply.SerializeToString,
+            ),
             'GetDigest': grpc.unary_unary_rpc_method_handler(
                     servicer.GetDigest,
                     request_deserializer=pausenet_dot_v1_dot_gossip__pb2.DigestRequest.FromString,
@@ -84,6 +117,60 @@ def add_GossipServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class Gossip:
     """Missing associated documentation comment in .proto file."""
+
+    @staticmethod
+    def Challenge(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/pausenet.v1.Gossip/Challenge',
+            pausenet_dot_v1_dot_gossip__pb2.ChallengeRequest.SerializeToString,
+            pausenet_dot_v1_dot_gossip__pb2.ChallengeReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Authenticate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/pausenet.v1.Gossip/Authenticate',
+            pausenet_dot_v1_dot_gossip__pb2.AuthRequest.SerializeToString,
+            pausenet_dot_v1_dot_gossip__pb2.AuthReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
 
     @staticmethod
     def GetDigest(request,

@@ -1,0 +1,148 @@
+"""Per-peer rate limits and scores, so one flooding or lying peer cannot hurt the node.
+
+Each peer (a member, once authenticated; an IP address before that) has a token bucket per kind
+of call. Each authenticated peer also has a score: items that fail verification cost points by
+reason, valid news earns a little back; a peer whose score falls below the floor is refused for a
+cool-down that doubles each time. Every rejection is counted by reason for the operator.
+All state is bounded: buckets and scores for at most `max_peers` keys, oldest dropped first.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+__all__ = ["PENALTIES", "PeerGuard", "RateLimit", "TokenBucket"]
+
+# Points an item costs by rejection reason. Honest nodes verify before they relay, so they never
+# send forgeries; a clock-skew rejection can happen between honest nodes and costs little.
+PENALTIES: Mapping[str, float] = {
+    "bad-signature": 10,
+    "unknown-member": 10,
+    "wrong-charter": 10,
+    "member-mismatch": 10,
+    "malformed": 10,
+    "non-canonical": 10,
+    "unknown-payload-type": 10,
+    "type-confusion": 10,
+    "oversize": 10,
+    "invalid": 10,
+    "bad-evidence": 10,
+    "broken-chain": 5,
+    "gap": 1,
+    "from-future": 1,
+    "superseded": 0,
+}
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    rate_per_s: float
+    burst: float
+
+
+class TokenBucket:
+    __slots__ = ("burst", "rate", "stamp", "tokens")
+
+    def __init__(self, limit: RateLimit, now_s: float) -> None:
+        self.rate = limit.rate_per_s
+        self.burst = limit.burst
+        self.tokens = limit.burst
+        self.stamp = now_s
+
+    def take(self, now_s: float, n: float = 1.0) -> bool:
+        self.tokens = min(self.burst, self.tokens + (now_s - self.stamp) * self.rate)
+        self.stamp = now_s
+        if self.tokens >= n:
+            self.tokens -= n
+            return True
+        return False
+
+
+@dataclass
+class _Peer:
+    buckets: dict[str, TokenBucket] = field(default_factory=dict)
+    score: float = 0.0
+    banned_until: float = 0.0
+    bans: int = 0
+
+
+class PeerGuard:
+    """Rate limits, scores and counters for the peers of one node."""
+
+    def __init__(
+        self,
+        limits: Mapping[str, RateLimit],
+        *,
+        floor: float = -100.0,
+        reward: float = 1.0,
+        ceiling: float = 20.0,
+        ban_s: float = 30.0,
+        max_ban_s: float = 3600.0,
+        max_peers: int = 4096,
+    ) -> None:
+        self.limits = dict(limits)
+        self.floor = floor
+        self.reward = reward
+        self.ceiling = ceiling
+        self.ban_s = ban_s
+        self.max_ban_s = max_ban_s
+        self.max_peers = max_peers
+        self._peers: OrderedDict[str, _Peer] = OrderedDict()
+        self.rejected: Counter[str] = Counter()  # items rejected, by reason
+        self.refused: Counter[str] = Counter()  # calls refused, by cause
+
+    def _peer(self, key: str) -> _Peer:
+        p = self._peers.get(key)
+        if p is None:
+            p = self._peers[key] = _Peer()
+            while len(self._peers) > self.max_peers:
+                self._peers.popitem(last=False)
+        else:
+            self._peers.move_to_end(key)
+        return p
+
+    def admit(self, key: str, kind: str, now_s: float, cost: float = 1.0) -> str | None:
+        """None if the call may go ahead, else why it is refused."""
+        p = self._peer(key)
+        if p.banned_until > now_s:
+            self.refused["banned"] += 1
+            return f"refused for {p.banned_until - now_s:.0f}s more: too many invalid items"
+        limit = self.limits.get(kind)
+        if limit is None:
+            return None
+        b = p.buckets.get(kind)
+        if b is None:
+            b = p.buckets[kind] = TokenBucket(limit, now_s)
+        if not b.take(now_s, cost):
+            self.refused[f"rate:{kind}"] += 1
+            return f"rate limit for {kind}: {limit.rate_per_s:g}/s"
+        return None
+
+    def judge(self, key: str, rejected: Mapping[str, int], accepted: int, now_s: float) -> None:
+        """Update a peer's score after one message: what it sent that failed, and what was news."""
+        p = self._peer(key)
+        penalty = 0.0
+        for reason, n in rejected.items():
+            self.rejected[reason] += n
+            penalty += PENALTIES.get(reason, 5) * n
+        p.score = min(self.ceiling, p.score - penalty + self.reward * min(accepted, 10))
+        if p.score < self.floor:
+            p.bans += 1
+            p.banned_until = now_s + min(self.max_ban_s, self.ban_s * 2 ** (p.bans - 1))
+            p.score = 0.0
+            self.refused["bans"] += 1
+
+    def score(self, key: str) -> float:
+        p = self._peers.get(key)
+        return p.score if p else 0.0
+
+    def banned(self, key: str, now_s: float) -> bool:
+        p = self._peers.get(key)
+        return bool(p and p.banned_until > now_s)
+
+    def stats(self) -> dict[str, int]:
+        out = {f"rejected.{k}": v for k, v in sorted(self.rejected.items())}
+        out.update({f"refused.{k}": v for k, v in sorted(self.refused.items())})
+        return out

@@ -1,0 +1,130 @@
+"""Who may gossip: challenge, signed answer, session (docs/protocol.md §12.5)."""
+
+from __future__ import annotations
+
+from helpers import T0, key_for, make_federation
+
+from pausenet.charter import Charter
+from pausenet.dsse import Envelope, Signature, sign_envelope
+from pausenet.peerauth import AUTH_TYPE, Authenticator, sign_auth
+from pausenet.records import STATEMENT_TYPE
+
+
+def _server() -> tuple[Authenticator, Charter]:
+    charter, _keys = make_federation()
+    return Authenticator(charter, "lab-a"), charter
+
+
+def test_member_gets_a_session_by_signing_the_challenge() -> None:
+    auth, charter = _server()
+    c = auth.challenge("lab-b", T0)
+    assert isinstance(c, bytes)
+    assert len(c) == 32
+    env = sign_auth(key_for("lab-b"), charter, "lab-b", "lab-a", c, T0)
+    got = auth.authenticate(env, T0 + 10)
+    assert not isinstance(got, str)
+    token, session = got
+    assert session.member == "lab-b"
+    assert auth.session(token, T0 + 20) == session
+
+
+def test_non_member_gets_no_challenge() -> None:
+    auth, _ = _server()
+    assert isinstance(auth.challenge("mallory", T0), str)
+
+
+def test_non_member_key_cannot_answer_a_members_challenge() -> None:
+    auth, charter = _server()
+    c = auth.challenge("lab-b", T0)
+    assert isinstance(c, bytes)
+    forged = sign_auth(key_for("mallory"), charter, "lab-b", "lab-a", c, T0)
+    assert "does not verify" in str(auth.authenticate(forged, T0))
+
+
+def test_challenge_is_single_use() -> None:
+    auth, charter = _server()
+    c = auth.challenge("lab-b", T0)
+    assert isinstance(c, bytes)
+    env = sign_auth(key_for("lab-b"), charter, "lab-b", "lab-a", c, T0)
+    assert not isinstance(auth.authenticate(env, T0), str)
+    assert "challenge" in str(auth.authenticate(env, T0))  # replay refused
+
+
+def test_challenge_expires() -> None:
+    auth, charter = _server()
+    c = auth.challenge("lab-b", T0)
+    assert isinstance(c, bytes)
+    env = sign_auth(key_for("lab-b"), charter, "lab-b", "lab-a", c, T0 + 31_000)
+    assert "challenge" in str(auth.authenticate(env, T0 + 31_000))
+
+
+def test_answer_for_another_server_is_refused() -> None:
+    auth, charter = _server()
+    c = auth.challenge("lab-b", T0)
+    assert isinstance(c, bytes)
+    env = sign_auth(key_for("lab-b"), charter, "lab-b", "lab-c", c, T0)
+    assert "lab-c" in str(auth.authenticate(env, T0))
+
+
+def test_another_members_challenge_is_refused() -> None:
+    auth, charter = _server()
+    c = auth.challenge("lab-c", T0)
+    assert isinstance(c, bytes)
+    env = sign_auth(key_for("lab-b"), charter, "lab-b", "lab-a", c, T0)
+    assert "challenge" in str(auth.authenticate(env, T0))
+
+
+def test_statement_signature_is_not_an_auth() -> None:
+    """Type confusion: a signature made for a statement never authenticates."""
+    auth, charter = _server()
+    c = auth.challenge("lab-b", T0)
+    assert isinstance(c, bytes)
+    good = sign_auth(key_for("lab-b"), charter, "lab-b", "lab-a", c, T0)
+    relabelled = Envelope(STATEMENT_TYPE, good.payload, good.signatures)
+    assert "payload type" in str(auth.authenticate(relabelled, T0))
+    # and a statement-type signature over the same bytes, relabelled as auth, does not verify
+    stmt_sig = sign_envelope(key_for("lab-b"), "lab-b", STATEMENT_TYPE, good.payload)
+    assert "does not verify" in str(
+        auth.authenticate(Envelope(AUTH_TYPE, good.payload, stmt_sig.signatures), T0)
+    )
+
+
+def test_wrong_charter_is_refused() -> None:
+    auth, _ = _server()
+    other, _k = make_federation(federation_id="other-federation")
+    c = auth.challenge("lab-b", T0)
+    assert isinstance(c, bytes)
+    env = sign_auth(key_for("lab-b"), other, "lab-b", "lab-a", c, T0)
+    assert "another charter" in str(auth.authenticate(env, T0))
+
+
+def test_sessions_expire_and_unknown_tokens_fail() -> None:
+    auth, charter = _server()
+    c = auth.challenge("lab-b", T0)
+    assert isinstance(c, bytes)
+    got = auth.authenticate(
+        sign_auth(key_for("lab-b"), charter, "lab-b", "lab-a", c, T0),
+        T0,
+    )
+    assert not isinstance(got, str)
+    token, s = got
+    assert auth.session(token, s.expires_at_ms) is None
+    assert auth.session("not-a-token", T0) is None
+
+
+def test_challenge_flood_is_bounded() -> None:
+    auth, _ = _server()
+    for i in range(5000):
+        auth.challenge("lab-b", T0 + i)
+    assert len(auth._challenges) <= auth.max_challenges
+
+
+def test_malformed_envelopes_are_refused_with_a_reason() -> None:
+    auth, _ = _server()
+    for env in (
+        Envelope(AUTH_TYPE, b"\xff" * 10, (Signature("lab-b", b"x" * 64),)),
+        Envelope(AUTH_TYPE, b"", ()),
+        Envelope(AUTH_TYPE, b"a" * 1000, (Signature("lab-b", b"x" * 64),)),
+        Envelope(AUTH_TYPE, b"", (Signature("nobody", b"x" * 64),)),
+    ):
+        assert isinstance(auth.authenticate(env, T0), str)
