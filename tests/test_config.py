@@ -237,3 +237,17 @@ def test_parse_host_port_and_loopback() -> None:
         assert is_loopback(host), host
     for host in ("10.0.0.1", "192.168.1.1", "example.org", "localhost.example.org"):
         assert not is_loopback(host), host
+
+
+def test_advertise_defaults_to_none_and_accepts_empty_or_host_port(tmp_path: Path) -> None:
+    fed = init_federation(tmp_path / "fed", 2, 0)
+    path = fed.members[0].config_path
+    assert load_config(path).advertise is None
+    text = path.read_text()
+    path.write_text(text + '\nadvertise = ""\n')
+    assert load_config(path).advertise == ""
+    path.write_text(text + '\nadvertise = "proxy.example:9000"\n')
+    assert load_config(path).advertise == "proxy.example:9000"
+    path.write_text(text + '\nadvertise = "no-port"\n')
+    with pytest.raises(ConfigError, match="advertise"):
+        load_config(path)

@@ -9,6 +9,8 @@
     admin_allow_remote = false
     admin_token = "../data/lab-a/admin.token" # default: <data_dir>/admin.token
     peers = ["127.0.0.1:7402"]                # bootstrap peers (host:port)
+    advertise = "node-a.example:7400"         # address put in heartbeats; default: the bound
+                                              # listen address; "" advertises none
     log_level = "info"                        # debug, info, warning or error
 
 Relative paths are relative to the config file's directory. `load_config` checks every value,
@@ -68,6 +70,7 @@ class NodeConfig:
     admin_token_path: Path | None = None  # None: <data_dir>/admin.token
     log_level: str = LOCAL_DEFAULTS.log_level
     admin_allow_remote: bool = False
+    advertise: str | None = None  # None: the bound listen address; "": advertise none
 
     @property
     def admin_token_file(self) -> Path:
@@ -85,6 +88,7 @@ _KEYS = {
     "admin_token",
     "peers",
     "log_level",
+    "advertise",
 }
 _HOST_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.\-]{0,251}[A-Za-z0-9])?")
 
@@ -214,6 +218,11 @@ class _Loader:
                 raise self.fail(f"peers[{i}]", f"{p!r} is listed twice; remove one")
             peers.append(p)
 
+        advertise: str | None = None
+        if "advertise" in data:
+            advertise = self.string(data, "advertise")
+            if advertise:
+                self.address("advertise", advertise, peer=True)
         token = self.file_path(data, "admin_token") if "admin_token" in data else None
         log_level = self.string(data, "log_level", d.log_level)
         if log_level not in LOG_LEVELS:
@@ -231,6 +240,7 @@ class _Loader:
             admin_token_path=token,
             log_level=log_level,
             admin_allow_remote=allow_remote,
+            advertise=advertise,
         )
 
     def check_member(self, member_id: str, charter_path: Path, key_path: Path) -> None:

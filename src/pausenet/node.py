@@ -376,7 +376,7 @@ class Node:
             head_hash=h,
             counter=counter,
             issued_at_ms=self.clock(),
-            address=self.address,
+            address=self.address if self.config.advertise is None else self.config.advertise,
         )
         report = await self.replica.ingest(Items(heartbeats=(hb.envelope,)))
         if not report.heartbeats:
