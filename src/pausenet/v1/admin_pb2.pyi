@@ -49,3 +49,29 @@ class IssueReply(_message.Message):
     seq: int
     hash: bytes
     def __init__(self, statement: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ..., seq: _Optional[int] = ..., hash: _Optional[bytes] = ...) -> None: ...
+
+class StatsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class StatsReply(_message.Message):
+    __slots__ = ("counters", "peer_scores")
+    class CountersEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    class PeerScoresEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    COUNTERS_FIELD_NUMBER: _ClassVar[int]
+    PEER_SCORES_FIELD_NUMBER: _ClassVar[int]
+    counters: _containers.ScalarMap[str, int]
+    peer_scores: _containers.ScalarMap[str, float]
+    def __init__(self, counters: _Optional[_Mapping[str, int]] = ..., peer_scores: _Optional[_Mapping[str, float]] = ...) -> None: ...

@@ -34,6 +34,11 @@ class AdminStub:
         Args:
             channel: A grpc.Channel.
         """
+        self.GetStats = channel.unary_unary(
+                '/pausenet.v1.Admin/GetStats',
+                request_serializer=pausenet_dot_v1_dot_admin__pb2.StatsRequest.SerializeToString,
+                response_deserializer=pausenet_dot_v1_dot_admin__pb2.StatsReply.FromString,
+                _registered_method=True)
         self.CastVote = channel.unary_unary(
                 '/pausenet.v1.Admin/CastVote',
                 request_serializer=pausenet_dot_v1_dot_admin__pb2.CastVoteRequest.SerializeToString,
@@ -53,6 +58,12 @@ class AdminStub:
 
 class AdminServicer:
     """Missing associated documentation comment in .proto file."""
+
+    def GetStats(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
 
     def CastVote(self, request, context):
         """Missing associated documentation comment in .proto file."""
@@ -75,6 +86,11 @@ class AdminServicer:
 
 def add_AdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
+            'GetStats': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetStats,
+                    request_deserializer=pausenet_dot_v1_dot_admin__pb2.StatsRequest.FromString,
+                    response_serializer=pausenet_dot_v1_dot_admin__pb2.StatsReply.SerializeToString,
+            ),
             'CastVote': grpc.unary_unary_rpc_method_handler(
                     servicer.CastVote,
                     request_deserializer=pausenet_dot_v1_dot_admin__pb2.CastVoteRequest.FromString,
@@ -100,6 +116,33 @@ def add_AdminServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class Admin:
     """Missing associated documentation comment in .proto file."""
+
+    @staticmethod
+    def GetStats(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/pausenet.v1.Admin/GetStats',
+            pausenet_dot_v1_dot_admin__pb2.StatsRequest.SerializeToString,
+            pausenet_dot_v1_dot_admin__pb2.StatsReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
 
     @staticmethod
     def CastVote(request,
