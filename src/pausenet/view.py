@@ -215,6 +215,8 @@ class _Evaluation:
         self.now = now_ms
         self.rejected = rejected
         self.ttl_ms = charter.rules.heartbeat_ttl_s * 1000
+        self.fork_at: dict[str, int] = {}  # member -> lowest seq it forked at
+        self.committed: dict[str, int] = {}  # member -> highest head any of its heartbeats named
 
     # -- step 1: sort items into per-member chains ------------------------------------------
 
@@ -242,6 +244,15 @@ class _Evaluation:
             valid[member] = self._chain(seqs)
         evidence = self._evidence(by_member_seq, heartbeats)
         equivocators = frozenset(ev.member for ev in evidence)
+        fork_at: dict[str, int] = {}
+        for ev in evidence:
+            fork_at[ev.member] = min(ev.seq, fork_at.get(ev.member, ev.seq))
+        self.fork_at = fork_at
+        # A log never shrinks: a later heartbeat naming a lower head does not excuse us from
+        # holding what an earlier one committed to.
+        self.committed = {
+            m: max(h.heartbeat.head_seq for h in hbs) for m, hbs in heartbeats.items()
+        }
         latest = {
             m: max(hbs, key=lambda h: (h.heartbeat.counter, h.heartbeat.issued_at_ms, h.hash))
             for m, hbs in heartbeats.items()
@@ -328,8 +339,10 @@ class _Evaluation:
                     counted.append(st)
                     b = st.statement.body
                     if isinstance(b, Vote):
-                        if b.decision is Decision.LIFT and member in equivocators:
-                            continue  # fail-safe: an equivocator cannot help lift a pause
+                        if b.decision is Decision.LIFT and seq >= self.fork_at.get(member, seq + 1):
+                            # fail-safe: an equivocator's lift counts only where every branch of
+                            # its log has it, i.e. below the lowest seq it forked at
+                            continue
                         slot = votes[(b.epoch, b.decision)]
                         cur = slot.get(member)
                         if cur is None or _earlier(st, cur):
@@ -390,7 +403,7 @@ class _Evaluation:
             if paused_at + min_pause_ms > self.now:
                 return False  # no lift can take effect yet, whatever is unseen
             lv = set(votes.get((epoch, Decision.LIFT), {}))
-            pot = (lv | uncovered) - equivocators
+            pot = lv | (uncovered - equivocators)  # unseen lifts of equivocators never count
             return (
                 len(pot & labs) >= rules.lift_threshold
                 and len(pot & ovs) >= rules.lift_overseer_threshold
@@ -402,7 +415,11 @@ class _Evaluation:
         if not can_flip(everyone):
             as_of = self.now
         else:
-            for t in sorted({t for t in synced_at.values() if t is not None}, reverse=True):
+            # As of T the certified state must already have taken effect: an earlier T would
+            # prove the new state at a moment the old one still held.
+            floor = since or 0
+            times = {t for t in synced_at.values() if t is not None and t >= floor}
+            for t in sorted(times, reverse=True):
                 covered = {m for m, tm in synced_at.items() if tm is not None and tm >= t}
                 if not can_flip(everyone - covered):
                     as_of = min(t, self.now)
@@ -460,7 +477,10 @@ class _Evaluation:
             evidence=tuple(evidence),
             triggers_attested=tuple((t, tuple(sorted(ms))) for t, ms in sorted(attested.items())),
             rejected=tuple(
-                sorted(self.rejected, key=lambda r: (r.member, r.payload_hash, r.reason.value))
+                sorted(
+                    self.rejected,
+                    key=lambda r: (r.member, r.payload_hash, r.reason.value, r.detail),
+                )
             ),
             envelopes=tuple(proof),
         )
@@ -518,7 +538,8 @@ class _Evaluation:
                 has_head = h.head_seq == 0 or any(
                     s.hash == h.head_hash for s in chain.get(h.head_seq, [])
                 )
-                synced = fresh and has_head and m.id not in equivocators
+                complete = head_seq >= self.committed.get(m.id, 0)
+                synced = fresh and has_head and complete and m.id not in equivocators
             out.append(
                 MemberStatus(
                     id=m.id,
