@@ -22,7 +22,7 @@ from rich.console import Console
 import pausenet.cli
 from pausenet.bundle import write_bundle
 from pausenet.charter import load_charter
-from pausenet.cli import run
+from pausenet.cli import cli_main
 from pausenet.config import load_config
 from pausenet.demo import DemoResult, run_demo
 from pausenet.federation import init_federation
@@ -43,7 +43,7 @@ Cli = Callable[..., Result]
 @pytest.fixture
 def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
     def invoke(*args: object) -> Result:
-        code = run([str(a) for a in args])
+        code = cli_main([str(a) for a in args])
         out, err = capsys.readouterr()
         return Result(code, out, err)
 
@@ -357,7 +357,7 @@ def test_keyboard_interrupt_exits_130_quietly(
         raise KeyboardInterrupt
 
     monkeypatch.setattr(pausenet.cli, "app", interrupted)
-    assert run(["demo"]) == 130
+    assert cli_main(["demo"]) == 130
     assert capsys.readouterr() == ("", "")
 
 
