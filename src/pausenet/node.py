@@ -89,6 +89,7 @@ class Node:
         self._closed = asyncio.Event()
         self._stopping = False
         self._changed = asyncio.Condition()
+        self._facts_changed = asyncio.Event()
         self._view_cache: tuple[int, int, View] | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -236,6 +237,7 @@ class Node:
 
     def _notify(self) -> None:
         self._view_cache = None
+        self._facts_changed.set()
 
         async def wake() -> None:
             async with self._changed:
@@ -384,18 +386,34 @@ class Node:
         self._notify()
 
     async def _heartbeat_loop(self) -> None:
+        """Heartbeat every interval, and at once when the certified state changes: a heartbeat
+        issued after a change shows peers that this member signed nothing they have not seen,
+        which is what lets them prove the new state (docs/protocol.md §8.3, §12.4)."""
         interval = self.options.heartbeat_interval_s or min(
             10.0, self.charter.rules.heartbeat_ttl_s / 3
         )
+        loop = asyncio.get_running_loop()
+        last = (self.view().certified_state, self.view().epoch)
+        next_due = loop.time() + interval
         while not self._stop.is_set():
+            self._facts_changed.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), timeout=interval)
+                await asyncio.wait_for(
+                    self._facts_changed.wait(), timeout=max(0.0, next_due - loop.time())
+                )
             if self._stop.is_set():
                 return
+            v = self.view()
+            now_certified = (v.certified_state, v.epoch)
+            if loop.time() < next_due and now_certified == last:
+                continue
+            last = now_certified
             try:
                 await self.issue_heartbeat()
             except PausenetError as exc:
                 log.error("could not sign a heartbeat: %s", exc)
+            next_due = loop.time() + interval
+            await asyncio.sleep(0.05)  # at most ~20 heartbeats a second, whatever the churn
 
 
 def _describe(body: Body) -> str:
