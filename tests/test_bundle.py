@@ -11,7 +11,7 @@ import pytest
 from helpers import T0, heartbeat_for, log_for, pause
 
 import pausenet.bundle
-from pausenet.bundle import evaluate_bundle, read_bundle, write_bundle
+from pausenet.bundle import Bundle, evaluate_bundle, read_bundle, write_bundle
 from pausenet.charter import Charter
 from pausenet.dsse import Envelope
 from pausenet.errors import BundleError
@@ -44,7 +44,7 @@ def error_for(path: Path) -> str:
 def test_round_trip_with_now(tmp_path: Path, envelopes: list[Envelope]) -> None:
     p = tmp_path / "b.json"
     write_bundle(p, envelopes, T0 + 5000)
-    assert read_bundle(p) == (envelopes, T0 + 5000)
+    assert read_bundle(p) == Bundle(tuple(envelopes), T0 + 5000)
     assert json.loads(p.read_text())["envelopes"] == [e.to_json() for e in envelopes]
     assert [x.name for x in tmp_path.iterdir()] == ["b.json"]  # no temp file left behind
 
@@ -53,16 +53,16 @@ def test_round_trip_without_now(tmp_path: Path, envelopes: list[Envelope]) -> No
     p = tmp_path / "b.json"
     write_bundle(p, envelopes, None)
     assert "now" not in json.loads(p.read_text())
-    assert read_bundle(p) == (envelopes, None)
+    assert read_bundle(p) == Bundle(tuple(envelopes), None)
 
 
 def test_a_bare_list_of_envelopes_is_a_bundle(tmp_path: Path, envelopes: list[Envelope]) -> None:
     p = write_json(tmp_path, [e.to_json() for e in envelopes])
-    assert read_bundle(p) == (envelopes, None)
+    assert read_bundle(p) == Bundle(tuple(envelopes), None)
 
 
 def test_an_empty_bundle_is_valid(tmp_path: Path) -> None:
-    assert read_bundle(write_json(tmp_path, {"envelopes": []})) == ([], None)
+    assert read_bundle(write_json(tmp_path, {"envelopes": []})) == Bundle((), None)
 
 
 def test_missing_file(tmp_path: Path) -> None:

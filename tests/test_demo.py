@@ -34,9 +34,9 @@ def test_demo_runs_end_to_end_and_its_bundle_verifies(tmp_path: Path) -> None:
     # An independent check of the file on disk, with the charter alone.
     charter = load_charter(tmp_path / "demo" / "charter.toml")
     assert charter.federation_id == DEMO_FEDERATION_ID
-    envelopes, now = read_bundle(result.bundle_path)
-    assert now is not None
-    view = evaluate_envelopes(charter, envelopes, now)
+    bundle = read_bundle(result.bundle_path)
+    assert bundle.now_ms is not None
+    view = evaluate_envelopes(charter, bundle.envelopes, bundle.now_ms)
     assert (view.state, view.epoch, view.rejected) == (PauseState.NOT_PAUSED, 1, ())
     (epoch,) = view.epochs
     assert epoch.pause is not None

@@ -1,9 +1,11 @@
 """Bundles: a JSON file of DSSE envelopes that anyone can verify offline with the charter.
 
-    {"now": 1700000000000, "envelopes": [{"payloadType": …, "payload": …, "signatures": […]}]}
+    {"now": 1700000000000, "envelopes": [{"payloadType": …, "payload": …, "signatures": […]}],
+     "nonce": "<hex>", "answer": {"payloadType": "application/vnd.pausenet.answer.v1+protobuf", …}}
 
-`now` (Unix ms, optional) is the time the bundle's answer was taken; a bare JSON list of
-envelopes is accepted too. docs/protocol.md §9 is the spec.
+`now` (Unix ms, optional) is the time the bundle's answer was taken; `nonce` and `answer`
+(optional) are the overseer's nonce and the node's signed answer for it (`pausenet view --out`
+writes them). A bare JSON list of envelopes is accepted too. docs/protocol.md §9 is the spec.
 """
 
 from __future__ import annotations
@@ -13,21 +15,42 @@ import os
 import tempfile
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
+from pausenet.answer import AnswerCheck, check_answer
 from pausenet.charter import Charter
 from pausenet.dsse import Envelope
 from pausenet.errors import BundleError
 from pausenet.view import View, evaluate_envelopes
 
-__all__ = ["MAX_BUNDLE_BYTES", "evaluate_bundle", "read_bundle", "write_bundle"]
+__all__ = [
+    "MAX_BUNDLE_BYTES",
+    "Bundle",
+    "check_bundle_answer",
+    "evaluate_bundle",
+    "read_bundle",
+    "view_of_bundle",
+    "write_bundle",
+]
 
 MAX_BUNDLE_BYTES = 64 * 1024 * 1024
-_KEYS = {"now", "envelopes"}
+_KEYS = {"now", "envelopes", "nonce", "answer"}
+_MAX_NONCE_HEX = 2 * 1024
 
 
-def read_bundle(path: Path) -> tuple[list[Envelope], int | None]:
-    """The envelopes in a bundle file and its `now` (None when absent).
+@dataclass(frozen=True)
+class Bundle:
+    """What a bundle file holds; only its JSON shape has been checked."""
+
+    envelopes: tuple[Envelope, ...]
+    now_ms: int | None = None
+    nonce: bytes | None = None
+    answer: Envelope | None = None  # the node's signed answer, not yet checked
+
+
+def read_bundle(path: Path) -> Bundle:
+    """The envelopes in a bundle file, its `now`, and its nonce and signed answer if present.
 
     Only the JSON shape is checked here; signatures and rules are the verifier's job.
     """
@@ -52,13 +75,16 @@ def read_bundle(path: Path) -> tuple[list[Envelope], int | None]:
         ) from exc
 
     now: int | None = None
+    nonce: bytes | None = None
+    answer: Envelope | None = None
     if isinstance(doc, list):
         raw = doc
     elif isinstance(doc, dict):
         unknown = sorted(set(doc) - _KEYS)
         if unknown:
             raise BundleError(
-                f"{path}: unknown key {unknown[0][:64]!r}; a bundle has 'now' and 'envelopes'"
+                f"{path}: unknown key {unknown[0][:64]!r}; a bundle has 'envelopes' and"
+                " optionally 'now', 'nonce' and 'answer'"
             )
         if "envelopes" not in doc:
             raise BundleError(f"{path}: no 'envelopes' list")
@@ -70,6 +96,13 @@ def read_bundle(path: Path) -> tuple[list[Envelope], int | None]:
             if isinstance(n, bool) or not isinstance(n, int) or not 0 < n < 2**63:
                 raise BundleError(f"{path}: 'now' must be a positive integer (Unix ms), got {n!r}")
             now = n
+        if "nonce" in doc:
+            nonce = _nonce(path, doc["nonce"])
+        if "answer" in doc:
+            try:
+                answer = Envelope.from_json(doc["answer"])
+            except ValueError as exc:
+                raise BundleError(f"{path}: 'answer' is malformed: {exc}") from exc
     else:
         raise BundleError(
             f"{path}: expected a JSON object with 'envelopes' or a list of envelopes,"
@@ -82,31 +115,68 @@ def read_bundle(path: Path) -> tuple[list[Envelope], int | None]:
             envelopes.append(Envelope.from_json(obj))
         except ValueError as exc:
             raise BundleError(f"{path}: envelopes[{i}] is malformed: {exc}") from exc
-    return envelopes, now
+    return Bundle(tuple(envelopes), now, nonce, answer)
+
+
+def _nonce(path: Path, value: object) -> bytes:
+    if not isinstance(value, str) or not value or len(value) > _MAX_NONCE_HEX:
+        raise BundleError(f"{path}: 'nonce' must be a non-empty hex string")
+    try:
+        return bytes.fromhex(value)
+    except ValueError as exc:
+        raise BundleError(f"{path}: 'nonce' is not hex") from exc
+
+
+def view_of_bundle(
+    charter: Charter, bundle: Bundle, *, now_ms: int | None = None
+) -> tuple[View, str]:
+    """Verify every envelope in a bundle and evaluate the view at now_ms if given, else at the
+    bundle's `now`, else at this machine's clock. Returns the view and a few words saying which
+    clock was used."""
+    if now_ms is not None:
+        now, source = now_ms, "the time given"
+    elif bundle.now_ms is not None:
+        now, source = bundle.now_ms, "the bundle's time"
+    else:
+        now, source = time.time_ns() // 1_000_000, "this machine's clock"
+    return evaluate_envelopes(charter, bundle.envelopes, now), source
 
 
 def evaluate_bundle(charter: Charter, path: Path, *, now_ms: int | None = None) -> tuple[View, str]:
-    """Verify every envelope in a bundle and evaluate the view: what `pausenet verify` does.
+    """Read a bundle file and evaluate its view (see `view_of_bundle`)."""
+    return view_of_bundle(charter, read_bundle(path), now_ms=now_ms)
 
-    The view is taken at now_ms if given, else at the bundle's `now`, else at this machine's
-    clock. Returns the view and a few words saying which clock was used.
+
+def check_bundle_answer(
+    charter: Charter, bundle: Bundle, *, nonce: bytes | None = None
+) -> AnswerCheck | None:
+    """Check the bundle's signed answer against its envelopes; None when it carries none.
+
+    The nonce checked is `nonce` if given (the one the overseer sent), else the bundle's own.
     """
-    envelopes, bundle_now = read_bundle(path)
-    if now_ms is not None:
-        now, source = now_ms, "the time given"
-    elif bundle_now is not None:
-        now, source = bundle_now, "the bundle's time"
-    else:
-        now, source = time.time_ns() // 1_000_000, "this machine's clock"
-    return evaluate_envelopes(charter, envelopes, now), source
+    if bundle.answer is None:
+        return None
+    want = nonce if nonce is not None else bundle.nonce
+    return check_answer(charter, bundle.answer, bundle.envelopes, nonce=want)
 
 
-def write_bundle(path: Path, envelopes: Iterable[Envelope], now_ms: int | None) -> None:
+def write_bundle(
+    path: Path,
+    envelopes: Iterable[Envelope],
+    now_ms: int | None,
+    *,
+    nonce: bytes | None = None,
+    answer: Envelope | None = None,
+) -> None:
     """Write a bundle atomically (a reader never sees half a file)."""
     doc: dict[str, object] = {}
     if now_ms is not None:
         doc["now"] = now_ms
+    if nonce is not None:
+        doc["nonce"] = nonce.hex()
     doc["envelopes"] = [e.to_json() for e in envelopes]
+    if answer is not None:
+        doc["answer"] = answer.to_json()
     text = json.dumps(doc, indent=1) + "\n"
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

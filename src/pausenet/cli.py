@@ -4,36 +4,60 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import os
+import secrets
 import shlex
 import shutil
 import signal
 import sys
 import tempfile
-from collections.abc import Sequence
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from pausenet.bundle import evaluate_bundle
-from pausenet.charter import load_charter
-from pausenet.config import LOG_LEVELS, NodeConfig, load_config
+from pausenet.answer import AnswerCheck
+from pausenet.bundle import check_bundle_answer, read_bundle, view_of_bundle, write_bundle
+from pausenet.charter import Charter, load_charter
+from pausenet.config import LOG_LEVELS, NodeConfig, load_config, parse_host_port
 from pausenet.demo import run_demo
-from pausenet.errors import PausenetError
+from pausenet.dsse import Envelope
+from pausenet.errors import NodeError, PausenetError
 from pausenet.federation import DEFAULT_BASE_PORT, DEFAULT_FEDERATION_ID, init_federation
 from pausenet.keys import generate, write_signing_key
 from pausenet.logging_setup import LOG_FORMATS, LogFormat, setup_logging
-from pausenet.node import Node
-from pausenet.render import render_view
+from pausenet.records import ComplianceState, Decision, SignedStatement, Statement
+from pausenet.render import (
+    describe_statement,
+    format_time,
+    iso_time,
+    render_view,
+    short_hash,
+    status_renderable,
+)
+from pausenet.verify import Rejection, verify_envelope
+from pausenet.view import evaluate_envelopes
+
+if TYPE_CHECKING:
+    # gRPC is imported only when a command talks to a node, after GRPC_VERBOSITY is set
+    from pausenet.client import AdminClient
+    from pausenet.node import Node
+    from pausenet.v1.admin_pb2 import IssueReply
+    from pausenet.v1.oversight_pb2 import ViewReply
 
 __all__ = ["app", "cli_main", "main"]
 
+EXIT_INVALID = 1  # a signed answer or statement that does not check against the charter
 EXIT_ERROR = 2  # a malformed input or a refused action; also click's code for usage errors
 EXIT_INTERRUPTED = 130
 
@@ -46,8 +70,12 @@ app = typer.Typer(
 )
 charter_app = typer.Typer(help="Read a charter: the federation's rulebook and roster.")
 federation_app = typer.Typer(help="Create a local federation: keys, charter and node configs.")
+vote_app = typer.Typer(help="Cast your member's vote through your node's admin API.")
+attest_app = typer.Typer(help="Attest compliance or a trigger through your node's admin API.")
 app.add_typer(charter_app, name="charter", no_args_is_help=True)
 app.add_typer(federation_app, name="federation", no_args_is_help=True)
+app.add_typer(vote_app, name="vote", no_args_is_help=True)
+app.add_typer(attest_app, name="attest", no_args_is_help=True)
 
 _out = Console(highlight=False)
 _err = Console(stderr=True, highlight=False)
@@ -160,21 +188,86 @@ def verify(
             help="Evaluate at this Unix time in ms (default: the bundle's 'now', else the clock).",
         ),
     ] = None,
+    nonce: Annotated[
+        str | None,
+        typer.Option(
+            "--nonce",
+            help="The nonce you sent (hex); the signed answer must be for it (default: the"
+            " bundle's 'nonce').",
+        ),
+    ] = None,
 ) -> None:
     """Check every envelope in a bundle against a charter and print the view.
 
+    When the bundle carries a node's signed answer (`pausenet view --out` writes one), also
+    check it: signed by a member, under this charter, for the nonce, over exactly these
+    envelopes, and with the state, epoch and as-of time the envelopes give.
+
     Exits 0 when the bundle was evaluated, whatever the answer (PAUSED, NOT_PAUSED or UNKNOWN);
-    2 when the bundle or charter is malformed. Envelopes that fail a check are listed with the
-    reason and not counted.
+    1 when it carries a signed answer that does not check; 2 when the bundle or charter is
+    malformed. Envelopes that fail a check are listed with the reason and not counted.
     """
     if now is not None and now <= 0:
         raise PausenetError(f"--now {now}: give a positive Unix time in milliseconds")
+    want_nonce = _parse_nonce(nonce) if nonce is not None else None
     ch = load_charter(charter)
-    view, source = evaluate_bundle(ch, bundle, now_ms=now)
+    b = read_bundle(bundle)
+    view, source = view_of_bundle(ch, b, now_ms=now)
+    check = check_bundle_answer(ch, b, nonce=want_nonce)
+    signer = _answer_signer(b.answer)
     if as_json:
-        _print_json(view.to_json())
+        doc = view.to_json()
+        if check is not None:
+            doc["answer"] = _answer_json(check, signer, nonce_checked=(want_nonce or b.nonce))
+        _print_json(doc)
     else:
         render_view(view, _out, charter=ch, now_source=source)
+        if check is not None:
+            _out.print()
+            _print_answer_check(check, signer, nonce_checked=(want_nonce or b.nonce) is not None)
+    if check is not None and not check:
+        raise typer.Exit(EXIT_INVALID)
+
+
+def _answer_signer(env: Envelope | None) -> str:
+    if env is None or not env.signatures:
+        return "?"
+    return env.signatures[0].keyid[:64]
+
+
+def _answer_json(check: AnswerCheck, signer: str, *, nonce_checked: bytes | None) -> dict[str, Any]:
+    a = check.answer
+    return {
+        "valid": bool(check),
+        "signed_by": signer,
+        "problems": list(check.problems),
+        "state": a.state.value if a else None,
+        "epoch": a.epoch if a else None,
+        "as_of": a.as_of_ms if a else None,
+        "now": a.now_ms if a else None,
+        "nonce": a.nonce.hex() if a else None,
+        "nonce_checked": nonce_checked is not None,
+    }
+
+
+def _print_answer_check(check: AnswerCheck, signer: str, *, nonce_checked: bool) -> None:
+    a = check.answer
+    if check and a is not None:
+        as_of = format_time(a.as_of_ms) if a.as_of_ms is not None else "not proven"
+        line = Text.assemble(
+            f"answer signed by {signer}: ",
+            ("VALID", "bold green"),
+            f" ({a.state.value}, epoch {a.epoch}, as of {as_of})",
+        )
+        _out.print(line, soft_wrap=True)
+        if not nonce_checked:
+            _out.print(
+                Text("the nonce was not checked: the bundle has none and no --nonce was given")
+            )
+        return
+    _out.print(Text.assemble(f"answer signed by {signer}: ", ("INVALID", "bold red")))
+    for problem in check.problems:
+        _out.print(Text(f"  - {problem}", style="red"), soft_wrap=True)
 
 
 @app.command()
@@ -237,6 +330,8 @@ async def _serve(cfg: NodeConfig, fmt: LogFormat) -> None:
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal, sig)
+    from pausenet.node import Node
+
     node_file = cfg.data_dir / NODE_FILE
     try:
         _log.info("starting node %s from %s", cfg.member_id, cfg.data_dir)
@@ -332,6 +427,638 @@ def _remove_node_file(path: Path) -> None:
             path.unlink()
 
 
+# -- talking to a running node ----------------------------------------------------------------
+
+_ADMIN_NOTE = (
+    "The node's admin address is read from <data_dir>/node.json, which `pausenet run` writes"
+    " while the node runs (the only way to find it when admin_listen has port 0), else from"
+    " admin_listen in the config; the token from the config's admin token file. A refusal"
+    " (wrong epoch, unknown trigger, wrong token) or an unreachable node is one line on stderr"
+    " and exit code 2."
+)
+
+
+@dataclass(frozen=True)
+class _AdminTarget:
+    member: str
+    address: str
+    token: str
+    charter: Charter
+
+
+def _admin_target(config: Path) -> _AdminTarget:
+    from pausenet.client import read_admin_token
+
+    cfg = load_config(config)
+    address = _running_admin_address(cfg)
+    if address is None:
+        host_port = parse_host_port(cfg.admin_listen)
+        if host_port[1] == 0:
+            raise NodeError(
+                f"{cfg.member_id}'s node is not running ({cfg.data_dir / NODE_FILE} is absent)"
+                f" and admin_listen {cfg.admin_listen} has port 0, so its admin address is"
+                f" unknown; start it with 'pausenet run --config {config}'"
+            )
+        address = cfg.admin_listen
+    return _AdminTarget(
+        cfg.member_id,
+        address,
+        read_admin_token(cfg.admin_token_file),
+        load_charter(cfg.charter_path),
+    )
+
+
+def _running_admin_address(cfg: NodeConfig) -> str | None:
+    """The admin address in <data_dir>/node.json, if a node for this member is running."""
+    path = cfg.data_dir / NODE_FILE
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise NodeError(f"{path}: unreadable ({exc}); remove it if no node is running") from exc
+    if not isinstance(doc, dict):
+        return None
+    pid, address = doc.get("pid"), doc.get("admin_address")
+    if doc.get("member") != cfg.member_id or not isinstance(address, str) or not address:
+        return None
+    if isinstance(pid, int) and pid > 0 and not _process_alive(pid):
+        return None  # left behind by a node that was killed
+    return address
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive
+    return True
+
+
+def _issue(
+    config: Path, what: str, call: Callable[[AdminClient], Awaitable[IssueReply]], as_json: bool
+) -> None:
+    from pausenet.client import AdminClient
+    from pausenet.codec import envelope_from_pb
+
+    target = _admin_target(config)
+
+    async def go() -> IssueReply:
+        async with AdminClient(target.address, target.token) as client:
+            return await call(client)
+
+    reply = asyncio.run(go())
+    env = envelope_from_pb(reply.statement)
+    got = verify_envelope(target.charter, env, now_ms=_now_ms())
+    if (
+        not isinstance(got, SignedStatement)
+        or got.statement.member != target.member
+        or got.hash != bytes(reply.hash)
+    ):
+        detail = str(got) if isinstance(got, Rejection) else "not this member's statement"
+        raise NodeError(f"{what}: the node returned a statement that does not check: {detail}")
+    st = got.statement
+    kind, summary = describe_statement(st.body)
+    if as_json:
+        _print_json(
+            {
+                "member": st.member,
+                "seq": st.seq,
+                "hash": got.hash.hex(),
+                "kind": kind,
+                "summary": summary,
+                "issued_at": st.issued_at_ms,
+                "envelope": env.to_json(),
+            }
+        )
+        return
+    _out.print(
+        Text(f"signed {st.member}#{st.seq}: {kind} {summary} (hash {short_hash(got.hash)})"),
+        soft_wrap=True,
+    )
+
+
+def _sha256_file(path: Path) -> bytes:
+    """SHA-256 of a file, read in chunks: the evidence itself never leaves this machine."""
+    h = hashlib.sha256()
+    try:
+        with path.open("rb") as f:
+            while chunk := f.read(1024 * 1024):
+                h.update(chunk)
+    except FileNotFoundError as exc:
+        raise PausenetError(f"--evidence {path}: file not found") from exc
+    except OSError as exc:
+        raise PausenetError(f"--evidence {path}: cannot read it: {exc.strerror}") from exc
+    return h.digest()
+
+
+def _evidence_hash(evidence: Path | None) -> bytes:
+    if evidence is None:
+        return b""
+    digest = _sha256_file(evidence)
+    _err.print(
+        f"evidence {evidence}: sha256 {digest.hex()} (only this hash is sent)", soft_wrap=True
+    )
+    return digest
+
+
+_ConfigOpt = Annotated[
+    Path, typer.Option("--config", help="Your node's config (TOML): finds its admin API.")
+]
+_EpochOpt = Annotated[
+    int, typer.Option("--epoch", help="The epoch (0: let the node pick the right one).", min=0)
+]
+_JsonOpt = Annotated[bool, typer.Option("--json", help="Print the signed statement as JSON.")]
+_NoteOpt = Annotated[str, typer.Option("--note", help="A short note, signed with the statement.")]
+
+
+@vote_app.command("pause", epilog=_ADMIN_NOTE)
+def vote_pause(
+    config: _ConfigOpt,
+    trigger: Annotated[
+        list[str],
+        typer.Option("--trigger", help="A charter trigger this vote names (repeatable)."),
+    ],
+    note: _NoteOpt = "",
+    epoch: _EpochOpt = 0,
+    as_json: _JsonOpt = False,
+) -> None:
+    """Have your node sign a PAUSE vote naming one or more of the charter's triggers."""
+    _issue(
+        config,
+        "vote pause",
+        lambda c: c.cast_vote(Decision.PAUSE, epoch=epoch, triggers=tuple(trigger), note=note),
+        as_json,
+    )
+
+
+@vote_app.command("lift", epilog=_ADMIN_NOTE)
+def vote_lift(
+    config: _ConfigOpt, note: _NoteOpt = "", epoch: _EpochOpt = 0, as_json: _JsonOpt = False
+) -> None:
+    """Have your node sign a LIFT vote for the pause in effect."""
+    _issue(
+        config, "vote lift", lambda c: c.cast_vote(Decision.LIFT, epoch=epoch, note=note), as_json
+    )
+
+
+_STATES = {"halted": ComplianceState.HALTED, "not-halted": ComplianceState.NOT_HALTED}
+
+
+@attest_app.command("compliance", epilog=_ADMIN_NOTE)
+def attest_compliance(
+    config: _ConfigOpt,
+    state: Annotated[str, typer.Option("--state", help="halted or not-halted.")],
+    evidence: Annotated[
+        Path | None,
+        typer.Option("--evidence", help="A file backing the claim; only its SHA-256 is sent."),
+    ] = None,
+    epoch: _EpochOpt = 0,
+    as_json: _JsonOpt = False,
+) -> None:
+    """Have your node sign that your lab has halted (or not) for a pause."""
+    st = _STATES.get(state.lower().replace("_", "-"))
+    if st is None:
+        raise PausenetError(f"--state {state!r}: give halted or not-halted")
+    digest = _evidence_hash(evidence)
+    _issue(
+        config,
+        "attest compliance",
+        lambda c: c.attest_compliance(st, epoch=epoch, evidence_sha256=digest),
+        as_json,
+    )
+
+
+@attest_app.command("trigger", epilog=_ADMIN_NOTE)
+def attest_trigger(
+    config: _ConfigOpt,
+    trigger: Annotated[str, typer.Option("--trigger", help="The charter trigger that occurred.")],
+    evidence: Annotated[
+        Path | None,
+        typer.Option("--evidence", help="A file backing the claim; only its SHA-256 is sent."),
+    ] = None,
+    note: _NoteOpt = "",
+    as_json: _JsonOpt = False,
+) -> None:
+    """Have your node sign that a charter trigger occurred."""
+    digest = _evidence_hash(evidence)
+    _issue(
+        config,
+        "attest trigger",
+        lambda c: c.attest_trigger(trigger, evidence_sha256=digest, note=note),
+        as_json,
+    )
+
+
+# -- asking a node: status, log, view ---------------------------------------------------------
+
+_NodeOpt = Annotated[
+    str, typer.Option("--node", help="The node's public (gossip and oversight) address, HOST:PORT.")
+]
+_TimeoutOpt = Annotated[
+    float, typer.Option("--timeout", help="Seconds to wait for the node's answer.", min=0.1)
+]
+
+
+def _node_address(node: str) -> str:
+    try:
+        parse_host_port(node, allow_port_zero=False)
+    except ValueError as exc:
+        raise PausenetError(f"--node: {exc}") from exc
+    return node
+
+
+def _parse_nonce(text: str) -> bytes:
+    from pausenet.answer import MAX_NONCE, MIN_NONCE
+
+    try:
+        nonce = bytes.fromhex(text)
+    except ValueError as exc:
+        raise PausenetError(f"--nonce: {text[:80]!r} is not hex") from exc
+    if not MIN_NONCE <= len(nonce) <= MAX_NONCE:
+        raise PausenetError(
+            f"--nonce: {len(nonce)} bytes; give {MIN_NONCE} to {MAX_NONCE} bytes"
+            f" ({2 * MIN_NONCE} to {2 * MAX_NONCE} hex digits)"
+        )
+    return nonce
+
+
+@dataclass(frozen=True)
+class _Check:
+    """Whether a node's reply matches what the charter gives for its proof envelopes."""
+
+    digest: str
+    problems: tuple[str, ...]
+    signed_by: str | None = None
+
+    def __bool__(self) -> bool:
+        return not self.problems
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "charter_digest": self.digest,
+            "ok": not self.problems,
+            "problems": list(self.problems),
+            "signed_by": self.signed_by,
+        }
+
+    def note(self) -> Text:
+        short = self.digest[:16] + "…"
+        if not self.problems:
+            signed = f"; answer signed by {self.signed_by}" if self.signed_by else ""
+            return Text(f"verified against charter {short}{signed}", style="green")
+        return Text(
+            f"NOT verified against charter {short}: {'; '.join(self.problems)}", style="bold red"
+        )
+
+
+def _check_reply(charter: Charter, reply: ViewReply, nonce: bytes | None) -> _Check:
+    """Recompute the view from the reply's proof envelopes at the node's time, compare it with
+    what the node says, and, when it signed an answer for `nonce`, check that answer too."""
+    from pausenet.answer import check_answer
+    from pausenet.codec import envelope_from_pb, pause_state_from_pb
+
+    digest = charter.digest_hex
+    if bytes(reply.charter_digest) != charter.digest:
+        return _Check(
+            digest,
+            (f"the node runs under another charter ({bytes(reply.charter_digest).hex()[:16]}…)",),
+        )
+    proof = [envelope_from_pb(e) for e in reply.proof]
+    local = evaluate_envelopes(charter, proof, reply.now_ms)
+    problems: list[str] = []
+    said = (
+        pause_state_from_pb(reply.state),
+        reply.epoch,
+        reply.as_of_ms or None,
+        pause_state_from_pb(reply.certified_state),
+    )
+    mine = (local.state.value, local.epoch, local.as_of_ms, local.certified_state.value)
+    if said != mine:
+        problems.append(
+            f"the node says {said[0]} epoch {said[1]} as of {said[2]} (certified {said[3]}), but"
+            f" its proof gives {mine[0]} epoch {mine[1]} as of {mine[2]} (certified {mine[3]})"
+        )
+    if local.rejected:
+        problems.append(f"{len(local.rejected)} proof envelope(s) rejected: {local.rejected[0]}")
+    signed_by = None
+    if nonce is not None:
+        if not reply.HasField("signed_answer"):
+            problems.append("the node did not sign its answer")
+        else:
+            answer_env = envelope_from_pb(reply.signed_answer)
+            check = check_answer(charter, answer_env, proof, nonce=nonce)
+            problems.extend(check.problems)
+            signed_by = _answer_signer(answer_env) if check else None
+    return _Check(digest, tuple(problems), signed_by)
+
+
+@app.command()
+def status(
+    node: _NodeOpt,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the view as one JSON object (a line each).")
+    ] = False,
+    watch: Annotated[
+        bool, typer.Option("--watch", help="Keep showing the view as it changes, until Ctrl-C.")
+    ] = False,
+    verify_: Annotated[
+        bool, typer.Option("--verify", help="Check the node's answer; needs --charter.")
+    ] = False,
+    charter: Annotated[
+        Path | None,
+        typer.Option(
+            "--charter",
+            help="Recompute the view from the node's proof envelopes with this charter and say"
+            " whether the node's answer matches (implies --verify).",
+        ),
+    ] = None,
+    timeout: _TimeoutOpt = 5.0,
+) -> None:
+    """Ask a node whether a pause is in effect: state, epoch, as-of time, members.
+
+    With --charter the answer is checked locally, so you need not trust the node: the view is
+    recomputed from the signed envelopes the node sent, and the node signs its answer for a
+    fresh nonce. Exits 0 when the node answered (whatever the state), 1 when its answer does not
+    check against the charter, 2 when it cannot be reached. --watch exits 0 on Ctrl-C.
+    """
+    address = _node_address(node)
+    if verify_ and charter is None:
+        raise PausenetError("--verify needs --charter FILE: the charter to check against")
+    ch = load_charter(charter) if charter is not None else None
+    if watch:
+        try:
+            ok = asyncio.run(_watch_status(address, ch, as_json))
+        except KeyboardInterrupt:
+            return
+    else:
+        ok = asyncio.run(_status_once(address, ch, as_json, timeout))
+    if not ok:
+        raise typer.Exit(EXIT_INVALID)
+
+
+async def _status_once(address: str, ch: Charter | None, as_json: bool, timeout: float) -> bool:
+    from pausenet.client import OversightClient
+    from pausenet.codec import view_reply_to_json
+
+    nonce = secrets.token_bytes(32) if ch is not None else b""
+    async with OversightClient(address, timeout=timeout) as client:
+        reply = await client.get_view(nonce)
+    check = _check_reply(ch, reply, nonce) if ch is not None else None
+    doc = view_reply_to_json(reply)
+    if as_json:
+        if check is not None:
+            doc["verified"] = check.to_json()
+        _print_json(doc)
+    else:
+        _out.print(status_renderable(doc, [check.note()] if check is not None else []))
+    return check is None or bool(check)
+
+
+async def _watch_status(address: str, ch: Charter | None, as_json: bool) -> bool:
+    from pausenet.client import OversightClient
+    from pausenet.codec import view_reply_to_json
+
+    live: Live | None = None
+    ok = True
+    try:
+        async with OversightClient(address) as client:
+            async for reply in client.watch():
+                check = _check_reply(ch, reply, None) if ch is not None else None
+                ok = ok and (check is None or bool(check))
+                doc = view_reply_to_json(reply)
+                if as_json:
+                    if check is not None:
+                        doc["verified"] = check.to_json()
+                    sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
+                    sys.stdout.flush()
+                    continue
+                notes = [check.note()] if check is not None else []
+                notes.append(Text("watching; Ctrl-C to stop", style="dim"))
+                shown = status_renderable(doc, notes)
+                if not _out.is_terminal:
+                    _out.print(shown)
+                    _out.print()
+                elif live is None:
+                    live = Live(shown, console=_out, auto_refresh=False)
+                    live.start(refresh=True)
+                else:
+                    live.update(shown, refresh=True)
+    finally:
+        if live is not None:
+            live.stop()
+    raise NodeError(f"watch: the node at {address} closed the stream (shutting down?)")
+
+
+@app.command("log")
+def log_command(
+    node: _NodeOpt,
+    member: Annotated[str, typer.Option("--member", help="Whose log to list.")],
+    from_seq: Annotated[int, typer.Option("--from", help="First seq to list.", min=1)] = 1,
+    limit: Annotated[
+        int | None, typer.Option("--limit", help="At most this many statements.", min=1)
+    ] = None,
+    charter: Annotated[
+        Path | None,
+        typer.Option("--charter", help="Check each statement's signature and chain with it."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
+    timeout: _TimeoutOpt = 5.0,
+) -> None:
+    """List a member's signed statements, as held by a node: seq, time, kind, summary, hash.
+
+    Without --charter the statements are decoded but not verified (the node could have made
+    them up), and the output says so; with it, each is checked against the charter and a
+    statement that fails, or a break in the hash chain, is flagged. Exits 1 when any fails.
+    """
+    address = _node_address(node)
+    ch = load_charter(charter) if charter is not None else None
+    envelopes = asyncio.run(_fetch_log(address, member, from_seq, limit, timeout))
+    rows = _log_rows(envelopes, member, ch)
+    bad = sum(1 for r in rows if r["problem"])
+    if as_json:
+        _print_json(
+            {
+                "member": member,
+                "node": address,
+                "verified": ch is not None,
+                "charter_digest": ch.digest_hex if ch else None,
+                "statements": rows,
+            }
+        )
+    else:
+        if ch is None:
+            _out.print(
+                Text(
+                    "unverified: these are what the node sent; give --charter FILE to check"
+                    " signatures and the hash chain",
+                    style="yellow",
+                )
+            )
+        else:
+            _out.print(
+                Text(f"checked against charter {ch.digest_hex[:16]}…", style="green")
+                if not bad
+                else Text(f"{bad} statement(s) fail the check against the charter", style="red")
+            )
+        table = Table(
+            title=f"Log of {member}",
+            title_justify="left",
+            title_style="bold",
+            box=None,
+            padding=(0, 2, 0, 0),
+            header_style="bold underline",
+        )
+        for col in ("seq", "time", "kind", "summary", "hash"):
+            table.add_column(
+                col, justify="right" if col == "seq" else "left", no_wrap=col != "summary"
+            )
+        for r in rows:
+            when = iso_time(r["issued_at"])
+            summary = Text(r["summary"])
+            if r["problem"]:
+                summary = Text(f"{r['summary']} [{r['problem']}]", style="red")
+            table.add_row(str(r["seq"] or "?"), when, r["kind"], summary, r["hash"][:8] + "…")
+        _out.print(table)
+        if not rows:
+            _out.print(f"no statements from {member} at seq {from_seq} or later")
+    if bad and ch is not None:
+        raise typer.Exit(EXIT_INVALID)
+
+
+async def _fetch_log(
+    address: str, member: str, from_seq: int, limit: int | None, timeout: float
+) -> list[Envelope]:
+    from pausenet.client import OversightClient
+
+    out: list[Envelope] = []
+    seq = from_seq
+    async with OversightClient(address, timeout=timeout) as client:
+        while limit is None or len(out) < limit:
+            page = await client.get_log(member, seq, 0 if limit is None else limit - len(out))
+            if not page:
+                break
+            out.extend(page)
+            seq += len(page)  # a log has no gaps: the page is seq .. seq+len-1
+    return out if limit is None else out[:limit]
+
+
+def _log_rows(
+    envelopes: Sequence[Envelope], member: str, ch: Charter | None
+) -> list[dict[str, Any]]:
+    from pausenet.codec import CodecError, decode_statement
+
+    rows: list[dict[str, Any]] = []
+    now = _now_ms()
+    prev: Statement | None = None
+    prev_hash = b""
+    for env in envelopes:
+        problem = ""
+        st: Statement | None = None
+        if ch is not None:
+            got = verify_envelope(ch, env, now_ms=now)
+            if isinstance(got, SignedStatement):
+                st = got.statement
+            else:
+                problem = str(got) if isinstance(got, Rejection) else "not a statement"
+        else:
+            try:
+                st = decode_statement(env.payload)
+            except CodecError as exc:
+                problem = f"malformed: {exc}"
+        h = env.payload_hash
+        if st is None:
+            rows.append(_log_row(None, h, env, problem or "unreadable"))
+            prev = None
+            continue
+        if st.member != member:
+            problem = problem or f"a statement of {st.member}, not {member}"
+        elif ch is not None and prev is not None and st.seq == prev.seq + 1:
+            if st.prev_hash != prev_hash:
+                problem = "broken chain: prev_hash is not the hash of the statement before"
+        elif ch is not None and prev is not None:
+            problem = f"seq {st.seq} after {prev.seq}"
+        rows.append(_log_row(st, h, env, problem))
+        prev, prev_hash = st, h
+    return rows
+
+
+def _log_row(st: Statement | None, h: bytes, env: Envelope, problem: str) -> dict[str, Any]:
+    kind, summary = describe_statement(st.body) if st is not None else ("?", "")
+    return {
+        "seq": st.seq if st else None,
+        "issued_at": st.issued_at_ms if st else None,
+        "kind": kind,
+        "summary": summary,
+        "hash": h.hex(),
+        "prev_hash": st.prev_hash.hex() if st else None,
+        "problem": problem or None,
+        "envelope": env.to_json(),
+    }
+
+
+@app.command("view")
+def view_command(
+    node: _NodeOpt,
+    out: Annotated[Path, typer.Option("--out", help="Where to write the bundle (JSON).")],
+    nonce: Annotated[
+        str | None,
+        typer.Option("--nonce", help="Your nonce, 16-64 bytes in hex (default: 32 random bytes)."),
+    ] = None,
+    charter: Annotated[
+        Path | None, typer.Option("--charter", help="Also check the answer now with this charter.")
+    ] = None,
+    timeout: _TimeoutOpt = 5.0,
+) -> None:
+    """Save a node's signed answer, with every envelope it counted, as a bundle.
+
+    The node signs its answer (state, epoch, as-of time, and the hashes of its proof envelopes)
+    for your nonce; `pausenet verify --charter FILE BUNDLE` checks it offline later, without
+    trusting the node. Exits 1 if --charter is given and the answer does not check.
+    """
+    from pausenet.client import OversightClient
+    from pausenet.codec import envelope_from_pb, pause_state_from_pb
+
+    address = _node_address(node)
+    n = _parse_nonce(nonce) if nonce is not None else secrets.token_bytes(32)
+    ch = load_charter(charter) if charter is not None else None
+
+    async def go() -> ViewReply:
+        async with OversightClient(address, timeout=timeout) as client:
+            r: ViewReply = await client.get_view(n)
+        return r
+
+    reply = asyncio.run(go())
+    if not reply.HasField("signed_answer"):
+        raise NodeError(f"view: the node at {address} did not sign its answer for the nonce")
+    answer = envelope_from_pb(reply.signed_answer)
+    proof = [envelope_from_pb(e) for e in reply.proof]
+    write_bundle(out, proof, reply.now_ms, nonce=n, answer=answer)
+    as_of = format_time(reply.as_of_ms) if reply.as_of_ms else "not proven"
+    _out.print(
+        f"wrote {out}: {pause_state_from_pb(reply.state)}, epoch {reply.epoch}, as of {as_of};"
+        f" {len(proof)} envelope(s), answer signed by {_answer_signer(answer)}"
+        f" for nonce {n.hex()[:16]}…",
+        soft_wrap=True,
+    )
+    if ch is not None:
+        check = check_bundle_answer(ch, read_bundle(out))
+        assert check is not None
+        _print_answer_check(check, _answer_signer(answer), nonce_checked=True)
+        if not check:
+            raise typer.Exit(EXIT_INVALID)
+    else:
+        _out.print(
+            f"check it offline: pausenet verify --charter CHARTER.toml {shlex.quote(str(out))}"
+        )
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
 def _prog() -> str:
     """How to run this very command again: 'pausenet' when that is on PATH, else its path."""
     me = Path(sys.argv[0])
@@ -343,6 +1070,9 @@ def _prog() -> str:
 
 def cli_main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return its exit code (main() exits with it)."""
+    # gRPC's core logs its own errors (a port in use, ...) straight to stderr, beside the one
+    # line pausenet prints; GRPC_VERBOSITY=info (or debug) in the environment shows them.
+    os.environ.setdefault("GRPC_VERBOSITY", "NONE")
     try:
         app(args=None if argv is None else list(argv), prog_name="pausenet")
     except SystemExit as exc:

@@ -2,25 +2,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
-from rich.console import Console
+from rich.console import Console, Group, RenderableType
 from rich.markup import escape
+from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
 from pausenet.charter import Charter
+from pausenet.records import Body, Compliance, TriggerAttestation, Vote
 from pausenet.view import Certificate, ComplianceStatus, PauseState, View
 
 __all__ = [
+    "describe_statement",
     "format_time",
+    "iso_time",
     "reason_text",
     "render_epochs",
     "render_headline",
     "render_members",
     "render_view",
+    "short_hash",
     "short_time",
     "state_text",
+    "status_renderable",
 ]
 
 _STATE_STYLE = {
@@ -45,6 +53,16 @@ def format_time(ms: int | None) -> str:
     except (OverflowError, OSError, ValueError):
         return str(ms)
     return f"{iso}.{ms % 1000:03d}Z ({ms})"
+
+
+def iso_time(ms: int | None) -> str:
+    """'2025-01-02T03:04:05Z': ISO 8601 in UTC to the second, for tables."""
+    if ms is None:
+        return "-"
+    try:
+        return datetime.fromtimestamp(ms // 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (OverflowError, OSError, ValueError):
+        return str(ms)
 
 
 def short_time(ms: int | None) -> str:
@@ -187,3 +205,119 @@ def render_view(
 
 def _yes_no(flag: bool) -> Text:
     return Text("yes", style="green") if flag else Text("no", style="yellow")
+
+
+# -- a node's reply (pausenet status, log) ---------------------------------------------------
+
+
+def short_hash(h: bytes) -> str:
+    """'1a2b3c4d…': enough of a hash to tell entries apart on screen."""
+    return h.hex()[:8] + "…"
+
+
+def describe_statement(body: Body) -> tuple[str, str]:
+    """(kind, summary) of a statement body, e.g. ('vote', 'PAUSE epoch 1 (rsi-detected)')."""
+    if isinstance(body, Vote):
+        text = f"{body.decision.value.upper()} epoch {body.epoch}"
+        if body.triggers:
+            text += f" ({', '.join(body.triggers)})"
+        if body.note:
+            text += f": {body.note}"
+        return "vote", text
+    if isinstance(body, Compliance):
+        text = f"{body.state.value} epoch {body.epoch}"
+        if body.evidence_sha256:
+            text += f", evidence sha256 {short_hash(body.evidence_sha256)}"
+        return "compliance", text
+    assert isinstance(body, TriggerAttestation)
+    text = body.trigger_id
+    if body.evidence_sha256:
+        text += f", evidence sha256 {short_hash(body.evidence_sha256)}"
+    if body.note:
+        text += f": {body.note}"
+    return "trigger", text
+
+
+def _compliance_cell(value: object) -> Text:
+    try:
+        status = ComplianceStatus(str(value))
+    except ValueError:
+        return Text(str(value) if value else "-", style="" if value else "dim")
+    return Text(status.value, style=_COMPLIANCE_STYLE[status])
+
+
+def _state_of(name: str) -> PauseState:
+    return PauseState(name) if name in PauseState.__members__ else PauseState.UNKNOWN
+
+
+def status_renderable(doc: Mapping[str, Any], notes: Sequence[Text] = ()) -> RenderableType:
+    """A node's view as `view_reply_to_json` gives it: the state large and in colour, the
+    epoch, as-of time and age, the certified state, the explanation, then a members table.
+    `notes` (e.g. whether the answer checked against a charter) go under the headline."""
+    now = int(doc["now"])
+    state = _state_of(str(doc["state"]))
+    big = Panel(
+        Text(f"  {state.value}  ", style=_STATE_STYLE[state]),
+        expand=False,
+        border_style=_STATE_STYLE[state].replace("bold ", ""),
+    )
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    grid.add_row("Node", f"{doc.get('answered_by') or '?'}, its clock {format_time(now)}")
+    epoch = int(doc["epoch"])
+    grid.add_row("Epoch", str(epoch) if epoch else "0 (never paused)")
+    as_of = doc.get("as_of")
+    grid.add_row(
+        "As of",
+        f"{format_time(as_of)}, {_ago(as_of, now)}" if as_of is not None else "not proven",
+    )
+    certified = state_text(_state_of(str(doc["certified_state"])))
+    since = doc.get("certified_since")
+    if since is not None:
+        certified.append(f" since {format_time(since)}", style="default")
+    grid.add_row("Certified", certified)
+    explanation = str(doc.get("explanation", ""))
+    if as_of is not None:
+        explanation = explanation.removesuffix(f"; proven as of {as_of}")
+    grid.add_row("Why", Text(explanation))
+    parts: list[RenderableType] = [big, grid, *notes]
+
+    table = Table(
+        title="Members",
+        title_justify="left",
+        title_style="bold",
+        box=None,
+        padding=(0, 1, 0, 0),
+        header_style="bold underline",
+    )
+    for col in ("member", "role", "head seq", "heartbeat", "fresh", "synced", "compliance"):
+        table.add_column(col, justify="right" if col == "head seq" else "left", no_wrap=True)
+    table.add_column("equivocator", no_wrap=True)
+    for m in doc.get("members", []):
+        compliance = m.get("compliance")
+        table.add_row(
+            str(m["id"]),
+            str(m["role"]),
+            str(m["head_seq"]),
+            _ago(m.get("heartbeat_at"), now),
+            _yes_no(bool(m["fresh"])),
+            _yes_no(bool(m["synced"])),
+            _compliance_cell(compliance),
+            Text("YES", style="bold red") if m.get("equivocator") else Text("no", style="dim"),
+        )
+    parts.append(table)
+    certs = doc.get("certificates", [])
+    if certs:
+        lines = Text("Certificates", style="bold")
+        for c in certs:
+            who = f"labs {', '.join(c['labs'])}" if c["labs"] else "no labs"
+            if c["overseers"]:
+                who += f"; overseers {', '.join(c['overseers'])}"
+            lines.append(
+                f"\n  epoch {c['epoch']} {str(c['decision']).upper()}: {who}"
+                f" (in effect {iso_time(c['effective_at'])})",
+                style="default",
+            )
+        parts.append(lines)
+    return Group(*parts)

@@ -151,9 +151,16 @@ def _rpc_error(exc: grpc.aio.AioRpcError) -> str:
 # -- servers --------------------------------------------------------------------------------
 
 
+# gRPC sets SO_REUSEPORT by default on Linux: a second node would bind the same port and share
+# its traffic instead of failing to start.
+_SERVER_OPTIONS = [("grpc.so_reuseport", 0)]
+
+
 async def start_public_server(node: Node, listen: str) -> tuple[grpc.aio.Server, str]:
     """Gossip, Oversight, health and reflection on `listen`; returns the bound address."""
-    server = grpc.aio.server(options=channel_options(node.charter.limits.max_message_bytes))
+    server = grpc.aio.server(
+        options=[*channel_options(node.charter.limits.max_message_bytes), *_SERVER_OPTIONS]
+    )
     gossip_pb2_grpc.add_GossipServicer_to_server(_GossipServicer(node), server)
     oversight_pb2_grpc.add_OversightServicer_to_server(_OversightServicer(node), server)
     hs = health.aio.HealthServicer()
@@ -168,7 +175,7 @@ async def start_public_server(node: Node, listen: str) -> tuple[grpc.aio.Server,
 
 async def start_admin_server(node: Node, listen: str) -> tuple[grpc.aio.Server, str]:
     """Admin (token required), health and reflection on `listen`, loopback by default."""
-    server = grpc.aio.server(options=channel_options(1024 * 1024))
+    server = grpc.aio.server(options=[*channel_options(1024 * 1024), *_SERVER_OPTIONS])
     admin_pb2_grpc.add_AdminServicer_to_server(_AdminServicer(node), server)
     hs = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(hs, server)
