@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
@@ -35,7 +35,7 @@ from pausenet.dsse import Envelope
 from pausenet.errors import NodeError, PausenetError
 from pausenet.federation import DEFAULT_BASE_PORT, DEFAULT_FEDERATION_ID, init_federation
 from pausenet.keys import generate, write_signing_key
-from pausenet.logging_setup import LOG_FORMATS, LogFormat, setup_logging
+from pausenet.logging_setup import LOG_FORMATS, LogFormat, LogSetup, setup_logging
 from pausenet.records import ComplianceState, Decision, SignedStatement, Statement
 from pausenet.render import (
     describe_statement,
@@ -313,11 +313,20 @@ def run_node(
         raise PausenetError(f"--log-level {log_level!r}: give one of {', '.join(LOG_LEVELS)}")
     cfg = load_config(config)
     fmt: LogFormat = "json" if log_format == "json" else "text"
-    setup_logging(log_level or cfg.log_level, fmt, member=cfg.member_id)
-    asyncio.run(_serve(cfg, fmt))
+    level = log_level or cfg.log_level
+    # Until the node is up its log is held back, so a failed start is the one error line (at
+    # debug level everything is shown at once).
+    logs = setup_logging(level, fmt, member=cfg.member_id, hold=level != "debug")
+    try:
+        asyncio.run(_serve(cfg, fmt, logs))
+    except PausenetError:
+        logs.discard()
+        raise
+    finally:
+        logs.release()
 
 
-async def _serve(cfg: NodeConfig, fmt: LogFormat) -> None:
+async def _serve(cfg: NodeConfig, fmt: LogFormat, logs: LogSetup) -> None:
     loop = asyncio.get_running_loop()
     stop_requested = asyncio.Event()
     received: list[str] = []
@@ -350,6 +359,7 @@ async def _serve(cfg: NodeConfig, fmt: LogFormat) -> None:
                     "pid": os.getpid(),
                 },
             )
+            logs.release()
             _announce_ready(node, fmt)
             closed = asyncio.ensure_future(node.wait_closed())
             requested = asyncio.ensure_future(stop_requested.wait())
@@ -789,12 +799,10 @@ def status(
         raise PausenetError("--verify needs --charter FILE: the charter to check against")
     ch = load_charter(charter) if charter is not None else None
     if watch:
-        try:
-            ok = asyncio.run(_watch_status(address, ch, as_json))
-        except KeyboardInterrupt:
-            return
-    else:
-        ok = asyncio.run(_status_once(address, ch, as_json, timeout))
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(_watch_status(address, ch, as_json))
+        return
+    ok = asyncio.run(_status_once(address, ch, as_json, timeout))
     if not ok:
         raise typer.Exit(EXIT_INVALID)
 
@@ -817,17 +825,30 @@ async def _status_once(address: str, ch: Charter | None, as_json: bool, timeout:
     return check is None or bool(check)
 
 
-async def _watch_status(address: str, ch: Charter | None, as_json: bool) -> bool:
+async def _watch_status(address: str, ch: Charter | None, as_json: bool) -> None:
+    """Print (JSON) or show (a live screen) each update until the stream ends or Ctrl-C."""
     from pausenet.client import OversightClient
     from pausenet.codec import view_reply_to_json
 
     live: Live | None = None
-    ok = True
+    shown: tuple[dict[str, Any], list[Text], float] | None = None
+
+    def render(doc: dict[str, Any], notes: list[Text], received: float) -> RenderableType:
+        # between updates the ages keep counting: shift the node's clock by the time elapsed
+        elapsed_ms = int((time.monotonic() - received) * 1000)
+        return status_renderable(dict(doc, now=doc["now"] + elapsed_ms), notes)
+
+    async def tick() -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            if live is not None and shown is not None:
+                live.update(render(*shown), refresh=True)
+
+    ticker = asyncio.create_task(tick(), name="status-ticker")
     try:
         async with OversightClient(address) as client:
             async for reply in client.watch():
                 check = _check_reply(ch, reply, None) if ch is not None else None
-                ok = ok and (check is None or bool(check))
                 doc = view_reply_to_json(reply)
                 if as_json:
                     if check is not None:
@@ -837,19 +858,22 @@ async def _watch_status(address: str, ch: Charter | None, as_json: bool) -> bool
                     continue
                 notes = [check.note()] if check is not None else []
                 notes.append(Text("watching; Ctrl-C to stop", style="dim"))
-                shown = status_renderable(doc, notes)
+                shown = (doc, notes, time.monotonic())
                 if not _out.is_terminal:
-                    _out.print(shown)
+                    _out.print(render(*shown))
                     _out.print()
                 elif live is None:
-                    live = Live(shown, console=_out, auto_refresh=False)
+                    live = Live(render(*shown), console=_out, auto_refresh=False)
                     live.start(refresh=True)
                 else:
-                    live.update(shown, refresh=True)
+                    live.update(render(*shown), refresh=True)
     finally:
+        ticker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await ticker
         if live is not None:
             live.stop()
-    raise NodeError(f"watch: the node at {address} closed the stream (shutting down?)")
+    raise NodeError(f"watch: the node at {address} ended the stream (shutting down?)")
 
 
 @app.command("log")

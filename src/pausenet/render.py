@@ -309,15 +309,15 @@ def status_renderable(doc: Mapping[str, Any], notes: Sequence[Text] = ()) -> Ren
     parts.append(table)
     certs = doc.get("certificates", [])
     if certs:
-        lines = Text("Certificates", style="bold")
+        parts.append(Text("Certificates", style="bold"))
         for c in certs:
             who = f"labs {', '.join(c['labs'])}" if c["labs"] else "no labs"
             if c["overseers"]:
                 who += f"; overseers {', '.join(c['overseers'])}"
-            lines.append(
-                f"\n  epoch {c['epoch']} {str(c['decision']).upper()}: {who}"
-                f" (in effect {iso_time(c['effective_at'])})",
-                style="default",
+            parts.append(
+                Text(
+                    f"  epoch {c['epoch']} {str(c['decision']).upper()}: {who}"
+                    f" (in effect {iso_time(c['effective_at'])})"
+                )
             )
-        parts.append(lines)
     return Group(*parts)
