@@ -575,6 +575,7 @@ class _Story:
     def __init__(self, console: Console, nodes: Sequence[ClusterNode]) -> None:
         self.console = console
         self.width = max(len(n.member) for n in nodes)
+        self.explained_unknown = False
 
     def step(self, number: int, title: str) -> None:
         self.console.print()
@@ -619,11 +620,15 @@ async def _converge_state(
     reached: dict[str, float] = {}
     want_pb = oversight_pb2.PauseState.Value("PAUSE_STATE_" + want.value)
 
+    saw_unknown = False
+
     def on_reply(member: str, r: ViewReply, arrived: float) -> None:
+        nonlocal saw_unknown
         key = _key(r)
         if last.get(member) != key:
             last[member] = key
             story.node(t0, arrived, member, _state_label(r))
+            saw_unknown = saw_unknown or r.state == oversight_pb2.PAUSE_STATE_UNKNOWN
         if key == (int(want_pb), epoch):
             reached.setdefault(member, arrived)
 
@@ -633,6 +638,16 @@ async def _converge_state(
         deadline_s=deadline_s,
         on_reply=on_reply,
     )
+    if saw_unknown and not story.explained_unknown:
+        story.explained_unknown = True
+        story.line(
+            Text(
+                "(UNKNOWN for a moment: a node that holds the new votes proves the new state only"
+                " once enough members' heartbeats, signed after it took effect, show they signed"
+                " nothing it has not seen.)",
+                style="dim",
+            )
+        )
     return max(0.0, (max(reached.values(), default=t0) - t0) * 1000)
 
 
@@ -687,6 +702,13 @@ async def run_scenario(cluster: Cluster, console: Console) -> ScenarioResult:
     """Drive a whole pause on a running cluster and show each node's view as it converges:
     a trigger attested, PAUSE votes, every node PAUSED, every lab's compliance, LIFT votes,
     every node NOT_PAUSED. Works on any cluster with no pause in effect (epoch e -> e+1)."""
+    try:
+        return await _scenario(cluster, console)
+    except ClusterError as exc:
+        raise ClusterError(f"{exc}; the nodes' logs are in {cluster.logs}/") from exc
+
+
+async def _scenario(cluster: Cluster, console: Console) -> ScenarioResult:
     down = [n for n in cluster.nodes if not cluster.is_running(n)]
     if down:
         names = " ".join(n.member for n in down)
