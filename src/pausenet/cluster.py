@@ -208,12 +208,13 @@ class Cluster:
     def running(self) -> list[ClusterNode]:
         return [n for n in self.nodes if self.is_running(n)]
 
-    def exit_note(self, n: ClusterNode) -> str:
+    def exit_note(self, n: ClusterNode, when: str = "") -> str:
+        """'lab-b exited with code 2 <when>: <its last log line> (log: …)'."""
         proc = self._procs.get(n.member)
         code = proc.poll() if proc is not None and proc.pid == n.pid else None
         how = f"exited with code {code}" if code is not None else "is not running"
-        last = last_log_line(n.log)
-        return f"{n.member} {how}" + (f": {last}" if last else "") + f" (log: {n.log})"
+        last = last_log_line(n.log).removeprefix("error: ")
+        return f"{n.member} {how}{when}" + (f": {last}" if last else "") + f" (log: {n.log})"
 
     def spawn(self, n: ClusterNode) -> None:
         """Start n's node process in the background, its output appended to its log."""
@@ -291,7 +292,7 @@ class Cluster:
         while True:
             for m in pending:
                 if not self.is_running(byname[m]):
-                    raise ClusterError(f"{self.exit_note(byname[m])}; it never became ready")
+                    raise ClusterError(self.exit_note(byname[m], " before it was ready"))
             need = {n.member for n in self.nodes if self.is_running(n)}
             results = await asyncio.gather(*(_probe(byname[m], need) for m in pending))
             elapsed = time.monotonic() - t0
