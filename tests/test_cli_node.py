@@ -315,11 +315,18 @@ def test_run_with_a_bad_config_is_one_line_and_exit_2(fed: Federation, tmp_path:
     assert_one_line_exit_2(run_briefly(node_command(good, "--log-format", "xml")), "--log-format")
 
 
-def test_run_fails_in_one_line_when_the_port_is_taken(fed: Federation) -> None:
+def test_run_fails_in_one_line_when_the_port_or_the_data_dir_is_taken(fed: Federation) -> None:
     first = start_node(write_config(fed.dir, "lab-a"), "lab-a")
     try:
         clash = write_config(fed.dir, "lab-b", listen=first.address, name="lab-b-clash")
         assert_one_line_exit_2(run_briefly(node_command(clash)), "cannot listen", first.address)
+        # another node on the same data dir (new ports) would sign blind to the first's log
+        twin = write_config(fed.dir, "lab-a", name="lab-a-twin")
+        assert_one_line_exit_2(
+            run_briefly(node_command(twin)), "in use by another node", f"pid {first.proc.pid}"
+        )
+        info = json.loads((fed.dir / "data" / "lab-a" / "node.json").read_text())
+        assert info["pid"] == first.proc.pid
     finally:
         assert first.stop() == 0
 
