@@ -758,8 +758,8 @@ async def _scenario(cluster: Cluster, console: Console) -> ScenarioResult:
             f" {rules.pause_threshold} of {len(labs)} labs; a lift needs LIFT votes from {lift}."
         )
         console.print(
-            "Each statement is signed by its member's own node (Admin API); the nodes gossip it;"
-            " the times are ms since the call returned.",
+            "Each statement is signed by its member's own node (Admin API) and gossiped; lab-a#2"
+            " is statement 2 of lab-a's log; times are ms since the node signed it.",
             style="dim",
         )
 
