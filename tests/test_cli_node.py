@@ -555,6 +555,8 @@ def test_status_watch_json_prints_a_line_per_change_and_stops_quietly_on_ctrl_c(
         [sys.executable, "-m", "pausenet", "status", "--node", cluster.address("lab-a"),
          "--watch", "--json", "--charter", str(cluster.charter)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # a shell starts background jobs with SIGINT ignored, and children inherit that
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
     try:
         assert proc.stdout is not None
