@@ -459,8 +459,8 @@ def _write_node_file(path: Path, doc: dict[str, Any]) -> None:
 
 
 def _remove_node_file(path: Path) -> None:
-    """Remove node.json if it is still ours (a second node on the same data_dir fails to start
-    on the store lock before writing one, but be careful anyway)."""
+    """Remove node.json if it is still ours (a second node on the same data_dir stops at
+    node.lock before writing one, but a file left by a killed node may have been replaced)."""
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
