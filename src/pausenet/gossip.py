@@ -20,10 +20,12 @@ import asyncio
 import contextlib
 import logging
 import random
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from pausenet.limits import PENALTIES
 from pausenet.messages import Digest, Items
 from pausenet.replica import IngestReport, Replica
 
@@ -99,11 +101,17 @@ class GossipService:
         return DigestReply(False, self.replica.digest())
 
     async def exchange(self, digest: Digest, items: Items) -> ExchangeReply:
+        return (await self.exchange_with_report(digest, items))[0]
+
+    async def exchange_with_report(
+        self, digest: Digest, items: Items
+    ) -> tuple[ExchangeReply, IngestReport]:
+        """Ingest what the peer sent, answer with what it lacks; the report scores the peer."""
         report = await self.replica.ingest(items)
         if report.changed and self.on_change is not None:
             self.on_change()
         reply, more = self.replica.missing_for(digest)
-        return ExchangeReply(reply, more)
+        return ExchangeReply(reply, more), report
 
 
 @dataclass
@@ -148,6 +156,7 @@ class GossipEngine:
         self.on_change = on_change
         self._health: dict[str, _PeerHealth] = {}
         self.rounds = 0
+        self.counters: Counter[str] = Counter()  # totals since start, for the operator
 
     def peers(self) -> list[str]:
         learned = set(self.replica.addresses().values())
@@ -164,6 +173,17 @@ class GossipEngine:
         self.rounds += 1
         if chosen:
             await asyncio.gather(*(self._with_peer(p, stats) for p in chosen))
+        c = self.counters
+        c["gossip.rounds"] += 1
+        c["gossip.contacted"] += stats.contacted
+        c["gossip.in_sync"] += stats.in_sync
+        c["gossip.exchanges"] += stats.exchanges
+        c["gossip.failures"] += stats.failures
+        c["gossip.items_sent"] += stats.items_sent
+        c["gossip.items_received"] += stats.items_received
+        for r in stats.reports:
+            for reason, n in r.rejected.items():
+                c[f"rejected.{reason}"] += n
         return stats
 
     async def _with_peer(self, address: str, stats: RoundStats) -> None:
@@ -198,6 +218,9 @@ class GossipEngine:
                     self.on_change()
                 if report.rejected:
                     log.debug("peer %s sent rejected items: %s", address, dict(report.rejected))
+                    if any(PENALTIES.get(r, 5) >= 5 for r in report.rejected):
+                        # an honest node verifies before it relays: back off from this one
+                        raise PeerError(f"sent invalid items: {dict(report.rejected)}")
             if not (ex.more or more_to_send):
                 return
             reply = await peer.get_digest(self.replica.summary_hash(), timeout=t)

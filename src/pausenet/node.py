@@ -19,7 +19,8 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -32,6 +33,7 @@ from pausenet.errors import ConfigError, PausenetError, SigningRefusedError, Sto
 from pausenet.evidence import Evidence, check_evidence
 from pausenet.gossip import GossipConfig, GossipEngine
 from pausenet.keys import SigningKey, load_signing_key
+from pausenet.limits import PeerGuard, RateLimit
 from pausenet.messages import Items
 from pausenet.records import (
     Body,
@@ -65,6 +67,15 @@ class NodeOptions:
     gossip: GossipConfig = field(default_factory=GossipConfig.local)
     heartbeat_interval_s: float | None = None  # default: a third of the charter's TTL, <= 10 s
     shutdown_grace_s: float = 2.0
+    # per peer: challenge/auth calls per address, digest and exchange calls per member; an
+    # exchange costs 1 + items/50 tokens, so a flood of large messages is throttled too
+    peer_limits: Mapping[str, RateLimit] = field(
+        default_factory=lambda: {
+            "auth": RateLimit(rate_per_s=5, burst=20),
+            "digest": RateLimit(rate_per_s=50, burst=100),
+            "exchange": RateLimit(rate_per_s=25, burst=50),
+        }
+    )
     clock: Callable[[], int] = wall_clock_ms
 
 
@@ -91,6 +102,7 @@ class Node:
         self._changed = asyncio.Condition()
         self._facts_changed = asyncio.Event()
         self._view_cache: tuple[int, int, View] | None = None
+        self.guard = PeerGuard(self.options.peer_limits)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -133,7 +145,9 @@ class Node:
         await self._load()
         self.admin_token = _admin_token(cfg.admin_token_file)
 
-        self._transport = transport_grpc.GrpcTransport(self.charter)
+        self._transport = transport_grpc.GrpcTransport(
+            self.charter, self.key, self.member, self.clock
+        )
         public, self.address = await transport_grpc.start_public_server(self, cfg.listen)
         self._servers.append(public)
         admin, self.admin_address = await transport_grpc.start_admin_server(self, cfg.admin_listen)
@@ -261,6 +275,13 @@ class Node:
         v = self.replica.view(now)
         self._view_cache = (self.replica.version, now, v)
         return v
+
+    def stats(self) -> dict[str, int]:
+        """Counters for the operator: rejections by reason, refusals by cause, gossip totals."""
+        out: Counter[str] = Counter(self.guard.stats())
+        if self.engine is not None:
+            out.update(self.engine.counters)
+        return dict(sorted(out.items()))
 
     def signed_view(self, nonce: bytes) -> tuple[View, object]:
         v = self.view()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hmac
 import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -24,6 +24,7 @@ from pausenet.codec import (
     CodecError,
     digest_from_pb,
     digest_to_pb,
+    envelope_from_pb,
     envelope_to_pb,
     items_from_pb,
     items_to_pb,
@@ -32,7 +33,9 @@ from pausenet.codec import (
 from pausenet.config import parse_host_port
 from pausenet.errors import ConfigError, PausenetError, SigningRefusedError
 from pausenet.gossip import DigestReply, ExchangeReply, GossipService, PeerError
+from pausenet.keys import SigningKey
 from pausenet.messages import Digest, Items
+from pausenet.peerauth import Authenticator, sign_auth
 from pausenet.records import ComplianceState, Decision, SignedStatement
 from pausenet.v1 import (
     admin_pb2,
@@ -64,6 +67,7 @@ SERVICE_NAMES = (
     admin_pb2.DESCRIPTOR.services_by_name["Admin"].full_name,
 )
 _MAX_CHANNELS = 256
+_SESSION_KEY = "pausenet-session"
 _WATCH_TICK_S = 1.0
 
 
@@ -80,11 +84,22 @@ def channel_options(max_message_bytes: int) -> list[tuple[str, Any]]:
 
 
 class GrpcTransport:
-    """Gossip client: one channel per peer address, least recently used closed past a bound."""
+    """Gossip client: one channel and one session per peer address (LRU-bounded).
 
-    def __init__(self, charter: Charter) -> None:
+    Before its first call to a peer, the client proves its member identity (docs/protocol.md
+    §12.5): it asks for a challenge, signs it, and sends the session token it gets with every
+    later call, starting over once if the peer says the session is no longer valid.
+    """
+
+    def __init__(
+        self, charter: Charter, key: SigningKey, member: str, clock: Callable[[], int]
+    ) -> None:
         self.charter = charter
+        self.key = key
+        self.member = member
+        self.clock = clock
         self._channels: OrderedDict[str, grpc.aio.Channel] = OrderedDict()
+        self._sessions: dict[str, str] = {}
         self._closing: list[grpc.aio.Channel] = []
 
     def peer(self, address: str) -> _GrpcPeer:
@@ -95,33 +110,63 @@ class GrpcTransport:
             )
             self._channels[address] = ch
             while len(self._channels) > _MAX_CHANNELS:
-                _, old = self._channels.popitem(last=False)
+                old_address, old = self._channels.popitem(last=False)
+                self._sessions.pop(old_address, None)
                 self._closing.append(old)
         else:
             self._channels.move_to_end(address)
-        return _GrpcPeer(self.charter, gossip_pb2_grpc.GossipStub(ch), address)
+        return _GrpcPeer(self, gossip_pb2_grpc.GossipStub(ch), address)
 
     async def close(self) -> None:
         chans = list(self._channels.values()) + self._closing
         self._channels.clear()
         self._closing.clear()
+        self._sessions.clear()
         for ch in chans:
             await ch.close()
 
 
 class _GrpcPeer:
-    def __init__(self, charter: Charter, stub: gossip_pb2_grpc.GossipStub, address: str) -> None:
-        self.charter = charter
+    def __init__(self, t: GrpcTransport, stub: gossip_pb2_grpc.GossipStub, address: str) -> None:
+        self.t = t
+        self.charter = t.charter
         self.stub = stub
         self.address = address
 
-    async def get_digest(self, summary_hash: bytes, *, timeout: float) -> DigestReply:
+    async def _session(self, timeout: float) -> str:
+        token = self.t._sessions.get(self.address)
+        if token is not None:
+            return token
+        t = self.t
         try:
-            r = await self.stub.GetDigest(
-                gossip_pb2.DigestRequest(summary_hash=summary_hash), timeout=timeout
+            ch = await self.stub.Challenge(
+                gossip_pb2.ChallengeRequest(client=t.member), timeout=timeout
+            )
+            auth = sign_auth(t.key, t.charter, t.member, ch.server, ch.challenge, t.clock())
+            reply = await self.stub.Authenticate(
+                gossip_pb2.AuthRequest(auth=envelope_to_pb(auth)), timeout=timeout
             )
         except grpc.aio.AioRpcError as exc:
-            raise PeerError(_rpc_error(exc)) from exc
+            raise PeerError(f"authentication: {_rpc_error(exc)}") from exc
+        t._sessions[self.address] = reply.session
+        return str(reply.session)
+
+    async def _call(self, method: Any, request: Any, timeout: float) -> Any:
+        for attempt in (1, 2):
+            token = await self._session(timeout)
+            try:
+                return await method(request, timeout=timeout, metadata=((_SESSION_KEY, token),))
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() == grpc.StatusCode.UNAUTHENTICATED and attempt == 1:
+                    self.t._sessions.pop(self.address, None)  # expired or peer restarted
+                    continue
+                raise PeerError(_rpc_error(exc)) from exc
+        raise AssertionError("unreachable")
+
+    async def get_digest(self, summary_hash: bytes, *, timeout: float) -> DigestReply:
+        r = await self._call(
+            self.stub.GetDigest, gossip_pb2.DigestRequest(summary_hash=summary_hash), timeout
+        )
         if r.in_sync:
             return DigestReply(True, None)
         try:
@@ -131,10 +176,7 @@ class _GrpcPeer:
 
     async def exchange(self, digest: Digest, items: Items, *, timeout: float) -> ExchangeReply:
         req = gossip_pb2.ExchangeRequest(digest=digest_to_pb(digest), items=items_to_pb(items))
-        try:
-            r = await self.stub.Exchange(req, timeout=timeout)
-        except grpc.aio.AioRpcError as exc:
-            raise PeerError(_rpc_error(exc)) from exc
+        r = await self._call(self.stub.Exchange, req, timeout)
         try:
             got = items_from_pb(r.items, max_items=self.charter.limits.max_items_per_message)
         except CodecError as exc:
@@ -207,13 +249,69 @@ async def _bind(server: grpc.aio.Server, listen: str, key: str) -> str:
 
 
 class _GossipServicer(gossip_pb2_grpc.GossipServicer):
+    """Only members' nodes may gossip: each proves its key once, then calls with a session.
+
+    Calls are rate-limited per member (per address before authentication), a member whose
+    items fail verification loses score and is refused for a while (`pausenet.limits`).
+    """
+
     def __init__(self, node: Node) -> None:
         self.node = node
         self.service = GossipService(node.replica, on_change=node._notify)
+        self.auth = Authenticator(node.charter, node.member)
+        self.guard = node.guard
+
+    def _now_s(self) -> float:
+        return self.node.clock() / 1000
+
+    async def _admit(
+        self, context: grpc.aio.ServicerContext, key: str, kind: str, cost: float = 1.0
+    ) -> None:
+        why = self.guard.admit(key, kind, self._now_s(), cost)
+        if why is not None:
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, why)
+
+    async def _member(self, context: grpc.aio.ServicerContext) -> str:
+        md = dict(context.invocation_metadata() or ())
+        session = self.auth.session(str(md.get(_SESSION_KEY, "")), self.node.clock())
+        if session is None:
+            self.guard.refused["unauthenticated"] += 1
+            await context.abort(
+                grpc.StatusCode.UNAUTHENTICATED,
+                "no valid session: call Challenge and Authenticate first (members only)",
+            )
+        assert session is not None
+        return session.member
+
+    async def Challenge(
+        self, request: gossip_pb2.ChallengeRequest, context: grpc.aio.ServicerContext
+    ) -> gossip_pb2.ChallengeReply:
+        await self._admit(context, _peer_key(context), "auth")
+        c = self.auth.challenge(request.client, self.node.clock())
+        if isinstance(c, str):
+            self.guard.refused["not-a-member"] += 1
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, c)
+        assert isinstance(c, bytes)
+        return gossip_pb2.ChallengeReply(challenge=c, server=self.node.member)
+
+    async def Authenticate(
+        self, request: gossip_pb2.AuthRequest, context: grpc.aio.ServicerContext
+    ) -> gossip_pb2.AuthReply:
+        await self._admit(context, _peer_key(context), "auth")
+        got = self.auth.authenticate(envelope_from_pb(request.auth), self.node.clock())
+        if isinstance(got, str):
+            self.guard.refused["bad-auth"] += 1
+            log.info("gossip authentication refused from %s: %s", context.peer(), got)
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, got)
+        assert not isinstance(got, str)
+        token, session = got
+        return gossip_pb2.AuthReply(session=token, expires_at_ms=session.expires_at_ms)
 
     async def GetDigest(
         self, request: gossip_pb2.DigestRequest, context: grpc.aio.ServicerContext
     ) -> gossip_pb2.DigestResponse:
+        member = await self._member(context)
+        await self._admit(context, member, "digest")
         if len(request.summary_hash) != 32:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "summary_hash must be 32 bytes")
         r = self.service.get_digest(request.summary_hash)
@@ -224,14 +322,31 @@ class _GossipServicer(gossip_pb2_grpc.GossipServicer):
     async def Exchange(
         self, request: gossip_pb2.ExchangeRequest, context: grpc.aio.ServicerContext
     ) -> gossip_pb2.ExchangeResponse:
+        member = await self._member(context)
+        it = request.items
+        n = len(it.statements) + len(it.heartbeats) + len(it.evidence)
+        await self._admit(context, member, "exchange", cost=1 + n / 50)
         limits = self.node.charter.limits
         try:
             digest = digest_from_pb(request.digest, max_heads=len(self.node.charter.members))
-            items = items_from_pb(request.items, max_items=limits.max_items_per_message)
+            items = items_from_pb(it, max_items=limits.max_items_per_message)
         except CodecError as exc:
+            self.guard.judge(member, {exc.reason: 1}, 0, self._now_s())
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        reply = await self.service.exchange(digest, items)
+        reply, report = await self.service.exchange_with_report(digest, items)
+        accepted = report.statements + report.heartbeats + report.evidence
+        self.guard.judge(member, report.rejected, accepted, self._now_s())
+        if report.rejected:
+            log.debug("items from %s rejected: %s", member, dict(report.rejected))
         return gossip_pb2.ExchangeResponse(items=items_to_pb(reply.items), more=reply.more)
+
+
+def _peer_key(context: grpc.aio.ServicerContext) -> str:
+    """'ip:1.2.3.4' for 'ipv4:1.2.3.4:5678' (the port changes per connection; the host does not)."""
+    peer = context.peer() or ""
+    kind, _, rest = peer.partition(":")
+    host = rest.rpartition(":")[0] if kind in ("ipv4", "ipv6") else rest
+    return f"ip:{host or peer}"
 
 
 def _fingerprint(v: View) -> tuple[object, ...]:
@@ -347,6 +462,16 @@ class _AdminServicer(admin_pb2_grpc.AdminServicer):
             log.error("admin call failed: %s", exc)
             await context.abort(grpc.StatusCode.INTERNAL, str(exc))
         return admin_pb2.IssueReply(statement=envelope_to_pb(st.envelope), seq=st.seq, hash=st.hash)
+
+    async def GetStats(
+        self, request: admin_pb2.StatsRequest, context: grpc.aio.ServicerContext
+    ) -> admin_pb2.StatsReply:
+        await self._authorize(context)
+        guard = self.node.guard
+        return admin_pb2.StatsReply(
+            counters=self.node.stats(),
+            peer_scores={m.id: guard.score(m.id) for m in self.node.charter.members},
+        )
 
     async def CastVote(
         self, request: admin_pb2.CastVoteRequest, context: grpc.aio.ServicerContext
