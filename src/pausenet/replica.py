@@ -14,6 +14,7 @@ It also answers the two questions anti-entropy asks: "what do you hold?" (`diges
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -95,6 +96,10 @@ class Replica:
         self._evidence: dict[bytes, Evidence] = {}
         self._digest: Digest | None = None
         self._summary: bytes | None = None
+        # One ingest at a time: its checks and its appends are one transaction. Ingest awaits the
+        # store, and a node ingests from its own rounds and from peers' Exchange calls at once;
+        # two ingests checking against the same head would both append the same statement.
+        self._ingest_lock = asyncio.Lock()
         self.version = 0  # bumps on every change; lets callers cache views
 
     # -- reads ----------------------------------------------------------------------------
@@ -206,6 +211,11 @@ class Replica:
             log = self._logs[m]
             th = their_heads.get(m)
             start = min(th.head_seq, len(log)) if th else 0
+            if th and 0 < th.head_seq <= len(log) and log[th.head_seq - 1].hash != th.head_hash:
+                # Their log forks from ours at or before their head. Send our entry at their head
+                # too: it conflicts with theirs, so they find the fork (evidence) even when both
+                # logs are equally long and no heartbeat betrays it.
+                start = th.head_seq - 1
             for st in log[start:]:
                 if not fits(envelope_size(st.envelope)):
                     break
@@ -216,6 +226,10 @@ class Replica:
 
     async def ingest(self, items: Items) -> IngestReport:
         """Verify and add what is new; build evidence from conflicts. Never raises on bad input."""
+        async with self._ingest_lock:
+            return await self._ingest(items)
+
+    async def _ingest(self, items: Items) -> IngestReport:
         now = self.clock()
         report = IngestReport()
         for first, second in items.evidence:
