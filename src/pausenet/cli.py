@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import hashlib
 import json
 import logging
@@ -16,7 +15,7 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -30,7 +29,7 @@ from rich.text import Text
 from pausenet.answer import AnswerCheck
 from pausenet.bundle import check_bundle_answer, read_bundle, view_of_bundle, write_bundle
 from pausenet.charter import Charter, load_charter
-from pausenet.config import LOG_LEVELS, NodeConfig, load_config, parse_host_port
+from pausenet.config import LOG_LEVELS, NODE_FILE, NodeConfig, load_config, parse_host_port
 from pausenet.demo import run_demo
 from pausenet.dsse import Envelope
 from pausenet.errors import NodeError, PausenetError
@@ -284,8 +283,6 @@ def demo(
 
 # -- running a node -------------------------------------------------------------------------
 
-NODE_FILE = "node.json"
-LOCK_FILE = "node.lock"
 _log = logging.getLogger("pausenet.cli")
 
 
@@ -320,8 +317,7 @@ def run_node(
     # debug level everything is shown at once).
     logs = setup_logging(level, fmt, member=cfg.member_id, hold=level != "debug")
     try:
-        with _data_dir_lock(cfg.data_dir):
-            asyncio.run(_serve(cfg, fmt, logs))
+        asyncio.run(_serve(cfg, fmt, logs))
     except PausenetError:
         logs.discard()
         raise
@@ -375,6 +371,8 @@ async def _serve(cfg: NodeConfig, fmt: LogFormat, logs: LogSetup) -> None:
         finally:
             await node.stop()
             _remove_node_file(node_file)
+        if node.failure:
+            raise PausenetError(f"node {cfg.member_id} stopped: {node.failure}")
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
@@ -383,36 +381,6 @@ async def _serve(cfg: NodeConfig, fmt: LogFormat, logs: LogSetup) -> None:
     if left:
         _log.warning("%d task(s) still running at exit: %s", len(left), _task_names(left))
     _log.info("node %s shut down cleanly", cfg.member_id)
-
-
-@contextlib.contextmanager
-def _data_dir_lock(data_dir: Path) -> Iterator[None]:
-    """Hold an exclusive lock on <data_dir>/node.lock while the node runs: two nodes on one
-    store would each sign heartbeats blind to the other's statements (evidence of a fork)."""
-    try:
-        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
-    except OSError as exc:
-        raise PausenetError(f"data_dir {data_dir}: cannot lock it: {exc.strerror}") from exc
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            raise PausenetError(
-                f"data_dir {data_dir} is in use by another node{_pid_note(data_dir)}; stop it"
-                " first, or give this node its own data_dir"
-            ) from exc
-        yield
-    finally:
-        os.close(fd)  # releases the lock
-
-
-def _pid_note(data_dir: Path) -> str:
-    try:
-        pid = json.loads((data_dir / NODE_FILE).read_text(encoding="utf-8"))["pid"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return ""
-    return f" (pid {pid})" if isinstance(pid, int) else ""
 
 
 def _task_names(tasks: Sequence[asyncio.Task[Any]]) -> str:

@@ -35,6 +35,7 @@ from pausenet.keys import load_signing_key
 __all__ = [
     "LOCAL_DEFAULTS",
     "LOG_LEVELS",
+    "NODE_FILE",
     "NodeConfig",
     "NodeDefaults",
     "is_loopback",
@@ -43,6 +44,7 @@ __all__ = [
 ]
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
+NODE_FILE = "node.json"  # in data_dir: bound addresses and pid, written by `pausenet run`
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
+import json
 import logging
 import os
 import secrets
@@ -28,7 +30,7 @@ from types import TracebackType
 from pausenet import transport_grpc
 from pausenet.answer import sign_answer
 from pausenet.charter import Charter, Role, load_charter
-from pausenet.config import NodeConfig
+from pausenet.config import NODE_FILE, NodeConfig
 from pausenet.errors import ConfigError, PausenetError, SigningRefusedError, StoreError
 from pausenet.evidence import Evidence, check_evidence
 from pausenet.gossip import GossipConfig, GossipEngine
@@ -55,6 +57,7 @@ __all__ = ["Node", "NodeOptions"]
 log = logging.getLogger("pausenet.node")
 
 STORE_FILE = "pausenet.db"
+LOCK_FILE = "node.lock"
 _LOAD_SLACK_MS = 10 * 365 * 86_400_000  # stored items were checked against the clock on ingest
 
 
@@ -93,6 +96,8 @@ class Node:
         self.address = ""  # bound public address, host:port
         self.admin_address = ""
         self.admin_token = ""
+        self._lock_fd: int | None = None
+        self.failure: str | None = None  # why the node stopped on its own, if it did
         self._servers: list[object] = []
         self._transport: object | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -137,6 +142,7 @@ class Node:
                 f"{cfg.key_path}: this key is not {self.member}'s key in {cfg.charter_path}"
             )
         _make_private_dir(cfg.data_dir)
+        self._lock_fd = _lock_data_dir(cfg.data_dir)
         self.store = await Store.open(cfg.data_dir / STORE_FILE, charter_digest=self.charter.digest)
         recovered = await self.store.recover_pending(self.key, self.member)
         if recovered:
@@ -165,6 +171,8 @@ class Node:
             asyncio.create_task(self.engine.run(self._stop), name="gossip"),
             asyncio.create_task(self._heartbeat_loop(), name="heartbeat"),
         ]
+        for t in self._tasks:
+            t.add_done_callback(self._task_done)
         log.info(
             "node %s up: gossip and oversight on %s, admin on %s, %d peer(s) configured,"
             " charter %s",
@@ -213,6 +221,15 @@ class Node:
             len(evidence),
         )
 
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        """A loop that ends on its own is a failure: log it and stop the node, loudly."""
+        if task.cancelled() or self._stopping:
+            return
+        exc = task.exception()
+        self.failure = f"{task.get_name()} loop {'failed: ' + repr(exc) if exc else 'ended'}"
+        log.error("node %s stopping: %s", self.member, self.failure, exc_info=exc)
+        asyncio.get_running_loop().create_task(self.stop())
+
     async def stop(self) -> None:
         """Stop serving and close everything; safe to call more than once."""
         if self._stopping:
@@ -234,6 +251,9 @@ class Node:
                 await self._transport.close()  # type: ignore[attr-defined]
         if self.store is not None:
             await self.store.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # releases the data dir for the next node
+            self._lock_fd = None
         async with self._changed:
             self._changed.notify_all()
         self._closed.set()
@@ -451,6 +471,33 @@ def _make_private_dir(path: Path) -> None:
         path.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError as exc:
         raise ConfigError(f"data_dir {path}: cannot create it: {exc.strerror}") from exc
+
+
+def _lock_data_dir(data_dir: Path) -> int:
+    """Hold an exclusive lock on <data_dir>/node.lock while the node runs: two nodes on one
+    store would each sign heartbeats blind to the other's statements (evidence of a fork)."""
+    try:
+        fd = os.open(data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise ConfigError(f"data_dir {data_dir}: cannot lock it: {exc.strerror}") from exc
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        os.close(fd)
+        raise ConfigError(
+            f"data_dir {data_dir} is in use by another node{_pid_note(data_dir)}; stop it first,"
+            " or give this node its own data_dir"
+        ) from exc
+    return fd
+
+
+def _pid_note(data_dir: Path) -> str:
+    """' (pid N)' from the node.json that `pausenet run` writes beside the store, if any."""
+    try:
+        pid = json.loads((data_dir / NODE_FILE).read_text(encoding="utf-8"))["pid"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
+    return f" (pid {pid})" if isinstance(pid, int) else ""
 
 
 def _admin_token(path: Path) -> str:
