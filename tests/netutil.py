@@ -241,7 +241,8 @@ class Cluster:
     """A federation made by `init_federation` in a temp dir, its nodes run in this process.
 
     Every node listens on 127.0.0.1 with OS-chosen ports; the first node started is every other
-    node's bootstrap peer. `async with` stops every node on the way out, even on failure.
+    node's bootstrap peer. `async with` starts every member's node (or only those in `running`)
+    and stops every node on the way out, even on failure.
     """
 
     def __init__(
@@ -253,6 +254,7 @@ class Cluster:
         heartbeat_ttl_s: int | None = None,
         options: NodeOptions | None = None,
         extra_peers: tuple[str, ...] = (),
+        running: tuple[str, ...] | None = None,
     ) -> None:
         self.extra_peers = extra_peers
         self.fed: Federation = init_federation(dir / "fed", labs, overseers)
@@ -265,6 +267,7 @@ class Cluster:
         }
         self.nodes: dict[str, Node] = {}
         self.bootstrap: str | None = None
+        self.to_start = list(running) if running is not None else self.ids
 
     @property
     def charter(self) -> Charter:
@@ -293,7 +296,8 @@ class Cluster:
         await self.nodes.pop(member).stop()
 
     async def start_all(self) -> list[Node]:
-        return [await self.start(m) for m in self.ids if m not in self.nodes]
+        """Start every member's node (or those named by `running`) not yet running."""
+        return [await self.start(m) for m in self.to_start if m not in self.nodes]
 
     def running(self) -> list[Node]:
         return list(self.nodes.values())

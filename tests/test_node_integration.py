@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import time
 from collections import defaultdict
 from collections.abc import AsyncIterator
@@ -30,6 +31,7 @@ from pausenet.errors import ConfigError, NodeError
 from pausenet.node import Node, NodeOptions
 from pausenet.peerauth import sign_auth
 from pausenet.records import ComplianceState, Decision, TriggerAttestation
+from pausenet.signing import sign_heartbeat
 from pausenet.v1 import (
     admin_pb2,
     admin_pb2_grpc,
@@ -424,6 +426,62 @@ async def test_oversized_and_malformed_gossip_requests_are_refused_and_the_node_
             assert (await client.get_view()).answered_by == "lab-b"
         await cluster["lab-a"].attest_trigger("rsi-detected")
         await eventually(lambda: target.replica.head("lab-a")[0] == 1, what="gossip still works")
+
+
+async def test_a_peer_hanging_up_mid_exchange_does_not_wedge_the_nodes_store(
+    tmp_path: Path,
+) -> None:
+    """A cancelled call cancels its handler; an ingest cut off inside a store write must not
+    leave the store in a transaction that refuses every later write."""
+    async with Cluster(tmp_path, labs=3, overseers=0, running=("lab-a",)) as cluster:
+        node, charter = cluster["lab-a"], cluster.charter
+        rng = random.Random(5)
+        async with grpc.aio.insecure_channel(node.address) as channel:
+            stub = gossip_pb2_grpc.GossipStub(channel)
+            session = await gossip_session(stub, cluster, "lab-c")  # lab-c hangs up, 40 times
+            for counter in range(1, 41):
+                hb = sign_heartbeat(
+                    cluster.key("lab-c"),
+                    charter,
+                    "lab-c",
+                    head_seq=0,
+                    head_hash=b"",
+                    counter=counter,
+                    issued_at_ms=int(time.time() * 1000),
+                )
+                items = gossip_pb2.Items(heartbeats=[envelope_to_pb(hb.envelope)])
+                call = stub.Exchange(
+                    gossip_pb2.ExchangeRequest(digest=gossip_pb2.Digest(), items=items),
+                    metadata=session,
+                    timeout=5,
+                )
+                await asyncio.sleep(rng.uniform(0, 0.004))  # hang up at a random instant
+                call.cancel()
+
+        statement = await node.attest_trigger("rsi-detected")  # the store still takes writes
+        assert statement.seq == 1
+        await node.issue_heartbeat()
+        assert node.failure is None
+
+
+async def test_an_admin_call_cut_off_mid_write_leaves_the_node_able_to_sign(
+    tmp_path: Path,
+) -> None:
+    """An Admin caller that gives up (its deadline passes, it hangs up) cancels the handler at
+    whatever await it reached; the node must still sign, with its replica and store agreeing."""
+    async with Cluster(tmp_path, labs=1, overseers=0) as cluster:
+        node = cluster["lab-a"]
+        rng = random.Random(6)
+        for i in range(40):
+            call = asyncio.create_task(node.attest_trigger("rsi-detected", note=f"cut {i}"))
+            await asyncio.sleep(rng.uniform(0, 0.004))  # give up at a random instant
+            call.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await call
+
+        statement = await node.attest_trigger("rsi-detected", note="after")
+        assert node.replica.head("lab-a") == (statement.seq, statement.hash)
+        assert [s.seq for s in node.replica.log("lab-a")] == list(range(1, statement.seq + 1))
 
 
 @pytest.mark.xfail(

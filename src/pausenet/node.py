@@ -310,6 +310,12 @@ class Node:
     # -- own statements -------------------------------------------------------------------
 
     async def _issue(self, body: Body) -> SignedStatement:
+        # Once signing starts it runs to the end even if the caller is cancelled (an Admin client
+        # that gives up cancels its handler): a store write cut off inside its transaction, or a
+        # statement in the store but not in the replica, would leave the node unable to sign.
+        return await asyncio.shield(self._issue_now(body))
+
+    async def _issue_now(self, body: Body) -> SignedStatement:
         assert self.store is not None
         if self._stopping:
             raise SigningRefusedError("the node is shutting down")

@@ -226,6 +226,12 @@ class Replica:
 
     async def ingest(self, items: Items) -> IngestReport:
         """Verify and add what is new; build evidence from conflicts. Never raises on bad input."""
+        # Once started, an ingest finishes even if its caller is cancelled (a peer that hangs up
+        # mid-Exchange cancels the handler): a write cut in half could leave the store inside a
+        # transaction, and the replica and the store disagreeing.
+        return await asyncio.shield(self._ingest_locked(items))
+
+    async def _ingest_locked(self, items: Items) -> IngestReport:
         async with self._ingest_lock:
             return await self._ingest(items)
 
