@@ -45,6 +45,7 @@ from pausenet.render import (
     short_hash,
     status_renderable,
 )
+from pausenet.tls import TlsFiles, client_tls
 from pausenet.verify import Rejection, verify_envelope
 from pausenet.view import evaluate_envelopes
 
@@ -68,12 +69,77 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+_client_tls: TlsFiles | None = None  # set by the global --tls-* options
+
+
+@app.callback()
+def _global_options(
+    tls_ca: Annotated[
+        Path | None,
+        typer.Option(
+            "--tls-ca",
+            envvar="PAUSENET_TLS_CA",
+            help="Talk TLS to nodes, verifying them against this CA certificate (PEM).",
+        ),
+    ] = None,
+    tls_cert: Annotated[
+        Path | None,
+        typer.Option(
+            "--tls-cert", envvar="PAUSENET_TLS_CERT", help="Client certificate for mutual TLS."
+        ),
+    ] = None,
+    tls_key: Annotated[
+        Path | None,
+        typer.Option("--tls-key", envvar="PAUSENET_TLS_KEY", help="Client key for mutual TLS."),
+    ] = None,
+) -> None:
+    """Federated attestation of a coordinated pause in frontier AI development."""
+    global _client_tls
+    _client_tls = client_tls(tls_ca, tls_cert, tls_key)
+
+
 charter_app = typer.Typer(help="Read a charter: the federation's rulebook and roster.")
+tls_app = typer.Typer(help="TLS for local federations: a test CA and node certificates.")
 federation_app = typer.Typer(help="Create a local federation: keys, charter and node configs.")
 vote_app = typer.Typer(help="Cast your member's vote through your node's admin API.")
 attest_app = typer.Typer(help="Attest compliance or a trigger through your node's admin API.")
 app.add_typer(charter_app, name="charter", no_args_is_help=True)
 app.add_typer(federation_app, name="federation", no_args_is_help=True)
+app.add_typer(tls_app, name="tls", no_args_is_help=True)
+
+
+@tls_app.command("init")
+def tls_init(
+    federation: Annotated[
+        Path, typer.Option("--federation", help="A directory made by 'pausenet federation init'.")
+    ],
+    no_client_auth: Annotated[
+        bool,
+        typer.Option("--no-client-auth", help="Plain TLS: do not require client certificates."),
+    ] = False,
+) -> None:
+    """Make a local test CA and a certificate per member, and switch every node config to TLS.
+
+    For clusters on one machine and tests only: the certificates are valid for 127.0.0.1, ::1
+    and localhost, and the CA key sits beside them. Needs the cryptography package
+    (pip install 'pausenet[tls]'). Clients then pass --tls-ca DIR/tls/ca.crt (and, with client
+    authentication, --tls-cert/--tls-key of a member).
+    """
+    from pausenet.tls import enable_tls_for_federation
+
+    tls_dir = enable_tls_for_federation(federation, client_auth=not no_client_auth)
+    _out.print(f"TLS on for every node in {federation}; CA and certificates in {tls_dir}")
+    _out.print(
+        f"query a node with: pausenet --tls-ca {tls_dir / 'ca.crt'}"
+        + (
+            ""
+            if no_client_auth
+            else f" --tls-cert {tls_dir / '<member>.crt'} --tls-key {tls_dir / '<member>.key'}"
+        )
+        + " status --node HOST:PORT"
+    )
+
+
 app.add_typer(vote_app, name="vote", no_args_is_help=True)
 app.add_typer(attest_app, name="attest", no_args_is_help=True)
 
@@ -455,6 +521,7 @@ class _AdminTarget:
     address: str
     token: str
     charter: Charter
+    tls: TlsFiles | None
 
 
 def _admin_target(config: Path) -> _AdminTarget:
@@ -476,6 +543,7 @@ def _admin_target(config: Path) -> _AdminTarget:
         address,
         read_admin_token(cfg.admin_token_file),
         load_charter(cfg.charter_path),
+        cfg.tls.read() if cfg.tls is not None else None,
     )
 
 
@@ -517,7 +585,7 @@ def _issue(
     target = _admin_target(config)
 
     async def go() -> IssueReply:
-        async with AdminClient(target.address, target.token) as client:
+        async with AdminClient(target.address, target.token, tls=target.tls) as client:
             return await call(client)
 
     reply = asyncio.run(go())
@@ -813,7 +881,7 @@ async def _status_once(address: str, ch: Charter | None, as_json: bool, timeout:
     from pausenet.codec import view_reply_to_json
 
     nonce = secrets.token_bytes(32) if ch is not None else b""
-    async with OversightClient(address, timeout=timeout) as client:
+    async with OversightClient(address, timeout=timeout, tls=_client_tls) as client:
         reply = await client.get_view(nonce)
     check = _check_reply(ch, reply, nonce) if ch is not None else None
     doc = view_reply_to_json(reply)
@@ -847,7 +915,7 @@ async def _watch_status(address: str, ch: Charter | None, as_json: bool) -> None
 
     ticker = asyncio.create_task(tick(), name="status-ticker")
     try:
-        async with OversightClient(address) as client:
+        async with OversightClient(address, tls=_client_tls) as client:
             async for reply in client.watch():
                 check = _check_reply(ch, reply, None) if ch is not None else None
                 doc = view_reply_to_json(reply)
@@ -960,7 +1028,7 @@ async def _fetch_log(
 
     out: list[Envelope] = []
     seq = from_seq
-    async with OversightClient(address, timeout=timeout) as client:
+    async with OversightClient(address, timeout=timeout, tls=_client_tls) as client:
         while limit is None or len(out) < limit:
             page = await client.get_log(member, seq, 0 if limit is None else limit - len(out))
             if not page:
@@ -1051,7 +1119,7 @@ def view_command(
     ch = load_charter(charter) if charter is not None else None
 
     async def go() -> ViewReply:
-        async with OversightClient(address, timeout=timeout) as client:
+        async with OversightClient(address, timeout=timeout, tls=_client_tls) as client:
             r: ViewReply = await client.get_view(n)
         return r
 

@@ -17,7 +17,8 @@ from pausenet.codec import envelope_from_pb
 from pausenet.dsse import Envelope
 from pausenet.errors import NodeError
 from pausenet.records import ComplianceState, Decision
-from pausenet.transport_grpc import channel_options
+from pausenet.tls import TlsFiles
+from pausenet.transport_grpc import open_channel
 from pausenet.v1 import (
     admin_pb2,
     admin_pb2_grpc,
@@ -32,10 +33,10 @@ _MAX_REPLY = 64 * 1024 * 1024
 
 
 class _Client:
-    def __init__(self, address: str, timeout: float) -> None:
+    def __init__(self, address: str, timeout: float, tls: TlsFiles | None = None) -> None:
         self.address = address
         self.timeout = timeout
-        self.channel = grpc.aio.insecure_channel(address, options=channel_options(_MAX_REPLY))
+        self.channel = open_channel(address, tls, _MAX_REPLY)
 
     async def __aenter__(self) -> Any:
         return self
@@ -64,8 +65,8 @@ class _Client:
 
 
 class OversightClient(_Client):
-    def __init__(self, address: str, timeout: float = 5.0) -> None:
-        super().__init__(address, timeout)
+    def __init__(self, address: str, timeout: float = 5.0, tls: TlsFiles | None = None) -> None:
+        super().__init__(address, timeout, tls)
         self.stub = oversight_pb2_grpc.OversightStub(self.channel)
 
     async def get_view(self, nonce: bytes = b"") -> oversight_pb2.ViewReply:
@@ -106,8 +107,10 @@ class OversightClient(_Client):
 
 
 class AdminClient(_Client):
-    def __init__(self, address: str, token: str, timeout: float = 10.0) -> None:
-        super().__init__(address, timeout)
+    def __init__(
+        self, address: str, token: str, timeout: float = 10.0, tls: TlsFiles | None = None
+    ) -> None:
+        super().__init__(address, timeout, tls)
         self.stub = admin_pb2_grpc.AdminStub(self.channel)
         self.metadata = (("authorization", f"Bearer {token}"),)
 

@@ -13,6 +13,10 @@
                                               # listen address; "" advertises none
     log_level = "info"                        # debug, info, warning or error
 
+    [tls]                                     # optional: TLS on both servers and for gossip
+    cert = "../tls/lab-a.crt"                 # PEM chain; key = …, ca = …, client_auth = true
+                                              # for mutual TLS (see pausenet.tls)
+
 Relative paths are relative to the config file's directory. `load_config` checks every value,
 that the member is in the charter and that the key file holds that member's key; each error is
 one line naming the file, the key and the fix.
@@ -31,6 +35,7 @@ from typing import Any
 from pausenet.charter import SLUG_RE, load_charter
 from pausenet.errors import CharterError, ConfigError, KeyFileError
 from pausenet.keys import load_signing_key
+from pausenet.tls import TlsConfig
 
 __all__ = [
     "LOCAL_DEFAULTS",
@@ -73,6 +78,7 @@ class NodeConfig:
     log_level: str = LOCAL_DEFAULTS.log_level
     admin_allow_remote: bool = False
     advertise: str | None = None  # None: the bound listen address; "": advertise none
+    tls: TlsConfig | None = None  # None: plaintext (loopback clusters, tests)
 
     @property
     def admin_token_file(self) -> Path:
@@ -91,6 +97,7 @@ _KEYS = {
     "peers",
     "log_level",
     "advertise",
+    "tls",
 }
 _HOST_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.\-]{0,251}[A-Za-z0-9])?")
 
@@ -225,6 +232,7 @@ class _Loader:
             advertise = self.string(data, "advertise")
             if advertise:
                 self.address("advertise", advertise, peer=True)
+        tls = self.tls(data.get("tls")) if "tls" in data else None
         token = self.file_path(data, "admin_token") if "admin_token" in data else None
         log_level = self.string(data, "log_level", d.log_level)
         if log_level not in LOG_LEVELS:
@@ -243,7 +251,25 @@ class _Loader:
             log_level=log_level,
             admin_allow_remote=allow_remote,
             advertise=advertise,
+            tls=tls,
         )
+
+    def tls(self, raw: object) -> TlsConfig:
+        if not isinstance(raw, Mapping):
+            raise self.fail("tls", "must be a table with cert, key and ca (and client_auth)")
+        for k in raw:
+            if k not in ("cert", "key", "ca", "client_auth"):
+                raise self.fail(f"tls.{k}", "unknown key; known keys: ca, cert, client_auth, key")
+        client_auth = raw.get("client_auth", False)
+        if not isinstance(client_auth, bool):
+            raise self.fail("tls.client_auth", f"must be true or false, got {_kind(client_auth)}")
+        paths = {}
+        for k in ("cert", "key", "ca"):
+            v = raw.get(k)
+            if not isinstance(v, str) or not v.strip():
+                raise self.fail(f"tls.{k}", "missing; give the path of a PEM file")
+            paths[k] = (self.base / Path(v).expanduser()).resolve()
+        return TlsConfig(paths["cert"], paths["key"], paths["ca"], client_auth)
 
     def check_member(self, member_id: str, charter_path: Path, key_path: Path) -> None:
         """The member is in the charter and the key file holds the charter's key for it."""

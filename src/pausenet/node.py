@@ -49,6 +49,7 @@ from pausenet.records import (
 from pausenet.replica import Replica
 from pausenet.signing import sign_heartbeat
 from pausenet.store import Store
+from pausenet.tls import TlsFiles
 from pausenet.verify import Rejection, Verified, verify_envelope
 from pausenet.view import PauseState, View
 
@@ -97,6 +98,7 @@ class Node:
         self.admin_address = ""
         self.admin_token = ""
         self._lock_fd: int | None = None
+        self.tls: TlsFiles | None = None
         self.failure: str | None = None  # why the node stopped on its own, if it did
         self._servers: list[object] = []
         self._transport: object | None = None
@@ -151,8 +153,9 @@ class Node:
         await self._load()
         self.admin_token = _admin_token(cfg.admin_token_file)
 
+        self.tls = cfg.tls.read() if cfg.tls is not None else None
         self._transport = transport_grpc.GrpcTransport(
-            self.charter, self.key, self.member, self.clock
+            self.charter, self.key, self.member, self.clock, self.tls
         )
         public, self.address = await transport_grpc.start_public_server(self, cfg.listen)
         self._servers.append(public)

@@ -307,8 +307,10 @@ class Replica:
             results = await self.persistence.append_statements(to_append)
             appended = [s for s, r in zip(to_append, results, strict=False) if r.stored]
             to_append = appended
-        log.extend(to_append)
-        report.statements += len(to_append)
+        for st in to_append:
+            if st.seq == len(log) + 1:
+                log.append(st)
+                report.statements += 1
 
     async def _ingest_heartbeat(self, hb: SignedHeartbeat, report: IngestReport) -> None:
         m = hb.member

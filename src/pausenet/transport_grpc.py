@@ -37,6 +37,7 @@ from pausenet.keys import SigningKey
 from pausenet.messages import Digest, Items
 from pausenet.peerauth import Authenticator, sign_auth
 from pausenet.records import ComplianceState, Decision, SignedStatement
+from pausenet.tls import TlsFiles
 from pausenet.v1 import (
     admin_pb2,
     admin_pb2_grpc,
@@ -55,6 +56,7 @@ __all__ = [
     "SERVICE_NAMES",
     "GrpcTransport",
     "channel_options",
+    "open_channel",
     "start_admin_server",
     "start_public_server",
 ]
@@ -80,6 +82,17 @@ def channel_options(max_message_bytes: int) -> list[tuple[str, Any]]:
     ]
 
 
+def open_channel(address: str, tls: TlsFiles | None, max_message_bytes: int) -> grpc.aio.Channel:
+    """A channel to address: TLS (verifying the peer against tls.ca, presenting tls.cert) or not."""
+    options = channel_options(max_message_bytes)
+    if tls is None:
+        return grpc.aio.insecure_channel(address, options=options)
+    creds = grpc.ssl_channel_credentials(
+        root_certificates=tls.ca, private_key=tls.key, certificate_chain=tls.cert
+    )
+    return grpc.aio.secure_channel(address, creds, options=options)
+
+
 # -- client ---------------------------------------------------------------------------------
 
 
@@ -92,8 +105,14 @@ class GrpcTransport:
     """
 
     def __init__(
-        self, charter: Charter, key: SigningKey, member: str, clock: Callable[[], int]
+        self,
+        charter: Charter,
+        key: SigningKey,
+        member: str,
+        clock: Callable[[], int],
+        tls: TlsFiles | None = None,
     ) -> None:
+        self.tls = tls
         self.charter = charter
         self.key = key
         self.member = member
@@ -105,9 +124,7 @@ class GrpcTransport:
     def peer(self, address: str) -> _GrpcPeer:
         ch = self._channels.get(address)
         if ch is None:
-            ch = grpc.aio.insecure_channel(
-                address, options=channel_options(self.charter.limits.max_message_bytes)
-            )
+            ch = open_channel(address, self.tls, self.charter.limits.max_message_bytes)
             self._channels[address] = ch
             while len(self._channels) > _MAX_CHANNELS:
                 old_address, old = self._channels.popitem(last=False)
@@ -209,7 +226,7 @@ async def start_public_server(node: Node, listen: str) -> tuple[grpc.aio.Server,
     health_pb2_grpc.add_HealthServicer_to_server(hs, server)
     names = (*SERVICE_NAMES[:2], health_pb2.DESCRIPTOR.services_by_name["Health"].full_name)
     reflection.enable_server_reflection((*names, reflection.SERVICE_NAME), server)
-    address = await _bind(server, listen, "listen")
+    address = await _bind(server, listen, "listen", node.tls)
     for name in ("", *SERVICE_NAMES[:2]):
         await hs.set(name, health_pb2.HealthCheckResponse.SERVING)
     return server, address
@@ -223,16 +240,26 @@ async def start_admin_server(node: Node, listen: str) -> tuple[grpc.aio.Server, 
     health_pb2_grpc.add_HealthServicer_to_server(hs, server)
     names = (SERVICE_NAMES[2], health_pb2.DESCRIPTOR.services_by_name["Health"].full_name)
     reflection.enable_server_reflection((*names, reflection.SERVICE_NAME), server)
-    address = await _bind(server, listen, "admin_listen")
+    address = await _bind(server, listen, "admin_listen", node.tls)
     for name in ("", SERVICE_NAMES[2]):
         await hs.set(name, health_pb2.HealthCheckResponse.SERVING)
     return server, address
 
 
-async def _bind(server: grpc.aio.Server, listen: str, key: str) -> str:
+async def _bind(server: grpc.aio.Server, listen: str, key: str, tls: TlsFiles | None) -> str:
     host, _ = parse_host_port(listen)
     try:
-        port = server.add_insecure_port(listen)
+        if tls is None:
+            port = server.add_insecure_port(listen)
+        else:
+            assert tls.key is not None
+            assert tls.cert is not None
+            creds = grpc.ssl_server_credentials(
+                [(tls.key, tls.cert)],
+                root_certificates=tls.ca,
+                require_client_auth=tls.client_auth,
+            )
+            port = server.add_secure_port(listen, creds)
     except RuntimeError as exc:
         port = 0
         cause: BaseException | None = exc
