@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -456,3 +458,24 @@ async def test_issue_refuses_another_charter(store: Store) -> None:
     other, keys = make_federation(federation_id="other-federation")
     with pytest.raises(StoreError, match="belongs to charter"):
         await store.issue_statement(keys[A], other, A, attest(), T0)
+
+
+async def test_a_write_cancelled_at_any_point_leaves_the_store_writable(
+    store: Store, fed: tuple[Charter, dict[str, SigningKey]]
+) -> None:
+    """A caller that gives up mid-write (a peer hanging up, an admin client timing out) must not
+    leave the connection inside a transaction: the next write still works."""
+    charter, keys = fed
+    log = log_for(charter, keys["lab-a"], "lab-a", [attest() for _ in range(30)])
+    for i, st in enumerate(log[:-1]):
+        task = asyncio.ensure_future(store.append_statement(st))
+        for _ in range(i % 4):  # cancel after 0..3 event-loop turns: during BEGIN, INSERT, COMMIT
+            await asyncio.sleep(0)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    head_seq, _ = await store.head("lab-a")
+    # whatever was cancelled, appending the rest in order works and the chain is intact
+    results = await store.append_statements(log[head_seq:])
+    assert all(r.stored for r in results), [r.outcome for r in results]
+    assert (await store.head("lab-a"))[0] == len(log)

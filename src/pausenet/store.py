@@ -352,9 +352,12 @@ class Store:
             if db is None:
                 raise StoreError(f"store {self._path} is closed")
             try:
-                if write:
-                    await db.execute("BEGIN IMMEDIATE")
+                # BEGIN sits inside the try: a caller cancelled while BEGIN runs still rolls
+                # back (aiosqlite runs statements in order, so the rollback follows the BEGIN)
+                # instead of leaving the connection inside a transaction for good.
                 try:
+                    if write:
+                        await db.execute("BEGIN IMMEDIATE")
                     yield db
                     if write:
                         await db.execute("COMMIT")
