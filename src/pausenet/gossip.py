@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 from collections import Counter
@@ -167,34 +168,49 @@ class GossipEngine:
         return [p for p in self.peers() if self._health.get(p, _PeerHealth()).retry_at <= now]
 
     async def run_round(self) -> RoundStats:
+        """One round that waits for every chosen peer (simulations and tests use this)."""
         stats = RoundStats()
-        candidates = self._eligible()
-        chosen = self.rng.sample(candidates, min(self.config.fanout, len(candidates)))
+        chosen = self._choose(set())
         self.rounds += 1
+        self.counters["gossip.rounds"] += 1
         if chosen:
             await asyncio.gather(*(self._with_peer(p, stats) for p in chosen))
-        c = self.counters
-        c["gossip.rounds"] += 1
-        c["gossip.contacted"] += stats.contacted
-        c["gossip.in_sync"] += stats.in_sync
-        c["gossip.exchanges"] += stats.exchanges
-        c["gossip.failures"] += stats.failures
-        c["gossip.items_sent"] += stats.items_sent
-        c["gossip.items_received"] += stats.items_received
-        for r in stats.reports:
-            for reason, n in r.rejected.items():
-                c[f"rejected.{reason}"] += n
         return stats
 
+    def _choose(self, busy: set[str]) -> list[str]:
+        candidates = [p for p in self._eligible() if p not in busy]
+        return self.rng.sample(candidates, min(self.config.fanout, len(candidates)))
+
     async def _with_peer(self, address: str, stats: RoundStats) -> None:
-        stats.contacted += 1
+        mine = RoundStats()  # this exchange's own figures, added to the round's and the totals
+        mine.contacted += 1
         try:
-            await self._sync_with(address, stats)
+            await self._sync_with(address, mine)
         except PeerError as exc:
-            stats.failures += 1
+            mine.failures += 1
             self._failed(address, str(exc))
         else:
             self._health.pop(address, None)
+        finally:
+            self._count(mine, stats)
+
+    def _count(self, mine: RoundStats, stats: RoundStats) -> None:
+        c = self.counters
+        for name in (
+            "contacted",
+            "in_sync",
+            "exchanges",
+            "failures",
+            "items_sent",
+            "items_received",
+        ):
+            n = getattr(mine, name)
+            setattr(stats, name, getattr(stats, name) + n)
+            c[f"gossip.{name}"] += n
+        stats.reports.extend(mine.reports)
+        for r in mine.reports:
+            for reason, n in r.rejected.items():
+                c[f"rejected.{reason}"] += n
 
     async def _sync_with(self, address: str, stats: RoundStats) -> None:
         peer = self.transport.peer(address)
@@ -247,13 +263,37 @@ class GossipEngine:
         return max(0.0, h.retry_at - self.monotonic()) if h else 0.0
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Rounds until `stop` is set; sleeps interval ± jitter between rounds."""
-        while not stop.is_set():
-            try:
-                await self.run_round()
-            except Exception:  # a bug in one round must not end gossip; log it loudly
-                log.exception("gossip round failed")
-            c = self.config
-            delay = c.interval_s * (1 + c.jitter * (2 * self.rng.random() - 1))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=delay)
+        """Rounds until `stop` is set, one every interval ± jitter.
+
+        A round does not wait for slow peers: each exchange runs on its own, and a peer still
+        busy from an earlier round is not chosen again until it finishes (or its call times
+        out), so one slow or silent peer never holds up news from the others.
+        """
+        inflight: dict[str, asyncio.Task[None]] = {}
+        try:
+            while not stop.is_set():
+                try:
+                    self.rounds += 1
+                    self.counters["gossip.rounds"] += 1
+                    for p in self._choose(set(inflight)):
+                        task = asyncio.create_task(self._with_peer(p, RoundStats()))
+                        inflight[p] = task
+                        task.add_done_callback(functools.partial(_finished, inflight, p))
+                except Exception:  # a bug in one round must not end gossip; log it loudly
+                    log.exception("gossip round failed")
+                c = self.config
+                delay = c.interval_s * (1 + c.jitter * (2 * self.rng.random() - 1))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=delay)
+        finally:
+            tasks = list(inflight.values())
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _finished(inflight: dict[str, asyncio.Task[None]], peer: str, task: asyncio.Task[None]) -> None:
+    if inflight.get(peer) is task:
+        del inflight[peer]
+    if not task.cancelled() and task.exception() is not None:
+        log.error("gossip with %s failed", peer, exc_info=task.exception())
