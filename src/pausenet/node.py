@@ -30,7 +30,7 @@ from types import TracebackType
 from pausenet import transport_grpc
 from pausenet.answer import sign_answer
 from pausenet.charter import Charter, Role, load_charter
-from pausenet.config import NODE_FILE, NodeConfig
+from pausenet.config import NODE_FILE, NodeConfig, is_loopback, parse_host_port
 from pausenet.errors import ConfigError, PausenetError, SigningRefusedError, StoreError
 from pausenet.evidence import Evidence, check_evidence
 from pausenet.gossip import GossipConfig, GossipEngine
@@ -134,6 +134,13 @@ class Node:
 
     async def _start(self) -> None:
         cfg = self.config
+        admin_host, _ = parse_host_port(cfg.admin_listen)
+        if not is_loopback(admin_host) and not cfg.admin_allow_remote:
+            # load_config refuses this too; a config built in code must not slip past it
+            raise ConfigError(
+                f"admin_listen {cfg.admin_listen} is not a loopback address; the admin API casts"
+                " this member's votes (set admin_allow_remote to expose it on purpose)"
+            )
         self.charter = load_charter(cfg.charter_path)
         me = self.charter.member(self.member)
         if me is None:

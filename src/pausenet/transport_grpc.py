@@ -15,6 +15,9 @@ from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 import grpc
+from google.protobuf import message_factory
+from google.protobuf.descriptor import ServiceDescriptor
+from google.protobuf.message import DecodeError
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
@@ -220,8 +223,10 @@ async def start_public_server(node: Node, listen: str) -> tuple[grpc.aio.Server,
     server = grpc.aio.server(
         options=[*channel_options(node.charter.limits.max_message_bytes), *_SERVER_OPTIONS]
     )
-    gossip_pb2_grpc.add_GossipServicer_to_server(_GossipServicer(node), server)
-    oversight_pb2_grpc.add_OversightServicer_to_server(_OversightServicer(node), server)
+    _register(server, _GossipServicer(node), gossip_pb2.DESCRIPTOR.services_by_name["Gossip"])
+    _register(
+        server, _OversightServicer(node), oversight_pb2.DESCRIPTOR.services_by_name["Oversight"]
+    )
     hs = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(hs, server)
     names = (*SERVICE_NAMES[:2], health_pb2.DESCRIPTOR.services_by_name["Health"].full_name)
@@ -235,7 +240,7 @@ async def start_public_server(node: Node, listen: str) -> tuple[grpc.aio.Server,
 async def start_admin_server(node: Node, listen: str) -> tuple[grpc.aio.Server, str]:
     """Admin (token required), health and reflection on `listen`, loopback by default."""
     server = grpc.aio.server(options=[*channel_options(1024 * 1024), *_SERVER_OPTIONS])
-    admin_pb2_grpc.add_AdminServicer_to_server(_AdminServicer(node), server)
+    _register(server, _AdminServicer(node), admin_pb2.DESCRIPTOR.services_by_name["Admin"])
     hs = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(hs, server)
     names = (SERVICE_NAMES[2], health_pb2.DESCRIPTOR.services_by_name["Health"].full_name)
@@ -244,6 +249,61 @@ async def start_admin_server(node: Node, listen: str) -> tuple[grpc.aio.Server, 
     for name in ("", SERVICE_NAMES[2]):
         await hs.set(name, health_pb2.HealthCheckResponse.SERVING)
     return server, address
+
+
+class _Malformed:
+    """Stands for a request whose bytes did not parse; the handler refuses it."""
+
+    __slots__ = ()
+
+
+_MALFORMED = _Malformed()
+
+
+def _register(server: grpc.aio.Server, servicer: object, service: ServiceDescriptor) -> None:
+    """Like the generated add_*_to_server, but a request that is not valid protobuf for its
+    method is refused with INVALID_ARGUMENT (the generated handlers parse before the servicer
+    runs, and a parse error becomes UNKNOWN)."""
+    handlers = {}
+    for method in service.methods:
+        request_cls = message_factory.GetMessageClass(method.input_type)
+        impl = getattr(servicer, method.name)
+
+        def parse(data: bytes, cls: Any = request_cls) -> Any:
+            try:
+                return cls.FromString(data)
+            except (DecodeError, ValueError, RuntimeError):
+                return _MALFORMED
+
+        if method.server_streaming:
+
+            async def stream(req: Any, ctx: Any, impl: Any = impl, name: str = method.name) -> Any:
+                if req is _MALFORMED:
+                    await ctx.abort(grpc.StatusCode.INVALID_ARGUMENT, f"{name}: not valid protobuf")
+                async for item in impl(req, ctx):
+                    yield item
+
+            handlers[method.name] = grpc.unary_stream_rpc_method_handler(
+                stream, request_deserializer=parse, response_serializer=_serialize
+            )
+        else:
+
+            async def unary(req: Any, ctx: Any, impl: Any = impl, name: str = method.name) -> Any:
+                if req is _MALFORMED:
+                    await ctx.abort(grpc.StatusCode.INVALID_ARGUMENT, f"{name}: not valid protobuf")
+                return await impl(req, ctx)
+
+            handlers[method.name] = grpc.unary_unary_rpc_method_handler(
+                unary, request_deserializer=parse, response_serializer=_serialize
+            )
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(service.full_name, handlers),)
+    )
+
+
+def _serialize(message: Any) -> bytes:
+    out: bytes = message.SerializeToString()
+    return out
 
 
 async def _bind(server: grpc.aio.Server, listen: str, key: str, tls: TlsFiles | None) -> str:
