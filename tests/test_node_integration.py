@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import os
 import random
+import sqlite3
 import time
 from collections import defaultdict
 from collections.abc import AsyncIterator
@@ -28,7 +29,7 @@ from pausenet.client import AdminClient, OversightClient
 from pausenet.codec import decode_statement, envelope_from_pb, envelope_to_pb
 from pausenet.config import load_config
 from pausenet.dsse import Envelope
-from pausenet.errors import ConfigError, NodeError
+from pausenet.errors import ConfigError, NodeError, StoreError
 from pausenet.gossip import GossipEngine
 from pausenet.node import Node, NodeOptions
 from pausenet.peerauth import sign_auth
@@ -574,3 +575,22 @@ async def test_a_peer_that_never_answers_does_not_slow_a_nodes_rounds(tmp_path: 
         await asyncio.sleep(window_s)  # the measurement is contacts per unit of time
         done = [answered(e) - b for e, b in zip(engines, before, strict=True)]
         assert min(done) >= 10, f"answered contacts per node in {window_s:g}s: {done}"
+
+
+async def test_a_store_changed_outside_pausenet_is_refused_at_start(tmp_path: Path) -> None:
+    """A stored envelope altered on disk (valid SQLite, wrong bytes) fails re-verification at
+    start: the node refuses to serve a view from it rather than serve a wrong one."""
+    async with Cluster(tmp_path, labs=1, overseers=0) as cluster:
+        await cluster["lab-a"].attest_trigger("rsi-detected", note="original")
+        config = cluster.config("lab-a")
+    db = config.data_dir / "pausenet.db"
+    con = sqlite3.connect(db)
+    (blob,) = con.execute("SELECT envelope FROM statements WHERE seq = 1").fetchone()
+    con.execute(
+        "UPDATE statements SET envelope = ? WHERE seq = 1",
+        (bytes(blob).replace(b"original", b"tampered"),),
+    )
+    con.commit()
+    con.close()
+    with pytest.raises(StoreError, match="fail verification"):
+        await Node(config).start()

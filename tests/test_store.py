@@ -479,3 +479,25 @@ async def test_a_write_cancelled_at_any_point_leaves_the_store_writable(
     results = await store.append_statements(log[head_seq:])
     assert all(r.stored for r in results), [r.outcome for r in results]
     assert (await store.head("lab-a"))[0] == len(log)
+
+
+async def test_a_damaged_page_is_found_at_open_and_refused(
+    db_path: Path, fed: tuple[Charter, dict[str, SigningKey]]
+) -> None:
+    """Damage SQLite does not notice on open (a page overwritten in the middle of the file)
+    is found by the integrity check before the node serves anything from the store."""
+    charter, keys = fed
+    async with await Store.open(db_path, charter_digest=charter.digest) as s:
+        await s.append_statements(
+            log_for(charter, keys["lab-a"], "lab-a", [attest(note="x" * 500) for _ in range(40)])
+        )
+    con = sqlite3.connect(db_path)
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    con.close()
+    data = bytearray(db_path.read_bytes())
+    page = 4096
+    assert len(data) > 4 * page
+    data[2 * page : 2 * page + 12] = b"\xa5" * 12  # scribble over a b-tree page header
+    db_path.write_bytes(bytes(data))
+    with pytest.raises(StoreError, match=r"damaged|corrupt|malformed"):
+        await Store.open(db_path, charter_digest=charter.digest)

@@ -211,6 +211,15 @@ async def _prepare(db: aiosqlite.Connection, path: Path, charter_digest: bytes) 
         )
     await db.execute("PRAGMA synchronous=FULL")
     await db.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+    # Damage inside the file (a torn page, a bad sector) is found now, before the node serves
+    # a view computed from it; quick_check reads every page once.
+    check = await _rows(db, "PRAGMA quick_check(5)")
+    if [str(r[0]) for r in check] != ["ok"]:
+        first = str(check[0][0]) if check else "no answer"
+        raise StoreError(
+            f"store {path} is damaged ({first[:120]}); restore it from a backup or use a new data"
+            " dir — the node will not serve a view from it"
+        )
     await db.execute("BEGIN IMMEDIATE")
     try:
         version = await _schema_version(db, path)
