@@ -426,6 +426,18 @@ def test_a_wrong_admin_token_is_refused(cli: Cli, cluster: Cluster) -> None:
     )
 
 
+def test_stats_shows_counters_and_peer_scores(cli: Cli, cluster: Cluster) -> None:
+    r = cli("stats", "--config", cluster.config("lab-a"), "--json")
+    assert r.code == 0, r.err
+    doc = json.loads(r.out)
+    assert doc["member"] == "lab-a"
+    assert doc["counters"].get("gossip.rounds", 0) >= 1
+    assert set(doc["peer_scores"]) == {"lab-a", "lab-b", "lab-c", "overseer-a"}
+    human = cli("stats", "--config", cluster.config("lab-a"))
+    assert human.code == 0
+    assert "gossip.rounds" in human.out
+
+
 # -- a pause and its lift, through the CLI --------------------------------------------------
 
 

@@ -731,6 +731,43 @@ def attest_trigger(
     )
 
 
+@app.command("stats", epilog=_ADMIN_NOTE)
+def stats(config: _ConfigOpt, as_json: _JsonOpt = False) -> None:
+    """Your node's counters: items rejected by reason, calls refused, gossip totals, peer scores.
+
+    Rejections and refusals show what hostile or broken peers are sending and how the node is
+    throttling them (docs/security.md).
+    """
+    from pausenet.client import AdminClient
+
+    target = _admin_target(config)
+
+    async def go() -> Any:
+        async with AdminClient(target.address, target.token, tls=target.tls) as client:
+            return await client.get_stats()
+
+    reply = asyncio.run(go())
+    counters = dict(sorted(reply.counters.items()))
+    scores = dict(sorted(reply.peer_scores.items()))
+    if as_json:
+        _print_json({"member": target.member, "counters": counters, "peer_scores": scores})
+        return
+    from rich.table import Table
+
+    table = Table(title=f"{target.member}: counters since start", show_edge=False)
+    table.add_column("counter")
+    table.add_column("value", justify="right")
+    for k, v in counters.items():
+        style = "red" if k.startswith(("rejected.", "refused.")) and v else ""
+        table.add_row(k, str(v), style=style)
+    _out.print(table)
+    if scores:
+        _out.print(
+            "peer scores: "
+            + ", ".join(f"{m} {v:+.0f}" for m, v in scores.items() if m != target.member)
+        )
+
+
 # -- asking a node: status, log, view ---------------------------------------------------------
 
 _NodeOpt = Annotated[

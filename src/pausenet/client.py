@@ -125,6 +125,17 @@ class AdminClient(_Client):
             raise self._error(exc, what) from exc
         return r
 
+    async def get_stats(self) -> admin_pb2.StatsReply:
+        try:
+            r: admin_pb2.StatsReply = await self.stub.GetStats(
+                admin_pb2.StatsRequest(), timeout=self.timeout, metadata=self.metadata
+            )
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
+                raise NodeError(f"stats refused: {exc.details()}") from exc
+            raise self._error(exc, "stats") from exc
+        return r
+
     async def cast_vote(
         self, decision: Decision, *, epoch: int = 0, triggers: tuple[str, ...] = (), note: str = ""
     ) -> admin_pb2.IssueReply:
