@@ -14,10 +14,12 @@ in-memory network, and clusters of real nodes over gRPC on 127.0.0.1.
 from __future__ import annotations
 
 import asyncio
+import gc
 import inspect
+import json
 import random
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
@@ -32,15 +34,21 @@ from pausenet.keys import SigningKey
 from pausenet.memnet import MemoryNetwork, RoundSyncReplica
 from pausenet.messages import Items
 from pausenet.node import Node, NodeOptions
+from pausenet.peerauth import Authenticator
 from pausenet.records import Body, SignedHeartbeat, SignedStatement
 from pausenet.replica import Replica
+from pausenet.view import View
 
 __all__ = [
     "FAST_GOSSIP",
     "Cluster",
     "Sim",
+    "agreed_view",
     "eventually",
+    "facts",
+    "gossip_authenticator",
     "set_heartbeat_ttl",
+    "views_agree",
 ]
 
 # A loaded two-core CI machine can be slow; deadlines are generous, polls are frequent.
@@ -350,3 +358,68 @@ class Cluster:
             raise AssertionError(
                 f"not every node says {state} epoch {epoch} within {timeout:g}s: {self.states()}"
             ) from None
+
+
+# -- comparing what nodes conclude ------------------------------------------------------------
+
+
+def agreed_view(view: View) -> str:
+    """The part of a view that every node holding the same facts must compute identically, as
+    canonical JSON: everything but the evaluation time, the as-of time it implies (and the
+    explanation that quotes it), and each member's latest heartbeat counter and time, which move
+    on every heartbeat."""
+    doc = view.to_json()
+    for key in ("now", "as_of", "explanation"):
+        doc.pop(key)
+    for m in doc["members"]:
+        m.pop("heartbeat_counter")
+        m.pop("heartbeat_at")
+    return json.dumps(doc, sort_keys=True)
+
+
+def facts(node: Node) -> tuple[tuple[tuple[str, int, bytes], ...], tuple[bytes, ...]]:
+    """Every member's log head and the evidence ids a node holds (heartbeats left out)."""
+    r = node.replica
+    heads = tuple((m.id, *r.head(m.id)) for m in sorted(node.charter.members, key=lambda m: m.id))
+    return heads, tuple(e.id for e in r.evidence())
+
+
+async def views_agree(
+    nodes: Sequence[Node],
+    check: Callable[[View], bool] = lambda v: True,
+    *,
+    what: str,
+    timeout: float = DEFAULT_TIMEOUT_S,
+) -> View:
+    """Wait until every node's view passes `check` and all agree (`agreed_view`); return one.
+
+    On failure the assertion shows each node's state and what differs."""
+
+    def ok() -> bool:
+        views = [n.view() for n in nodes]
+        return all(check(v) for v in views) and len({agreed_view(v) for v in views}) == 1
+
+    try:
+        await eventually(ok, timeout, what=what)
+    except AssertionError:
+        lines = [
+            f"{n.member}: {v.state.value} epoch {v.epoch} certified {v.certified_state.value},"
+            f" equivocators {[m.id for m in v.members if m.equivocator]},"
+            f" unsynced {[m.id for m in v.members if not m.synced]},"
+            f" evidence {len(v.evidence)}"
+            for n in nodes
+            for v in (n.view(),)
+        ]
+        raise AssertionError(f"not true within {timeout:g}s: {what}\n" + "\n".join(lines)) from None
+    return nodes[0].view()
+
+
+def gossip_authenticator(node: Node) -> Authenticator:
+    """The `Authenticator` behind a running node's Gossip service (for bounds on its tables)."""
+    found = [
+        o
+        for o in gc.get_objects()
+        if isinstance(o, Authenticator) and o.server == node.member and o.charter is node.charter
+    ]
+    assert len(found) == 1, f"{len(found)} authenticators for {node.member}"
+    return found[0]
