@@ -128,3 +128,20 @@ def test_malformed_envelopes_are_refused_with_a_reason() -> None:
         Envelope(AUTH_TYPE, b"", (Signature("nobody", b"x" * 64),)),
     ):
         assert isinstance(auth.authenticate(env, T0), str)
+
+
+def test_one_member_reauthenticating_cannot_evict_another_members_session() -> None:
+    auth, charter = _server()
+
+    def login(member: str) -> str:
+        c = auth.challenge(member, T0)
+        assert isinstance(c, bytes)
+        got = auth.authenticate(sign_auth(key_for(member), charter, member, "lab-a", c, T0), T0)
+        assert not isinstance(got, str)
+        return got[0]
+
+    honest = login("lab-c")
+    for _ in range(1000):
+        login("lab-b")
+    assert auth.session(honest, T0) is not None
+    assert sum(s.member == "lab-b" for s in auth._sessions.values()) <= 4

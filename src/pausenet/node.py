@@ -517,16 +517,23 @@ def _pid_note(data_dir: Path) -> str:
 
 
 def _admin_token(path: Path) -> str:
-    """Read the admin token, creating it (owner-only) on first start."""
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
+    """Read the admin token, creating it (owner-only) on first start.
+
+    It is written to a temporary file and renamed into place, so a crash cannot leave an empty
+    or half-written token behind."""
+    if path.exists():
         return _read_admin_token(path)
+    token = secrets.token_urlsafe(32)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(token + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot create the admin token: {exc.strerror}") from exc
-    token = secrets.token_urlsafe(32)
-    with os.fdopen(fd, "w") as f:
-        f.write(token + "\n")
     return token
 
 

@@ -25,6 +25,7 @@ __all__ = ["AUTH_TYPE", "Authenticator", "Session", "sign_auth"]
 AUTH_TYPE = "application/vnd.pausenet.gossip-auth.v1+protobuf"
 CHALLENGE_BYTES = 32
 _MAX_AUTH_BYTES = 512
+_SESSIONS_PER_MEMBER = 4
 
 
 def sign_auth(
@@ -65,7 +66,7 @@ class Authenticator:
         self.challenge_ttl_ms = challenge_ttl_ms
         self.session_ttl_ms = session_ttl_ms
         self.max_challenges = max_challenges
-        self.max_sessions = max_sessions or 8 * len(charter.members) + 16
+        self.max_sessions = max_sessions or _SESSIONS_PER_MEMBER * len(charter.members) + 16
         self._challenges: OrderedDict[bytes, tuple[str, int]] = OrderedDict()
         self._sessions: OrderedDict[str, Session] = OrderedDict()
 
@@ -115,6 +116,11 @@ class Authenticator:
             return "unknown, used or expired challenge; ask for a new one"
         token = secrets.token_urlsafe(32)
         session = Session(pb.client, now_ms + self.session_ttl_ms)
+        # A member keeps at most a few sessions, so one member re-authenticating in a loop only
+        # evicts its own, never another member's.
+        mine = [t for t, s in self._sessions.items() if s.member == pb.client]
+        for t in mine[: max(0, len(mine) - _SESSIONS_PER_MEMBER + 1)]:
+            del self._sessions[t]
         self._sessions[token] = session
         while len(self._sessions) > self.max_sessions:
             self._sessions.popitem(last=False)

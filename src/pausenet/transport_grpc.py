@@ -85,9 +85,24 @@ def channel_options(max_message_bytes: int) -> list[tuple[str, Any]]:
     ]
 
 
+# A connection whose peer went silent (a black-holed link, a frozen host) is found by HTTP/2
+# pings within ~15 s and replaced, instead of waiting for TCP to give up. Servers accept pings
+# that often (gRPC's default would answer them with "too many pings").
+_CLIENT_KEEPALIVE = [
+    ("grpc.keepalive_time_ms", 10_000),
+    ("grpc.keepalive_timeout_ms", 5_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.max_pings_without_data", 0),
+]
+_SERVER_KEEPALIVE = [
+    ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+]
+
+
 def open_channel(address: str, tls: TlsFiles | None, max_message_bytes: int) -> grpc.aio.Channel:
     """A channel to address: TLS (verifying the peer against tls.ca, presenting tls.cert) or not."""
-    options = channel_options(max_message_bytes)
+    options = [*channel_options(max_message_bytes), *_CLIENT_KEEPALIVE]
     if tls is None:
         return grpc.aio.insecure_channel(address, options=options)
     creds = grpc.ssl_channel_credentials(
@@ -215,7 +230,7 @@ def _rpc_error(exc: grpc.aio.AioRpcError) -> str:
 
 # gRPC sets SO_REUSEPORT by default on Linux: a second node would bind the same port and share
 # its traffic instead of failing to start.
-_SERVER_OPTIONS = [("grpc.so_reuseport", 0)]
+_SERVER_OPTIONS = [("grpc.so_reuseport", 0), *_SERVER_KEEPALIVE]
 
 
 async def start_public_server(node: Node, listen: str) -> tuple[grpc.aio.Server, str]:
@@ -279,6 +294,7 @@ def _register(server: grpc.aio.Server, servicer: object, service: ServiceDescrip
 
             async def stream(req: Any, ctx: Any, impl: Any = impl, name: str = method.name) -> Any:
                 if req is _MALFORMED:
+                    _count_malformed(servicer)
                     await ctx.abort(grpc.StatusCode.INVALID_ARGUMENT, f"{name}: not valid protobuf")
                 async for item in impl(req, ctx):
                     yield item
@@ -290,6 +306,7 @@ def _register(server: grpc.aio.Server, servicer: object, service: ServiceDescrip
 
             async def unary(req: Any, ctx: Any, impl: Any = impl, name: str = method.name) -> Any:
                 if req is _MALFORMED:
+                    _count_malformed(servicer)
                     await ctx.abort(grpc.StatusCode.INVALID_ARGUMENT, f"{name}: not valid protobuf")
                 return await impl(req, ctx)
 
@@ -299,6 +316,13 @@ def _register(server: grpc.aio.Server, servicer: object, service: ServiceDescrip
     server.add_generic_rpc_handlers(
         (grpc.method_handlers_generic_handler(service.full_name, handlers),)
     )
+
+
+def _count_malformed(servicer: object) -> None:
+    node = getattr(servicer, "node", None)
+    guard = getattr(node, "guard", None)
+    if guard is not None:
+        guard.refused["malformed-request"] += 1
 
 
 def _serialize(message: Any) -> bytes:
