@@ -245,7 +245,9 @@ class _Parser:
             self.fail(where or "(top level)", "must be a table")
         for k in table:
             if k not in known:
-                name = f"{where}.{k}" if where else k
+                name = f"{where}.{k}" if where else str(k)
+                if not name.isprintable():  # a quoted TOML key may hold a newline
+                    name = repr(name)
                 self.fail(name, f"unknown key; known keys here: {', '.join(sorted(known))}")
 
     def string(self, table: Mapping[str, Any], key: str, *, where: str = "", required: bool) -> str:
@@ -257,6 +259,11 @@ class _Parser:
         v = table[key]
         if not isinstance(v, str):
             self.fail(name, f"must be a string, got {type(v).__name__}")
+        if not v.isascii():
+            try:
+                v.encode("utf-8")  # a lone surrogate (from JSON "\ud800") has no canonical bytes
+            except UnicodeEncodeError:
+                self.fail(name, "is not valid Unicode text (it holds a lone surrogate)")
         return str(v)
 
     def integer(self, table: Mapping[str, Any], key: str, where: str, default: int | None) -> int:

@@ -105,7 +105,7 @@ _HOST_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.\-]{0,251}[A-Za-z0-9])?")
 def parse_host_port(text: str, *, allow_port_zero: bool = True) -> tuple[str, int]:
     """Split 'host:port' or '[v6]:port'; raises ValueError with a one-line reason."""
     host, sep, port_s = text.rpartition(":")
-    if not sep or not host:
+    if not sep or not host or not text.isascii():  # not isascii: '٧٤٠٠'.isdigit() is true
         raise ValueError(f"{text!r} is not host:port (e.g. 127.0.0.1:7400)")
     if host.startswith("[") and host.endswith("]"):
         try:
@@ -172,7 +172,15 @@ class _Loader:
         s = self.string(data, key, default)
         if not s.strip():
             raise self.fail(key, "empty; give a path")
-        return (self.base / Path(s).expanduser()).resolve()
+        return self.resolve(key, s)
+
+    def resolve(self, key: str, s: str) -> Path:
+        if "\0" in s:
+            raise self.fail(key, "contains a NUL character; give a path")
+        try:
+            return (self.base / Path(s).expanduser()).resolve()
+        except (OSError, RuntimeError) as exc:  # unknown ~user, symlink loop
+            raise self.fail(key, f"{s[:80]!r} is not a usable path: {exc}") from exc
 
     def address(self, key: str, value: str, *, peer: bool = False) -> tuple[str, int]:
         try:
@@ -193,7 +201,11 @@ class _Loader:
         charter_path = self.file_path(data, "charter")
         key_path = self.file_path(data, "key")
         data_dir = self.file_path(data, "data_dir")
-        if data_dir.exists() and not data_dir.is_dir():
+        try:
+            not_a_dir = data_dir.exists() and not data_dir.is_dir()
+        except OSError as exc:  # e.g. a name too long
+            raise self.fail("data_dir", f"cannot use {data_dir}: {exc.strerror}") from exc
+        if not_a_dir:
             raise self.fail("data_dir", f"{data_dir} exists and is not a directory")
 
         d = LOCAL_DEFAULTS
@@ -232,6 +244,12 @@ class _Loader:
             advertise = self.string(data, "advertise")
             if advertise:
                 self.address("advertise", advertise, peer=True)
+                if "%" in advertise:  # heartbeats carry no zone index (protocol.md §4.3)
+                    raise self.fail(
+                        "advertise",
+                        f"{advertise!r}: a zone index (%...) means nothing to other hosts;"
+                        " advertise an address they can reach",
+                    )
         tls = self.tls(data.get("tls")) if "tls" in data else None
         token = self.file_path(data, "admin_token") if "admin_token" in data else None
         log_level = self.string(data, "log_level", d.log_level)
@@ -268,7 +286,7 @@ class _Loader:
             v = raw.get(k)
             if not isinstance(v, str) or not v.strip():
                 raise self.fail(f"tls.{k}", "missing; give the path of a PEM file")
-            paths[k] = (self.base / Path(v).expanduser()).resolve()
+            paths[k] = self.resolve(f"tls.{k}", v)
         return TlsConfig(paths["cert"], paths["key"], paths["ca"], client_auth)
 
     def check_member(self, member_id: str, charter_path: Path, key_path: Path) -> None:
