@@ -453,3 +453,15 @@ def test_explain_overseer_pause_and_min_pause() -> None:
     assert "3 of 5 labs vote PAUSE" in text
     assert "2 of 2 overseers voting PAUSE" in text
     assert "at least 2 hours" in text
+
+
+def test_load_charter_refuses_devices_directories_and_huge_files(tmp_path: Path) -> None:
+    with pytest.raises(CharterError, match="not a regular file"):
+        load_charter(Path("/dev/zero"))
+    with pytest.raises(CharterError, match="not a regular file"):
+        load_charter(tmp_path)
+    big = tmp_path / "big.toml"
+    with big.open("wb") as f:
+        f.truncate(5 * 1024 * 1024)
+    with pytest.raises(CharterError, match="too large"):
+        load_charter(big)

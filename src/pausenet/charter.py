@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import stat
 import tomllib
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
@@ -34,6 +35,7 @@ __all__ = [
 ]
 
 CHARTER_FORMAT = "pausenet.charter.v1"
+_MAX_CHARTER_BYTES = 4 * 1024 * 1024
 SLUG_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
 _FED_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 
@@ -172,6 +174,13 @@ def _dur(seconds: int) -> str:
 def load_charter(path: Path) -> Charter:
     """Read and validate a charter TOML file. Errors name the file, the field and the fix."""
     try:
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode):
+            raise CharterError(f"{path}: not a regular file; give the charter's TOML file")
+        if st.st_size > _MAX_CHARTER_BYTES:
+            raise CharterError(
+                f"{path}: {st.st_size} bytes is too large for a charter (limit {_MAX_CHARTER_BYTES})"
+            )
         text = path.read_bytes().decode("utf-8")
     except FileNotFoundError as exc:
         raise CharterError(f"{path}: charter file not found") from exc
