@@ -1200,11 +1200,17 @@ def _prog() -> str:
 
 def cli_main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return its exit code (main() exits with it)."""
+    return run_app(app, argv, "pausenet")
+
+
+def run_app(typer_app: typer.Typer, argv: Sequence[str] | None, prog: str) -> int:
+    """Run a typer app the pausenet way: a PausenetError is one red line and exit code 2,
+    Ctrl-C is exit code 130, never a traceback. Shared by `pausenet` and `pausenet.cluster`."""
     # gRPC's core logs its own errors (a port in use, ...) straight to stderr, beside the one
     # line pausenet prints; GRPC_VERBOSITY=info (or debug) in the environment shows them.
     os.environ.setdefault("GRPC_VERBOSITY", "NONE")
     try:
-        app(args=None if argv is None else list(argv), prog_name="pausenet")
+        typer_app(args=None if argv is None else list(argv), prog_name=prog)
     except SystemExit as exc:
         code = exc.code
         return code if isinstance(code, int) else (0 if code is None else 1)

@@ -1226,18 +1226,9 @@ def demo(
 
 def run(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return its exit code (main() exits with it)."""
-    try:
-        app(args=None if argv is None else list(argv), prog_name=PROG)
-    except SystemExit as exc:
-        code = exc.code
-        return code if isinstance(code, int) else (0 if code is None else 1)
-    except PausenetError as exc:
-        line = " ".join(str(exc).split("\n"))
-        _err.print(Text.assemble(("error: ", "bold red"), (line, "red")), soft_wrap=True)
-        return EXIT_ERROR
-    except KeyboardInterrupt:
-        return EXIT_INTERRUPTED
-    return 0
+    from pausenet.cli import run_app
+
+    return run_app(app, argv, PROG)
 
 
 def main() -> None:
