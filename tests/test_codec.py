@@ -291,3 +291,22 @@ def test_invalid_statement(data: bytes, words: str) -> None:
     with pytest.raises(CodecError, match=words) as exc:
         decode_statement(data)
     assert exc.value.reason == "invalid"
+
+
+def test_a_view_reply_carries_evidence_for_status() -> None:
+    from helpers import T0, attest, key_for, log_for, make_federation
+
+    from pausenet.codec import view_reply_to_json, view_to_pb
+    from pausenet.view import evaluate
+
+    charter, _ = make_federation()
+    a = log_for(charter, key_for("lab-a"), "lab-a", [attest(note="one")])
+    b = log_for(charter, key_for("lab-a"), "lab-a", [attest(note="two")])
+    view = evaluate(charter, [*a, *b], T0 + 1000)
+    doc = view_reply_to_json(view_to_pb(view, answered_by="lab-b", signed_answer=None))
+    assert [(e["member"], e["seq"]) for e in doc["evidence"]] == [("lab-a", 1)]
+    assert {doc["evidence"][0]["first"], doc["evidence"][0]["second"]} == {
+        a[0].hash.hex(),
+        b[0].hash.hex(),
+    }
+    assert next(m for m in doc["members"] if m["id"] == "lab-a")["equivocator"]

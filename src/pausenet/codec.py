@@ -334,6 +334,16 @@ def view_to_pb(view: View, *, answered_by: str, signed_answer: Envelope | None) 
         certificates=certs,
         proof=[envelope_to_pb(e) for e in view.envelopes],
         answered_by=answered_by,
+        evidence=[
+            oversight_pb2.EvidenceView(
+                member=ev.member,
+                seq=ev.seq,
+                id=ev.id,
+                first=ev.first.payload_hash,
+                second=ev.second.payload_hash,
+            )
+            for ev in view.evidence
+        ],
     )
     if signed_answer is not None:
         reply.signed_answer.CopyFrom(envelope_to_pb(signed_answer))
@@ -367,6 +377,16 @@ def view_reply_to_json(reply: ViewReply) -> dict[str, Any]:
                 "compliance": m.compliance or None,
             }
             for m in reply.members
+        ],
+        "evidence": [
+            {
+                "member": e.member,
+                "seq": e.seq,
+                "id": e.id.hex(),
+                "first": e.first.hex(),
+                "second": e.second.hex(),
+            }
+            for e in reply.evidence
         ],
         "certificates": [
             {

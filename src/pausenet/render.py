@@ -320,4 +320,16 @@ def status_renderable(doc: Mapping[str, Any], notes: Sequence[Text] = ()) -> Ren
                     f" (in effect {iso_time(c['effective_at'])})"
                 )
             )
+    evidence = doc.get("evidence", [])
+    if evidence:
+        parts.append(Text("Evidence of equivocation", style="bold red"))
+        for e in evidence:
+            parts.append(
+                Text(
+                    f"  {e['member']} signed two different entries at seq {e['seq']}:"
+                    f" {str(e['first'])[:16]}… and {str(e['second'])[:16]}…"
+                    f" (evidence {str(e['id'])[:16]}…); its lift votes from there on do not count",
+                    style="red",
+                )
+            )
     return Group(*parts)

@@ -86,8 +86,22 @@ class CertificateView(_message.Message):
     effective_at_ms: int
     def __init__(self, epoch: _Optional[int] = ..., decision: _Optional[str] = ..., labs: _Optional[_Iterable[str]] = ..., overseers: _Optional[_Iterable[str]] = ..., votes: _Optional[_Iterable[bytes]] = ..., formed_at_ms: _Optional[int] = ..., effective_at_ms: _Optional[int] = ...) -> None: ...
 
+class EvidenceView(_message.Message):
+    __slots__ = ("member", "seq", "id", "first", "second")
+    MEMBER_FIELD_NUMBER: _ClassVar[int]
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    FIRST_FIELD_NUMBER: _ClassVar[int]
+    SECOND_FIELD_NUMBER: _ClassVar[int]
+    member: str
+    seq: int
+    id: bytes
+    first: bytes
+    second: bytes
+    def __init__(self, member: _Optional[str] = ..., seq: _Optional[int] = ..., id: _Optional[bytes] = ..., first: _Optional[bytes] = ..., second: _Optional[bytes] = ...) -> None: ...
+
 class ViewReply(_message.Message):
-    __slots__ = ("state", "epoch", "as_of_ms", "now_ms", "certified_state", "certified_since_ms", "explanation", "charter_digest", "members", "certificates", "proof", "answered_by", "signed_answer")
+    __slots__ = ("state", "epoch", "as_of_ms", "now_ms", "certified_state", "certified_since_ms", "explanation", "charter_digest", "members", "certificates", "proof", "answered_by", "signed_answer", "evidence")
     STATE_FIELD_NUMBER: _ClassVar[int]
     EPOCH_FIELD_NUMBER: _ClassVar[int]
     AS_OF_MS_FIELD_NUMBER: _ClassVar[int]
@@ -101,6 +115,7 @@ class ViewReply(_message.Message):
     PROOF_FIELD_NUMBER: _ClassVar[int]
     ANSWERED_BY_FIELD_NUMBER: _ClassVar[int]
     SIGNED_ANSWER_FIELD_NUMBER: _ClassVar[int]
+    EVIDENCE_FIELD_NUMBER: _ClassVar[int]
     state: PauseState
     epoch: int
     as_of_ms: int
@@ -114,7 +129,8 @@ class ViewReply(_message.Message):
     proof: _containers.RepeatedCompositeFieldContainer[_envelope_pb2.Envelope]
     answered_by: str
     signed_answer: _envelope_pb2.Envelope
-    def __init__(self, state: _Optional[_Union[PauseState, str]] = ..., epoch: _Optional[int] = ..., as_of_ms: _Optional[int] = ..., now_ms: _Optional[int] = ..., certified_state: _Optional[_Union[PauseState, str]] = ..., certified_since_ms: _Optional[int] = ..., explanation: _Optional[str] = ..., charter_digest: _Optional[bytes] = ..., members: _Optional[_Iterable[_Union[MemberView, _Mapping]]] = ..., certificates: _Optional[_Iterable[_Union[CertificateView, _Mapping]]] = ..., proof: _Optional[_Iterable[_Union[_envelope_pb2.Envelope, _Mapping]]] = ..., answered_by: _Optional[str] = ..., signed_answer: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ...) -> None: ...
+    evidence: _containers.RepeatedCompositeFieldContainer[EvidenceView]
+    def __init__(self, state: _Optional[_Union[PauseState, str]] = ..., epoch: _Optional[int] = ..., as_of_ms: _Optional[int] = ..., now_ms: _Optional[int] = ..., certified_state: _Optional[_Union[PauseState, str]] = ..., certified_since_ms: _Optional[int] = ..., explanation: _Optional[str] = ..., charter_digest: _Optional[bytes] = ..., members: _Optional[_Iterable[_Union[MemberView, _Mapping]]] = ..., certificates: _Optional[_Iterable[_Union[CertificateView, _Mapping]]] = ..., proof: _Optional[_Iterable[_Union[_envelope_pb2.Envelope, _Mapping]]] = ..., answered_by: _Optional[str] = ..., signed_answer: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ..., evidence: _Optional[_Iterable[_Union[EvidenceView, _Mapping]]] = ...) -> None: ...
 
 class GetViewRequest(_message.Message):
     __slots__ = ("nonce",)
