@@ -100,6 +100,8 @@ class Node:
         self._lock_fd: int | None = None
         self.tls: TlsFiles | None = None
         self.failure: str | None = None  # why the node stopped on its own, if it did
+        # heads and evidence already told to the operator (what the store held at start counts)
+        self._seen: tuple[dict[str, int], frozenset[bytes]] = ({}, frozenset())
         self._servers: list[object] = []
         self._transport: object | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -158,6 +160,8 @@ class Node:
             log.info("finished %d statement(s) journaled before a crash", len(recovered))
         self.replica = Replica(self.charter, self.clock, self.store)
         await self._load()
+        start_view = self.replica.view()
+        self._seen = (_heads(start_view), frozenset(ev.id for ev in start_view.evidence))
         self.admin_token = _admin_token(cfg.admin_token_file)
 
         self.tls = cfg.tls.read() if cfg.tls is not None else None
@@ -442,6 +446,24 @@ class Node:
             log.warning("own heartbeat not accepted: %s", dict(report.rejected))
         self._notify()
 
+    def _log_news(self, v: View) -> None:
+        """Tell the operator what the federation did: statements learned, forks proven."""
+        heads = _heads(v)
+        seen_heads, seen_evidence = self._seen
+        for member, seq in heads.items():
+            if member != self.member and seq > seen_heads.get(member, 0):
+                for st in self.replica.log(member, seen_heads.get(member, 0) + 1):
+                    log.info("learned %s#%d: %s", member, st.seq, _describe(st.statement.body))
+        for ev in v.evidence:
+            if ev.id not in seen_evidence:
+                log.warning(
+                    "evidence: %s signed two different entries at seq %d; its lift votes from"
+                    " there on do not count",
+                    ev.member,
+                    ev.seq,
+                )
+        self._seen = (heads, frozenset(ev.id for ev in v.evidence))
+
     async def _heartbeat_loop(self) -> None:
         """Heartbeat every interval, and at once when the certified state changes: a heartbeat
         issued after a change shows peers that this member signed nothing they have not seen,
@@ -462,8 +484,16 @@ class Node:
                 return
             v = self.view()
             now_certified = (v.certified_state, v.epoch)
+            self._log_news(v)
             if loop.time() < next_due and now_certified == last:
                 continue
+            if now_certified != last:
+                log.info(
+                    "certified state is now %s, epoch %d (answer: %s)",
+                    v.certified_state.value,
+                    v.epoch,
+                    v.state.value,
+                )
             last = now_certified
             try:
                 await self.issue_heartbeat()
@@ -471,6 +501,10 @@ class Node:
                 log.error("could not sign a heartbeat: %s", exc)
             next_due = loop.time() + interval
             await asyncio.sleep(0.05)  # at most ~20 heartbeats a second, whatever the churn
+
+
+def _heads(v: View) -> dict[str, int]:
+    return {m.id: m.head_seq for m in v.members}
 
 
 def _describe(body: Body) -> str:
