@@ -50,7 +50,7 @@ from pausenet.replica import Replica
 from pausenet.signing import sign_heartbeat
 from pausenet.store import Store
 from pausenet.tls import TlsFiles
-from pausenet.verify import Rejection, Verified, verify_envelope
+from pausenet.verify import Rejection, Verified, is_valid_address, verify_envelope
 from pausenet.view import PauseState, View
 
 __all__ = ["Node", "NodeOptions"]
@@ -99,6 +99,7 @@ class Node:
         self.admin_token = ""
         self._lock_fd: int | None = None
         self.tls: TlsFiles | None = None
+        self._advertised = ""  # the address put in heartbeats
         self.failure: str | None = None  # why the node stopped on its own, if it did
         # heads and evidence already told to the operator (what the store held at start counts)
         self._seen: tuple[dict[str, int], frozenset[bytes]] = ({}, frozenset())
@@ -172,6 +173,14 @@ class Node:
         self._servers.append(public)
         admin, self.admin_address = await transport_grpc.start_admin_server(self, cfg.admin_listen)
         self._servers.append(admin)
+        self._advertised = self.address if cfg.advertise is None else cfg.advertise
+        if not is_valid_address(self._advertised):
+            # e.g. an IPv6 listen address with a zone index: peers would reject every heartbeat
+            log.warning(
+                "not advertising %s in heartbeats (peers cannot use it); set 'advertise'",
+                self._advertised,
+            )
+            self._advertised = ""
         self.engine = GossipEngine(
             self.replica,
             self._transport,
@@ -439,7 +448,7 @@ class Node:
             head_hash=h,
             counter=counter,
             issued_at_ms=self.clock(),
-            address=self.address if self.config.advertise is None else self.config.advertise,
+            address=self._advertised,
         )
         report = await self.replica.ingest(Items(heartbeats=(hb.envelope,)))
         if not report.heartbeats:

@@ -30,7 +30,14 @@ from pausenet.records import (
     Vote,
 )
 
-__all__ = ["Reason", "Rejection", "Verified", "verify_envelope", "verify_or_raise"]
+__all__ = [
+    "Reason",
+    "Rejection",
+    "Verified",
+    "is_valid_address",
+    "verify_envelope",
+    "verify_or_raise",
+]
 
 _ADDRESS_RE = re.compile(r"[A-Za-z0-9.\-]{1,253}:[0-9]{1,5}|\[[0-9A-Fa-f:.]{2,45}\]:[0-9]{1,5}")
 _MAX_KEYID = 64
@@ -156,6 +163,11 @@ def verify_envelope(charter: Charter, env: Envelope, *, now_ms: int) -> Verified
     return SignedStatement(obj, env, h)
 
 
+def is_valid_address(address: str) -> bool:
+    """Whether a heartbeat may carry this address (host:port or [ipv6]:port, no zone index)."""
+    return len(address) <= _MAX_ADDRESS and bool(_ADDRESS_RE.fullmatch(address))
+
+
 def _heartbeat_problem(hb: Heartbeat) -> str:
     if hb.head_seq > MAX_SEQ:
         return f"head_seq {hb.head_seq} exceeds {MAX_SEQ}"
@@ -165,7 +177,7 @@ def _heartbeat_problem(hb: Heartbeat) -> str:
         return f"head_hash must be {HASH_BYTES} bytes"
     if not 1 <= hb.counter <= MAX_SEQ:
         return f"counter must be in 1..{MAX_SEQ}"
-    if hb.address and (len(hb.address) > _MAX_ADDRESS or not _ADDRESS_RE.fullmatch(hb.address)):
+    if hb.address and not is_valid_address(hb.address):
         return "address must be empty or host:port"
     return ""
 
