@@ -414,3 +414,49 @@ async def test_concurrent_ingests_never_roll_a_heartbeat_back(tmp_path: Path) ->
         )
 
         assert rep.heartbeat("lab-b") == newer
+
+
+# -- a member that forks again and again -------------------------------------------------------
+
+
+def _forks(n: int) -> list[Envelope]:
+    charter, _ = make_federation()
+    return [
+        log_for(charter, key_for("lab-c"), "lab-c", [attest(note=f"branch {i}")])[0].envelope
+        for i in range(n)
+    ]
+
+
+async def test_a_member_forking_many_times_leaves_bounded_evidence_and_a_usable_digest() -> (
+    None
+):
+    """Evidence is bounded per member (the lowest forked seqs), so a member signing twenty different
+    first statements cannot grow memory or make digests too large for peers to accept."""
+    from pausenet.codec import digest_from_pb, digest_to_pb
+
+    charter, _ = make_federation()
+    rep = Replica(charter, lambda: T0 + 10_000)
+    for env in _forks(20):
+        await rep.ingest(Items(statements=(env,)))
+    assert len(rep.evidence()) <= 8
+    assert rep.equivocators() == frozenset({"lab-c"})
+    digest_from_pb(digest_to_pb(rep.digest()), max_heads=len(charter.members))  # no CodecError
+
+
+async def test_replicas_on_two_branches_of_a_fork_exchange_only_the_conflicting_entry() -> None:
+    """A peer on the other branch gets our entry at its head (the proof), not the rest of our
+    branch, so neither side refuses items as gaps or loses score for an honest exchange."""
+    charter, _ = make_federation()
+    key = key_for("lab-c")
+    a = log_for(charter, key, "lab-c", [attest(note="a")])
+    b = log_for(charter, key, "lab-c", [attest(note=f"b{i}") for i in range(6)])
+    one, two = Replica(charter, lambda: T0 + 60_000), Replica(charter, lambda: T0 + 60_000)
+    await one.ingest(Items(statements=tuple(s.envelope for s in a)))
+    await two.ingest(Items(statements=tuple(s.envelope for s in b)))
+    items, _ = two.missing_for(one.digest())
+    assert items.statements == (b[0].envelope,)
+    report = await one.ingest(items)
+    assert report.evidence == 1
+    assert not report.rejected
+    again, _ = two.missing_for(one.digest())
+    assert not (await one.ingest(again)).rejected

@@ -52,3 +52,12 @@ def test_peer_table_is_bounded() -> None:
     for i in range(10_000):
         g.admit(f"10.0.{i // 256}.{i % 256}", "challenge", 0.0)
     assert len(g._peers) == 100
+
+
+def test_a_flood_from_many_addresses_cannot_push_out_a_banned_member() -> None:
+    g = PeerGuard({"auth": RateLimit(1, 1)}, floor=-10, max_peers=100)
+    g.judge("lab-x", {"bad-signature": 5}, accepted=0, now_s=0.0)
+    assert g.banned("lab-x", 1.0)
+    for i in range(10_000):
+        g.admit(f"ip:10.0.{i // 256}.{i % 256}", "auth", 1.0)
+    assert g.banned("lab-x", 1.0)

@@ -594,3 +594,45 @@ async def test_a_store_changed_outside_pausenet_is_refused_at_start(tmp_path: Pa
     con.close()
     with pytest.raises(StoreError, match="fail verification"):
         await Node(config).start()
+
+
+async def test_a_node_signs_no_login_for_a_member_other_than_the_one_at_that_address(
+    tmp_path: Path,
+) -> None:
+    """A member's node relaying a challenge from another node would get a session there in our
+    name; the client signs only for the member whose signed heartbeat gives that address."""
+    from pausenet.gossip import PeerError
+    from pausenet.transport_grpc import GrpcTransport
+
+    async with Cluster(tmp_path, labs=2, overseers=0) as cluster:
+        node = cluster["lab-a"]
+        key = cluster.key("lab-b")
+        liar = GrpcTransport(node.charter, key, "lab-b", node.clock, None, lambda _a: "lab-c")
+        honest = GrpcTransport(node.charter, key, "lab-b", node.clock, None, lambda _a: "lab-a")
+        try:
+            with pytest.raises(PeerError, match="says it is lab-a"):
+                await liar.peer(node.address).get_digest(b"\0" * 32, timeout=5)
+            reply = await honest.peer(node.address).get_digest(b"\0" * 32, timeout=5)
+            assert reply.digest is not None
+        finally:
+            await liar.close()
+            await honest.close()
+
+
+async def test_own_statements_the_store_finished_outside_the_node_are_gossiped_too(
+    tmp_path: Path,
+) -> None:
+    """If a statement reaches the store without reaching the replica (a failed write finished by
+    recovery), the node's next statement brings both into its log, so neither is lost to peers."""
+    from pausenet.records import TriggerAttestation
+
+    async with Cluster(tmp_path, labs=1, overseers=0) as cluster:
+        node = cluster["lab-a"]
+        assert node.store is not None
+        await node.store.issue_statement(
+            node.key, node.charter, "lab-a", TriggerAttestation("rsi-detected"), node.clock()
+        )
+        assert node.replica.head("lab-a")[0] == 0  # the replica missed it
+        st = await node.attest_trigger("eval-threshold")
+        assert st.seq == 2
+        assert [s.seq for s in node.replica.log("lab-a")] == [1, 2]

@@ -236,7 +236,7 @@ def digest_to_pb(d: Digest) -> gossip_pb2.Digest:
 
 def digest_from_pb(pb: gossip_pb2.Digest, *, max_heads: int) -> Digest:
     """Raises CodecError on a digest no honest peer sends (too many heads, bad sizes)."""
-    if len(pb.heads) > max_heads or len(pb.evidence_ids) > max_heads * 4:
+    if len(pb.heads) > max_heads or len(pb.evidence_ids) > max_heads * 8:
         raise CodecError("oversize", f"digest lists {len(pb.heads)} heads, limit {max_heads}")
     heads = []
     for h in pb.heads:

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from pausenet.errors import PausenetError
 from pausenet.limits import PENALTIES
 from pausenet.messages import Digest, Items
 from pausenet.replica import IngestReport, Replica
@@ -189,6 +190,10 @@ class GossipEngine:
         except PeerError as exc:
             mine.failures += 1
             self._failed(address, str(exc))
+        except PausenetError as exc:  # our own store failed while ingesting: log, back off
+            mine.failures += 1
+            log.error("gossip with %s failed here: %s", address, exc)
+            self._failed(address, f"local error: {exc}")
         else:
             self._health.pop(address, None)
         finally:

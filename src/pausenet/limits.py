@@ -90,17 +90,21 @@ class PeerGuard:
         self.max_ban_s = max_ban_s
         self.max_peers = max_peers
         self._peers: OrderedDict[str, _Peer] = OrderedDict()
+        self._addresses: OrderedDict[str, _Peer] = OrderedDict()
         self.rejected: Counter[str] = Counter()  # items rejected, by reason
         self.refused: Counter[str] = Counter()  # calls refused, by cause
 
     def _peer(self, key: str) -> _Peer:
-        p = self._peers.get(key)
+        # Addresses ("ip:…", before authentication) and members live in separate tables, so a
+        # flood from many addresses cannot push a banned member out and so lift its ban.
+        table = self._addresses if key.startswith("ip:") else self._peers
+        p = table.get(key)
         if p is None:
-            p = self._peers[key] = _Peer()
-            while len(self._peers) > self.max_peers:
-                self._peers.popitem(last=False)
+            p = table[key] = _Peer()
+            while len(table) > self.max_peers:
+                table.popitem(last=False)
         else:
-            self._peers.move_to_end(key)
+            table.move_to_end(key)
         return p
 
     def admit(self, key: str, kind: str, now_s: float, cost: float = 1.0) -> str | None:
@@ -135,11 +139,11 @@ class PeerGuard:
             self.refused["bans"] += 1
 
     def score(self, key: str) -> float:
-        p = self._peers.get(key)
+        p = (self._addresses if key.startswith("ip:") else self._peers).get(key)
         return p.score if p else 0.0
 
     def banned(self, key: str, now_s: float) -> bool:
-        p = self._peers.get(key)
+        p = (self._addresses if key.startswith("ip:") else self._peers).get(key)
         return bool(p and p.banned_until > now_s)
 
     def stats(self) -> dict[str, int]:

@@ -167,7 +167,7 @@ class Node:
 
         self.tls = cfg.tls.read() if cfg.tls is not None else None
         self._transport = transport_grpc.GrpcTransport(
-            self.charter, self.key, self.member, self.clock, self.tls
+            self.charter, self.key, self.member, self.clock, self.tls, self._member_at
         )
         public, self.address = await transport_grpc.start_public_server(self, cfg.listen)
         self._servers.append(public)
@@ -345,11 +345,30 @@ class Node:
         st = await self.store.issue_statement(
             self.key, self.charter, self.member, body, self.clock()
         )
-        self.replica.add_own_statement(st)
+        await self._sync_own_log()  # includes st, and any statement recovery finished first
         log.info("signed %s#%d: %s", self.member, st.seq, _describe(body))
         await self.issue_heartbeat()  # commit the new head at once, so peers see it is complete
         self._notify()
         return st
+
+    def _member_at(self, address: str) -> str | None:
+        """The member whose latest signed heartbeat advertises `address`, if exactly one does."""
+        owners = [m for m, a in self.replica.addresses().items() if a == address]
+        return owners[0] if len(owners) == 1 else None
+
+    async def _sync_own_log(self) -> None:
+        """Give the replica every own statement the store holds beyond the replica's head.
+
+        Usually that is the one just signed; after a failed write it also includes the journaled
+        statement the store finished first, which would otherwise never be gossiped."""
+        assert self.store is not None
+        head, _ = self.replica.head(self.member)
+        now = self.clock() + _LOAD_SLACK_MS
+        for env in await self.store.statements(self.member, from_seq=head + 1):
+            v = verify_envelope(self.charter, env, now_ms=now)
+            if isinstance(v, Rejection) or not isinstance(v, SignedStatement):
+                raise StoreError(f"own statement in the store fails verification: {v}")
+            self.replica.add_own_statement(v)
 
     async def cast_vote(
         self, decision: Decision, *, epoch: int = 0, triggers: tuple[str, ...] = (), note: str = ""

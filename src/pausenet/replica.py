@@ -35,6 +35,8 @@ __all__ = [
     "envelope_size",
 ]
 
+EVIDENCE_PER_MEMBER = 8  # proofs of equivocation kept per member (docs/protocol.md §12.3)
+
 # Per-envelope framing overhead assumed when budgeting message bytes (protobuf tags, lengths).
 _ENVELOPE_OVERHEAD = 96
 
@@ -94,6 +96,7 @@ class Replica:
         self._logs: dict[str, list[SignedStatement]] = {m.id: [] for m in charter.members}
         self._heartbeats: dict[str, SignedHeartbeat] = {}
         self._evidence: dict[bytes, Evidence] = {}
+        self._evidence_by_member: dict[str, list[Evidence]] = {}  # lowest (seq, id) first
         self._digest: Digest | None = None
         self._summary: bytes | None = None
         # One ingest at a time: its checks and its appends are one transaction. Ingest awaits the
@@ -212,10 +215,13 @@ class Replica:
             th = their_heads.get(m)
             start = min(th.head_seq, len(log)) if th else 0
             if th and 0 < th.head_seq <= len(log) and log[th.head_seq - 1].hash != th.head_hash:
-                # Their log forks from ours at or before their head. Send our entry at their head
-                # too: it conflicts with theirs, so they find the fork (evidence) even when both
-                # logs are equally long and no heartbeat betrays it.
-                start = th.head_seq - 1
+                # Their log forks from ours at or before their head. Send only our entry at their
+                # head: it conflicts with theirs, so they find the fork (evidence) even when both
+                # logs are equally long and no heartbeat betrays it; the rest of our branch would
+                # only be refused.
+                if fits(envelope_size(log[th.head_seq - 1].envelope)):
+                    statements.append(log[th.head_seq - 1].envelope)
+                continue
             for st in log[start:]:
                 if not fits(envelope_size(st.envelope)):
                     break
@@ -292,7 +298,7 @@ class Replica:
                 continue
             if tip is not None and st.statement.prev_hash != tip.hash:
                 await self._record_fork(tip, st, report)  # n+1 contradicts our n: a fork
-                continue
+                break  # the rest of this batch is the other branch: nothing more to learn
             if tip is not None and st.statement.issued_at_ms < tip.statement.issued_at_ms:
                 report.reject("broken-chain")
                 continue
@@ -359,10 +365,27 @@ class Replica:
         await self._store_evidence(ev, report)
 
     async def _store_evidence(self, ev: Evidence, report: IngestReport) -> None:
+        """Keep at most EVIDENCE_PER_MEMBER pieces of evidence per member: those with the
+        lowest (seq, id). One proof makes a member an equivocator and only its lowest forked
+        seq matters to the view (§8.1); the bound keeps memory and digests small however often
+        a member forks, and every node keeps the same ones, so their digests agree."""
+        held = self._evidence_by_member.setdefault(ev.member, [])
+        if len(held) >= EVIDENCE_PER_MEMBER and (ev.seq, ev.id) >= (held[-1].seq, held[-1].id):
+            report.duplicates += 1
+            return
         if self.persistence is not None:
             await self.persistence.add_evidence(ev.id, ev.member, ev.first, ev.second)
-        self._evidence[ev.id] = ev
+        self._keep_evidence(ev)
         report.evidence += 1
+
+    def _keep_evidence(self, ev: Evidence) -> None:
+        held = self._evidence_by_member.setdefault(ev.member, [])
+        held.append(ev)
+        held.sort(key=lambda e: (e.seq, e.id))
+        self._evidence[ev.id] = ev
+        for dropped in held[EVIDENCE_PER_MEMBER:]:
+            del self._evidence[dropped.id]
+        del held[EVIDENCE_PER_MEMBER:]
 
     # -- loading and own items -------------------------------------------------------------
 
@@ -386,7 +409,8 @@ class Replica:
                 if cur is None or _hb_key(hb) > _hb_key(cur):
                     self._heartbeats[hb.member] = hb
         for ev in evidence:
-            self._evidence[ev.id] = ev
+            if ev.id not in self._evidence:
+                self._keep_evidence(ev)
         self._changed()
 
     def add_own_statement(self, st: SignedStatement) -> None:

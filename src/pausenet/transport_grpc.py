@@ -8,6 +8,7 @@ gRPC before it is parsed.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 from collections import OrderedDict
@@ -129,15 +130,17 @@ class GrpcTransport:
         member: str,
         clock: Callable[[], int],
         tls: TlsFiles | None = None,
+        expected_member: Callable[[str], str | None] = lambda _address: None,
     ) -> None:
         self.tls = tls
+        self.expected_member = expected_member  # whose node a gossip address should be
         self.charter = charter
         self.key = key
         self.member = member
         self.clock = clock
         self._channels: OrderedDict[str, grpc.aio.Channel] = OrderedDict()
         self._sessions: dict[str, str] = {}
-        self._closing: list[grpc.aio.Channel] = []
+        self._closing: set[asyncio.Task[None]] = set()
 
     def peer(self, address: str) -> _GrpcPeer:
         ch = self._channels.get(address)
@@ -147,18 +150,25 @@ class GrpcTransport:
             while len(self._channels) > _MAX_CHANNELS:
                 old_address, old = self._channels.popitem(last=False)
                 self._sessions.pop(old_address, None)
-                self._closing.append(old)
+                self._close_soon(old)
         else:
             self._channels.move_to_end(address)
         return _GrpcPeer(self, gossip_pb2_grpc.GossipStub(ch), address)
 
+    def _close_soon(self, ch: grpc.aio.Channel) -> None:
+        """Close an evicted channel now (in the background), not at shutdown: a member that
+        keeps changing its advertised address must not pile up open connections."""
+        task = asyncio.get_running_loop().create_task(ch.close())
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
     async def close(self) -> None:
-        chans = list(self._channels.values()) + self._closing
+        chans = list(self._channels.values())
         self._channels.clear()
-        self._closing.clear()
         self._sessions.clear()
         for ch in chans:
             await ch.close()
+        await asyncio.gather(*self._closing, return_exceptions=True)
 
 
 class _GrpcPeer:
@@ -177,6 +187,16 @@ class _GrpcPeer:
             ch = await self.stub.Challenge(
                 gossip_pb2.ChallengeRequest(client=t.member), timeout=timeout
             )
+            # Sign only for the member we meant to reach: a member's node relaying another
+            # node's challenge would otherwise get a session there in our name.
+            expected = t.expected_member(self.address)
+            if ch.server == t.member or t.charter.member(ch.server) is None:
+                raise PeerError(f"peer at {self.address} claims to be {ch.server[:64]!r}")
+            if expected is not None and ch.server != expected:
+                raise PeerError(
+                    f"peer at {self.address} says it is {ch.server}, but {expected}'s signed"
+                    " heartbeat gives that address"
+                )
             auth = sign_auth(t.key, t.charter, t.member, ch.server, ch.challenge, t.clock())
             reply = await self.stub.Authenticate(
                 gossip_pb2.AuthRequest(auth=envelope_to_pb(auth)), timeout=timeout
@@ -444,7 +464,11 @@ class _GossipServicer(gossip_pb2_grpc.GossipServicer):
         except CodecError as exc:
             self.guard.judge(member, {exc.reason: 1}, 0, self._now_s())
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        reply, report = await self.service.exchange_with_report(digest, items)
+        try:
+            reply, report = await self.service.exchange_with_report(digest, items)
+        except PausenetError as exc:  # our own store failed: not the peer's fault
+            log.error("exchange from %s failed here: %s", member, exc)
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "the node could not store the items")
         accepted = report.statements + report.heartbeats + report.evidence
         self.guard.judge(member, report.rejected, accepted, self._now_s())
         if report.rejected:
