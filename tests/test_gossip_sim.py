@@ -427,9 +427,7 @@ def _forks(n: int) -> list[Envelope]:
     ]
 
 
-async def test_a_member_forking_many_times_leaves_bounded_evidence_and_a_usable_digest() -> (
-    None
-):
+async def test_a_member_forking_many_times_leaves_bounded_evidence_and_a_usable_digest() -> None:
     """Evidence is bounded per member (the lowest forked seqs), so a member signing twenty different
     first statements cannot grow memory or make digests too large for peers to accept."""
     from pausenet.codec import digest_from_pb, digest_to_pb
