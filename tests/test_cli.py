@@ -389,3 +389,35 @@ def test_errors_from_the_real_command_never_show_a_traceback(
         assert "Traceback" not in p.stderr + p.stdout
         assert len(p.stderr.strip().splitlines()) == 1, p.stderr
         assert p.stderr.startswith("error: ")
+
+
+def test_verify_with_a_nonce_refuses_a_bundle_without_a_signed_answer(
+    cli: Cli, demo_run: DemoResult
+) -> None:
+    """An overseer who sent a nonce expects a fresh signed answer: a bundle stripped of it is
+    not a valid answer, whatever its envelopes say."""
+    r = cli(
+        "verify", "--charter", demo_run.charter_path, demo_run.bundle_path, "--nonce", "ab" * 32
+    )
+    assert r.code == 1, r
+    assert "carries no signed answer" in r.err
+
+
+def test_numbers_beyond_64_bits_are_refused_without_a_traceback(cli: Cli, tmp_path: Path) -> None:
+    huge = str(2**70)
+    for args in (
+        ("log", "--node", "127.0.0.1:1", "--member", "lab-a", "--from", huge),
+        ("vote", "pause", "--config", tmp_path / "x.toml", "--trigger", "t", "--epoch", huge),
+    ):
+        r = cli(*args)
+        assert r.code == 2, r
+        assert "Traceback" not in r.out + r.err
+
+
+def test_writing_a_bundle_into_a_directory_is_one_line(tmp_path: Path) -> None:
+    from pausenet.bundle import write_bundle
+    from pausenet.errors import BundleError
+
+    (tmp_path / "dir").mkdir()
+    with pytest.raises(BundleError, match="cannot write bundle"):
+        write_bundle(tmp_path / "dir", [], None)

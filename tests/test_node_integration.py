@@ -636,3 +636,38 @@ async def test_own_statements_the_store_finished_outside_the_node_are_gossiped_t
         st = await node.attest_trigger("eval-threshold")
         assert st.seq == 2
         assert [s.seq for s in node.replica.log("lab-a")] == [1, 2]
+
+
+async def test_a_node_restored_from_an_older_store_catches_up_before_it_signs(
+    tmp_path: Path,
+) -> None:
+    """A store restored from a backup lacks this member's latest statements; the node hears
+    from a peer before its first signature, so it continues the log instead of forking it."""
+    import shutil
+
+    async with Cluster(tmp_path, labs=2, overseers=0) as cluster:
+        a = cluster["lab-a"]
+        await a.attest_trigger("rsi-detected", note="one")
+        await eventually(lambda: cluster["lab-b"].replica.head("lab-a")[0] == 1)
+        config = cluster.config("lab-a")
+        await cluster.stop("lab-a")
+        db = config.data_dir / "pausenet.db"
+        backup = tmp_path / "backup"
+        backup.mkdir()
+        for f in config.data_dir.glob("pausenet.db*"):
+            shutil.copy2(f, backup / f.name)
+        a = await cluster.start("lab-a")
+        for note in ("two", "three"):
+            await a.attest_trigger("rsi-detected", note=note)
+        await eventually(lambda: cluster["lab-b"].replica.head("lab-a")[0] == 3)
+        await cluster.stop("lab-a")
+        for f in config.data_dir.glob("pausenet.db*"):
+            f.unlink()
+        for f in backup.iterdir():
+            shutil.copy2(f, config.data_dir / f.name)
+        assert db.exists()
+        a = await cluster.start("lab-a")
+        st = await a.attest_trigger("rsi-detected", note="four")
+        assert st.seq == 4  # not a second seq 2
+        await eventually(lambda: cluster["lab-b"].replica.head("lab-a")[0] == 4)
+        assert cluster["lab-b"].replica.evidence() == []

@@ -281,16 +281,25 @@ def verify(
     view, source = view_of_bundle(ch, b, now_ms=now)
     check = check_bundle_answer(ch, b, nonce=want_nonce)
     signer = _answer_signer(b.answer)
+    # Only a nonce the overseer gives proves the answer fresh; the bundle's own only has to match.
+    fresh = want_nonce is not None
     if as_json:
         doc = view.to_json()
         if check is not None:
-            doc["answer"] = _answer_json(check, signer, nonce_checked=(want_nonce or b.nonce))
+            doc["answer"] = _answer_json(check, signer, nonce_checked=want_nonce)
+        elif fresh:
+            doc["answer"] = None
         _print_json(doc)
     else:
         render_view(view, _out, charter=ch, now_source=source)
         if check is not None:
             _out.print()
-            _print_answer_check(check, signer, nonce_checked=(want_nonce or b.nonce) is not None)
+            _print_answer_check(check, signer, nonce_checked=fresh)
+    if fresh and check is None:
+        _err.print(
+            Text("error: --nonce given, but the bundle carries no signed answer", style="red")
+        )
+        raise typer.Exit(EXIT_INVALID)
     if check is not None and not check:
         raise typer.Exit(EXIT_INVALID)
 
@@ -328,7 +337,10 @@ def _print_answer_check(check: AnswerCheck, signer: str, *, nonce_checked: bool)
         _out.print(line, soft_wrap=True)
         if not nonce_checked:
             _out.print(
-                Text("the nonce was not checked: the bundle has none and no --nonce was given")
+                Text(
+                    "freshness not checked: give --nonce with the nonce you sent the node"
+                    " (the answer only matches the bundle's own nonce, if any)"
+                )
             )
         return
     _out.print(Text.assemble(f"answer signed by {signer}: ", ("INVALID", "bold red")))
@@ -647,7 +659,10 @@ _ConfigOpt = Annotated[
     Path, typer.Option("--config", help="Your node's config (TOML): finds its admin API.")
 ]
 _EpochOpt = Annotated[
-    int, typer.Option("--epoch", help="The epoch (0: let the node pick the right one).", min=0)
+    int,
+    typer.Option(
+        "--epoch", help="The epoch (0: let the node pick the right one).", min=0, max=2**63 - 1
+    ),
 ]
 _JsonOpt = Annotated[bool, typer.Option("--json", help="Print the signed statement as JSON.")]
 _NoteOpt = Annotated[str, typer.Option("--note", help="A short note, signed with the statement.")]
@@ -986,9 +1001,12 @@ async def _watch_status(address: str, ch: Charter | None, as_json: bool) -> None
 def log_command(
     node: _NodeOpt,
     member: Annotated[str, typer.Option("--member", help="Whose log to list.")],
-    from_seq: Annotated[int, typer.Option("--from", help="First seq to list.", min=1)] = 1,
+    from_seq: Annotated[
+        int, typer.Option("--from", help="First seq to list.", min=1, max=2**63 - 1)
+    ] = 1,
     limit: Annotated[
-        int | None, typer.Option("--limit", help="At most this many statements.", min=1)
+        int | None,
+        typer.Option("--limit", help="At most this many statements.", min=1, max=1_000_000),
     ] = None,
     charter: Annotated[
         Path | None,
@@ -1072,7 +1090,14 @@ async def _fetch_log(
                 break
             out.extend(page)
             seq += len(page)  # a log has no gaps: the page is seq .. seq+len-1
+            if len(out) > _MAX_LOG_FETCH:  # a node that never stops sending pages
+                raise NodeError(
+                    f"log: {address} sent more than {_MAX_LOG_FETCH} statements; give --limit"
+                )
     return out if limit is None else out[:limit]
+
+
+_MAX_LOG_FETCH = 1_000_000
 
 
 def _log_rows(
@@ -1220,6 +1245,13 @@ def run_app(typer_app: typer.Typer, argv: Sequence[str] | None, prog: str) -> in
         return EXIT_ERROR
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+    except Exception as exc:  # a bug: still one line, and not exit 1 ("answer invalid")
+        line = " ".join(f"{type(exc).__name__}: {exc}".split("\n"))
+        _err.print(
+            Text.assemble(("error: ", "bold red"), (f"unexpected failure ({line})", "red")),
+            soft_wrap=True,
+        )
+        return EXIT_ERROR
     return 0
 
 

@@ -330,6 +330,20 @@ async def _probe(n: ClusterNode, need: set[str]) -> str | None:
     return None
 
 
+def _ps_runs(pid: int, config: Path) -> bool:
+    try:
+        out = subprocess.run(
+            ["ps", "-p", str(pid), "-o", "command="],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return str(config) in out
+
+
 def pid_is_node(pid: int, config: Path) -> bool:
     """True when pid is a live process running the node of this config (not a recycled pid)."""
     try:
@@ -340,7 +354,7 @@ def pid_is_node(pid: int, config: Path) -> bool:
         return False  # another user's process took the pid
     proc = Path("/proc") / str(pid)
     if not Path("/proc/self").exists():
-        return True  # no /proc to check against: trust the pid
+        return _ps_runs(pid, config)  # no /proc: ask ps, never trust a bare pid
     try:
         state = (proc / "stat").read_text().rpartition(")")[2].split()[0]
         argv = (proc / "cmdline").read_bytes().split(b"\0")
@@ -1141,11 +1155,17 @@ def start(
     cluster.save()
     names = ", ".join(f"{n.member} (pid {n.pid})" for n in nodes)
     _out.print(f"Started {names}; waiting until ready...")
-    secs = asyncio.run(
-        cluster.wait_ready(
-            nodes, on_ready=lambda n, t: _out.print(f"  {n.member} ready and caught up ({t:.1f} s)")
+    try:
+        secs = asyncio.run(
+            cluster.wait_ready(
+                nodes,
+                on_ready=lambda n, t: _out.print(f"  {n.member} ready and caught up ({t:.1f} s)"),
+            )
         )
-    )
+    except BaseException:  # not ready in time, or Ctrl-C: leave nothing running behind
+        cluster.stop(nodes, grace_s=3)
+        cluster.save()
+        raise
     _out.print(f"Ready after {secs:.1f} s.")
 
 

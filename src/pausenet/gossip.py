@@ -147,7 +147,9 @@ class GossipEngine:
         rng: random.Random | None = None,
         monotonic: Callable[[], float] | None = None,
         on_change: Callable[[], None] | None = None,
+        on_contact: Callable[[], None] | None = None,
     ) -> None:
+        self.on_contact = on_contact  # called after each successful exchange with a peer
         self.replica = replica
         self.transport = transport
         self.self_address = self_address
@@ -196,6 +198,8 @@ class GossipEngine:
             self._failed(address, f"local error: {exc}")
         else:
             self._health.pop(address, None)
+            if self.on_contact is not None:
+                self.on_contact()
         finally:
             self._count(mine, stats)
 

@@ -59,6 +59,7 @@ log = logging.getLogger("pausenet.node")
 
 STORE_FILE = "pausenet.db"
 LOCK_FILE = "node.lock"
+_FIRST_CONTACT_WAIT_S = 5.0
 _LOAD_SLACK_MS = 10 * 365 * 86_400_000  # stored items were checked against the clock on ingest
 
 
@@ -111,6 +112,7 @@ class Node:
         self._stopping = False
         self._changed = asyncio.Condition()
         self._facts_changed = asyncio.Event()
+        self._in_touch = asyncio.Event()  # a gossip exchange with some peer has succeeded
         self._view_cache: tuple[int, int, View] | None = None
         self.guard = PeerGuard(self.options.peer_limits)
 
@@ -188,6 +190,7 @@ class Node:
             bootstrap=cfg.peers,
             config=self.options.gossip,
             on_change=self._notify,
+            on_contact=self._in_touch.set,
         )
         await self.issue_heartbeat()
         self._tasks = [
@@ -342,6 +345,7 @@ class Node:
         assert self.store is not None
         if self._stopping:
             raise SigningRefusedError("the node is shutting down")
+        await self._caught_up_with_own_log()
         st = await self.store.issue_statement(
             self.key, self.charter, self.member, body, self.clock()
         )
@@ -350,6 +354,25 @@ class Node:
         await self.issue_heartbeat()  # commit the new head at once, so peers see it is complete
         self._notify()
         return st
+
+    async def _caught_up_with_own_log(self) -> None:
+        """Before the first statement after start, hear from at least one peer.
+
+        A store restored from an older copy does not know the last statements this member
+        signed; peers do, and one exchange brings them back. Signing before that could sign a
+        second, different statement at a seq already used (evidence against our own member)."""
+        if self._in_touch.is_set():
+            return
+        if self.engine is None or not self.engine.peers():
+            self._in_touch.set()  # nobody to hear from: a federation of one, or no peers yet
+            return
+        try:
+            await asyncio.wait_for(self._in_touch.wait(), _FIRST_CONTACT_WAIT_S)
+        except TimeoutError:
+            raise SigningRefusedError(
+                "not yet in touch with any peer since start; the node signs nothing until one"
+                " exchange has shown it this member's latest statements (check its peers)"
+            ) from None
 
     def _member_at(self, address: str) -> str | None:
         """The member whose latest signed heartbeat advertises `address`, if exactly one does."""
