@@ -523,7 +523,8 @@ class Node:
             10.0, self.charter.rules.heartbeat_ttl_s / 3
         )
         loop = asyncio.get_running_loop()
-        last = (self.view().certified_state, self.view().epoch)
+        start = self.view()
+        last = (start.certified_state, start.epoch)
         next_due = loop.time() + interval
         while not self._stop.is_set():
             self._facts_changed.clear()

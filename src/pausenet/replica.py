@@ -96,7 +96,10 @@ class Replica:
         self._logs: dict[str, list[SignedStatement]] = {m.id: [] for m in charter.members}
         self._heartbeats: dict[str, SignedHeartbeat] = {}
         self._evidence: dict[bytes, Evidence] = {}
-        self._evidence_by_member: dict[str, list[Evidence]] = {}  # lowest (seq, id) first
+        self._evidence_by_member: dict[str, list[Evidence]] = {}
+        self._fork_items: dict[
+            bytes, Verified | None
+        ] = {}  # evidence envelopes, verified  # lowest (seq, id) first
         self._digest: Digest | None = None
         self._summary: bytes | None = None
         # One ingest at a time: its checks and its appends are one transaction. Ingest awaits the
@@ -134,16 +137,24 @@ class Replica:
         """Everything held, for the view: logs, latest heartbeats, both sides of each fork."""
         items: list[Verified] = [s for m in sorted(self._logs) for s in self._logs[m]]
         items += self.heartbeats()
-        now = self.clock()
         held = {i.hash for i in items}
         for ev in self.evidence():
             for env in (ev.first, ev.second):
                 if env.payload_hash not in held:
-                    v = verify_envelope(self.charter, env, now_ms=now + _FAR_FUTURE_SLACK)
-                    if not isinstance(v, Rejection):
+                    v = self._verified_fork_item(env)
+                    if v is not None:
                         items.append(v)
                         held.add(v.hash)
         return items
+
+    def _verified_fork_item(self, env: Envelope) -> Verified | None:
+        """An evidence envelope, verified once (evidence already checked on ingest; this only
+        turns it into the object the view takes, without re-checking it on every view)."""
+        h = env.payload_hash
+        if h not in self._fork_items:
+            v = verify_envelope(self.charter, env, now_ms=self.clock() + _FAR_FUTURE_SLACK)
+            self._fork_items[h] = None if isinstance(v, Rejection) else v
+        return self._fork_items[h]
 
     def view(self, now_ms: int | None = None) -> View:
         return evaluate(
@@ -385,6 +396,8 @@ class Replica:
         self._evidence[ev.id] = ev
         for dropped in held[EVIDENCE_PER_MEMBER:]:
             del self._evidence[dropped.id]
+            self._fork_items.pop(dropped.first.payload_hash, None)
+            self._fork_items.pop(dropped.second.payload_hash, None)
         del held[EVIDENCE_PER_MEMBER:]
 
     # -- loading and own items -------------------------------------------------------------
