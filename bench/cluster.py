@@ -1,7 +1,7 @@
 """Real node processes on this machine: how fast a vote reaches every node, and what a node costs.
 
 Starts a cluster of N node processes — N-1 labs and one overseer, each `python -m pausenet run`
-with its own store and ports — in a temporary directory (`pausenet.cluster`, as scripts/cluster
+with its own store and ports — in a temporary directory (`pausenet.ops.cluster`, as scripts/cluster
 does). Then casts K votes one after another, each at a random member's own node through its
 Admin API: PAUSE votes until a pause is in effect, LIFT votes (labs and the overseer) until it is
 lifted, then the next epoch. For each vote it measures the time from the Admin call returning
@@ -33,11 +33,11 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from pausenet.charter import Role
 from pausenet.client import AdminClient, read_admin_token
-from pausenet.cluster import Cluster, Watcher, create_cluster
+from pausenet.core.charter import Role
+from pausenet.core.records import Decision
 from pausenet.errors import PausenetError
-from pausenet.records import Decision
+from pausenet.ops.cluster import Cluster, Watcher, create_cluster
 
 TRIGGER = "rsi-detected"
 

@@ -18,13 +18,13 @@ import statistics
 import sys
 import time
 
-from pausenet.charter import parse_charter
-from pausenet.gossip import GossipConfig, GossipEngine, GossipService
-from pausenet.keys import SigningKey
-from pausenet.memnet import MemoryNetwork, RoundSyncReplica
-from pausenet.messages import Items
-from pausenet.records import Decision, Vote
-from pausenet.signing import build_statement, sign_statement
+from pausenet.core.charter import parse_charter
+from pausenet.core.keys import SigningKey
+from pausenet.core.records import Decision, Vote
+from pausenet.core.signing import build_statement, sign_statement
+from pausenet.node.gossip import GossipConfig, GossipEngine, GossipService
+from pausenet.node.messages import Items
+from pausenet.testing.memnet import MemoryNetwork, RoundSyncReplica
 
 T0 = 1_700_000_000_000
 

@@ -25,16 +25,17 @@ from dataclasses import dataclass
 
 import grpc
 
-from pausenet.charter import Charter
-from pausenet.codec import encode_statement, envelope_to_pb, items_from_pb, items_to_pb
-from pausenet.dsse import Envelope, Signature, sign_envelope
-from pausenet.gossip import PeerError
-from pausenet.keys import SigningKey
-from pausenet.messages import Digest, Items
-from pausenet.peerauth import sign_auth
-from pausenet.records import STATEMENT_TYPE, Body, SignedHeartbeat, SignedStatement
-from pausenet.signing import build_statement, sign_heartbeat, sign_statement
-from pausenet.transport_grpc import GrpcTransport
+from pausenet.core.charter import Charter
+from pausenet.core.dsse import Envelope, Signature, sign_envelope
+from pausenet.core.keys import SigningKey
+from pausenet.core.payload import encode_statement
+from pausenet.core.records import STATEMENT_TYPE, Body, SignedHeartbeat, SignedStatement
+from pausenet.core.signing import build_statement, sign_heartbeat, sign_statement
+from pausenet.node.gossip import PeerError
+from pausenet.node.messages import Digest, Items
+from pausenet.node.peerauth import sign_auth
+from pausenet.node.rpc import GrpcTransport
+from pausenet.node.wire import envelope_to_pb, items_from_pb, items_to_pb
 from pausenet.v1 import gossip_pb2, gossip_pb2_grpc
 
 __all__ = ["Attacker", "Outcome", "wall_ms"]

@@ -11,8 +11,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from helpers import T0, make_federation
 
-from pausenet.charter import Charter
-from pausenet.keys import SigningKey
+from pausenet.core.charter import Charter
+from pausenet.core.keys import SigningKey
 
 
 @pytest.fixture

@@ -20,13 +20,13 @@ import os
 import sys
 import time
 
-import pausenet.store as store_module
-from pausenet.charter import parse_charter
-from pausenet.codec import encode_envelope
-from pausenet.dsse import Envelope, Signature
-from pausenet.keys import SigningKey
-from pausenet.records import STATEMENT_TYPE, SignedStatement, TriggerAttestation
-from pausenet.store import Store
+import pausenet.node.store as store_module
+from pausenet.core.charter import parse_charter
+from pausenet.core.dsse import Envelope, Signature
+from pausenet.core.keys import SigningKey
+from pausenet.core.records import STATEMENT_TYPE, SignedStatement, TriggerAttestation
+from pausenet.node.store import Store
+from pausenet.node.wire import encode_envelope
 
 _sign_payload = store_module.sign_statement_payload
 

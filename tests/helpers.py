@@ -14,9 +14,9 @@ import string
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from pausenet.charter import Charter, parse_charter
-from pausenet.keys import SigningKey
-from pausenet.records import (
+from pausenet.core.charter import Charter, parse_charter
+from pausenet.core.keys import SigningKey
+from pausenet.core.records import (
     Body,
     Compliance,
     ComplianceState,
@@ -26,7 +26,7 @@ from pausenet.records import (
     TriggerAttestation,
     Vote,
 )
-from pausenet.signing import build_statement, sign_heartbeat, sign_statement
+from pausenet.core.signing import build_statement, sign_heartbeat, sign_statement
 
 __all__ = [
     "FEDERATION_ID",

@@ -26,18 +26,18 @@ from types import TracebackType
 
 from helpers import T0, heartbeat_for, log_for, make_federation
 
-from pausenet.charter import Charter
-from pausenet.config import NodeConfig, load_config
-from pausenet.federation import Federation, init_federation
-from pausenet.gossip import GossipConfig, GossipEngine, GossipService, RoundStats
-from pausenet.keys import SigningKey
-from pausenet.memnet import MemoryNetwork, RoundSyncReplica
-from pausenet.messages import Items
-from pausenet.node import Node, NodeOptions
-from pausenet.peerauth import Authenticator
-from pausenet.records import Body, SignedHeartbeat, SignedStatement
-from pausenet.replica import Replica
-from pausenet.view import View
+from pausenet.core.charter import Charter
+from pausenet.core.keys import SigningKey
+from pausenet.core.records import Body, SignedHeartbeat, SignedStatement
+from pausenet.core.view import View
+from pausenet.node.config import NodeConfig, load_config
+from pausenet.node.gossip import GossipConfig, GossipEngine, GossipService, RoundStats
+from pausenet.node.messages import Items
+from pausenet.node.node import Node, NodeOptions
+from pausenet.node.peerauth import Authenticator
+from pausenet.node.replica import Replica
+from pausenet.ops.federation import Federation, init_federation
+from pausenet.testing.memnet import MemoryNetwork, RoundSyncReplica
 
 __all__ = [
     "FAST_GOSSIP",

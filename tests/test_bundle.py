@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 from helpers import T0, heartbeat_for, log_for, pause
 
-import pausenet.bundle
-from pausenet.bundle import Bundle, evaluate_bundle, read_bundle, write_bundle
-from pausenet.charter import Charter
-from pausenet.dsse import Envelope
+import pausenet.core.bundle
+from pausenet.core.bundle import Bundle, evaluate_bundle, read_bundle, write_bundle
+from pausenet.core.charter import Charter
+from pausenet.core.dsse import Envelope
+from pausenet.core.keys import SigningKey
+from pausenet.core.view import PauseState
 from pausenet.errors import BundleError
-from pausenet.keys import SigningKey
-from pausenet.view import PauseState
 
 
 @pytest.fixture
@@ -141,7 +141,7 @@ def test_envelope_that_is_not_an_object(tmp_path: Path) -> None:
 
 
 def test_too_large(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(pausenet.bundle, "MAX_BUNDLE_BYTES", 1024 * 1024)
+    monkeypatch.setattr(pausenet.core.bundle, "MAX_BUNDLE_BYTES", 1024 * 1024)
     p = tmp_path / "b.json"
     p.write_text(json.dumps({"envelopes": [], "pad": "x" * (1024 * 1024)}))
     assert "larger than 1 MiB" in error_for(p)

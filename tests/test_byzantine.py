@@ -32,17 +32,18 @@ from byzantine import Attacker
 from helpers import attest, lift, pause
 from netutil import Cluster, eventually, facts, gossip_authenticator, views_agree
 
-from pausenet.charter import parse_charter
 from pausenet.client import OversightClient
-from pausenet.codec import encode_statement, items_to_pb
-from pausenet.dsse import Signature
-from pausenet.keys import generate
-from pausenet.messages import Items
-from pausenet.node import Node
-from pausenet.records import HEARTBEAT_TYPE, MAX_SEQ, STATEMENT_TYPE, Body, Decision
-from pausenet.signing import build_statement, sign_statement
+from pausenet.core.charter import parse_charter
+from pausenet.core.dsse import Signature
+from pausenet.core.keys import generate
+from pausenet.core.payload import encode_statement
+from pausenet.core.records import HEARTBEAT_TYPE, MAX_SEQ, STATEMENT_TYPE, Body, Decision
+from pausenet.core.signing import build_statement, sign_statement
+from pausenet.core.view import PauseState, View
+from pausenet.node.messages import Items
+from pausenet.node.node import Node
+from pausenet.node.wire import items_to_pb
 from pausenet.v1 import envelope_pb2, gossip_pb2, oversight_pb2
-from pausenet.view import PauseState, View
 
 pytestmark = pytest.mark.slow
 

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from helpers import federation_data, key_for, make_federation
 
-from pausenet.charter import Charter, Limits, Rules, load_charter, parse_charter
-from pausenet.dsse import sha256
+from pausenet.core.charter import Charter, Limits, Rules, load_charter, parse_charter
+from pausenet.core.dsse import sha256
 from pausenet.errors import CharterError, PausenetError
 
 KA, KB, KO = (key_for(m).public_key.hex() for m in ("lab-a", "lab-b", "overseer-a"))

@@ -19,15 +19,15 @@ import pytest
 from helpers import T0, heartbeat_for, log_for, pause
 from rich.console import Console
 
-import pausenet.cli
-from pausenet.bundle import write_bundle
-from pausenet.charter import load_charter
-from pausenet.cli import cli_main
-from pausenet.config import load_config
-from pausenet.demo import DemoResult, run_demo
-from pausenet.federation import init_federation
-from pausenet.keys import load_signing_key
-from pausenet.records import SignedStatement
+import pausenet.ops.cli
+from pausenet.core.bundle import write_bundle
+from pausenet.core.charter import load_charter
+from pausenet.core.keys import load_signing_key
+from pausenet.core.records import SignedStatement
+from pausenet.node.config import load_config
+from pausenet.ops.cli import cli_main
+from pausenet.ops.demo import DemoResult, run_demo
+from pausenet.ops.federation import init_federation
 
 
 @dataclass(frozen=True)
@@ -356,7 +356,7 @@ def test_keyboard_interrupt_exits_130_quietly(
     def interrupted(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(pausenet.cli, "app", interrupted)
+    monkeypatch.setattr(pausenet.ops.cli, "app", interrupted)
     assert cli_main(["demo"]) == 130
     assert capsys.readouterr() == ("", "")
 
@@ -365,7 +365,7 @@ def _console_script() -> list[str]:
     script = Path(sys.executable).with_name("pausenet")
     if script.exists():
         return [str(script)]
-    return [sys.executable, "-c", "from pausenet.cli import main; main()"]
+    return [sys.executable, "-c", "from pausenet.ops.cli import main; main()"]
 
 
 def test_errors_from_the_real_command_never_show_a_traceback(
@@ -415,7 +415,7 @@ def test_numbers_beyond_64_bits_are_refused_without_a_traceback(cli: Cli, tmp_pa
 
 
 def test_writing_a_bundle_into_a_directory_is_one_line(tmp_path: Path) -> None:
-    from pausenet.bundle import write_bundle
+    from pausenet.core.bundle import write_bundle
     from pausenet.errors import BundleError
 
     (tmp_path / "dir").mkdir()

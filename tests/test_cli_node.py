@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
-from pausenet.cli import cli_main
-from pausenet.federation import Federation, init_federation
+from pausenet.ops.cli import cli_main
+from pausenet.ops.federation import Federation, init_federation
 
 START_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 15.0

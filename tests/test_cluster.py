@@ -1,4 +1,4 @@
-"""`python -m pausenet.cluster` (scripts/cluster) end to end, with real node processes: up,
+"""`python -m pausenet.ops.cluster` (scripts/cluster) end to end, with real node processes: up,
 scenario, kill, start, status and down, each run as its own command like a user would."""
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from pausenet.client import AdminClient, OversightClient, read_admin_token
-from pausenet.cluster import CLUSTER_FILE, pid_is_node, rewrite_config
-from pausenet.codec import pause_state_from_pb
-from pausenet.config import load_config
-from pausenet.federation import init_federation
+from pausenet.core.payload import pause_state_from_pb
+from pausenet.node.config import load_config
+from pausenet.ops.cluster import CLUSTER_FILE, pid_is_node, rewrite_config
+from pausenet.ops.federation import init_federation
 from pausenet.v1 import oversight_pb2
 
 MEMBERS = ["lab-a", "lab-b", "lab-c", "overseer-a"]
@@ -24,7 +24,7 @@ MEMBERS = ["lab-a", "lab-b", "lab-c", "overseer-a"]
 
 def cluster(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "pausenet.cluster", *args],
+        [sys.executable, "-m", "pausenet.ops.cluster", *args],
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -10,17 +10,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pausenet.codec import (
+from pausenet.core.dsse import Envelope, Signature
+from pausenet.core.payload import (
     CodecError,
-    decode_envelope,
     decode_heartbeat,
     decode_statement,
-    encode_envelope,
     encode_heartbeat,
     encode_statement,
 )
-from pausenet.dsse import Envelope, Signature
-from pausenet.records import (
+from pausenet.core.records import (
     Body,
     Compliance,
     ComplianceState,
@@ -30,6 +28,7 @@ from pausenet.records import (
     TriggerAttestation,
     Vote,
 )
+from pausenet.node.wire import decode_envelope, encode_envelope
 
 DIGEST = bytes(range(32))
 PREV = bytes(range(32, 64))
@@ -296,8 +295,8 @@ def test_invalid_statement(data: bytes, words: str) -> None:
 def test_a_view_reply_carries_evidence_for_status() -> None:
     from helpers import T0, attest, key_for, log_for, make_federation
 
-    from pausenet.codec import view_reply_to_json, view_to_pb
-    from pausenet.view import evaluate
+    from pausenet.core.view import evaluate
+    from pausenet.node.wire import view_reply_to_json, view_to_pb
 
     charter, _ = make_federation()
     a = log_for(charter, key_for("lab-a"), "lab-a", [attest(note="one")])

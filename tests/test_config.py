@@ -9,15 +9,15 @@ from typing import Any
 
 import pytest
 
-from pausenet.config import (
+from pausenet.errors import ConfigError
+from pausenet.node.config import (
     LOCAL_DEFAULTS,
     NodeConfig,
     is_loopback,
     load_config,
     parse_host_port,
 )
-from pausenet.errors import ConfigError
-from pausenet.federation import Federation, init_federation
+from pausenet.ops.federation import Federation, init_federation
 
 
 @pytest.fixture

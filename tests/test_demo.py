@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from pausenet.bundle import read_bundle
-from pausenet.charter import load_charter
-from pausenet.demo import DEMO_FEDERATION_ID, run_demo
+from pausenet.core.bundle import read_bundle
+from pausenet.core.charter import load_charter
+from pausenet.core.view import PauseState, evaluate_envelopes
 from pausenet.errors import PausenetError
-from pausenet.view import PauseState, evaluate_envelopes
+from pausenet.ops.demo import DEMO_FEDERATION_ID, run_demo
 
 
 def quiet() -> tuple[Console, io.StringIO]:

@@ -9,8 +9,8 @@ from typing import Any
 import nacl.signing
 import pytest
 
-from pausenet.dsse import Envelope, Signature, pae, sha256, sign_envelope
-from pausenet.keys import SigningKey
+from pausenet.core.dsse import Envelope, Signature, pae, sha256, sign_envelope
+from pausenet.core.keys import SigningKey
 
 KEY = SigningKey(bytes(range(32)))
 

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from pausenet.faultproxy import FaultProxy, Mode
+from pausenet.testing.faultproxy import FaultProxy, Mode
 
 
 async def _echo_server() -> asyncio.Server:

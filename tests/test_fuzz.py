@@ -54,7 +54,7 @@ from helpers import (
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from pausenet.answer import (
+from pausenet.core.answer import (
     ANSWER_TYPE,
     Answer,
     AnswerCheck,
@@ -62,30 +62,18 @@ from pausenet.answer import (
     decode_answer,
     sign_answer,
 )
-from pausenet.bundle import check_bundle_answer, read_bundle, view_of_bundle, write_bundle
-from pausenet.charter import Role, parse_charter
-from pausenet.codec import (
+from pausenet.core.bundle import check_bundle_answer, read_bundle, view_of_bundle, write_bundle
+from pausenet.core.charter import Role, parse_charter
+from pausenet.core.dsse import Envelope, Signature, pae, sha256, sign_envelope
+from pausenet.core.evidence import Evidence, check_evidence
+from pausenet.core.payload import (
     CodecError,
-    decode_envelope,
     decode_heartbeat,
     decode_statement,
-    digest_from_pb,
-    digest_to_pb,
-    encode_envelope,
     encode_heartbeat,
     encode_statement,
-    envelope_from_pb,
-    items_from_pb,
-    items_to_pb,
 )
-from pausenet.config import load_config
-from pausenet.dsse import Envelope, Signature, pae, sha256, sign_envelope
-from pausenet.errors import BundleError, CharterError, ConfigError
-from pausenet.evidence import Evidence, check_evidence
-from pausenet.federation import Federation, init_federation
-from pausenet.messages import Digest, Items
-from pausenet.peerauth import AUTH_TYPE, Authenticator, sign_auth
-from pausenet.records import (
+from pausenet.core.records import (
     HEARTBEAT_TYPE,
     MAX_SEQ,
     STATEMENT_TYPE,
@@ -93,11 +81,25 @@ from pausenet.records import (
     SignedHeartbeat,
     SignedStatement,
 )
-from pausenet.replica import Replica
-from pausenet.signing import sign_heartbeat
+from pausenet.core.signing import sign_heartbeat
+from pausenet.core.verify import Reason, Rejection, verify_envelope
+from pausenet.core.view import PauseState, View, evaluate, evaluate_envelopes
+from pausenet.errors import BundleError, CharterError, ConfigError
+from pausenet.node.config import load_config
+from pausenet.node.messages import Digest, Items
+from pausenet.node.peerauth import AUTH_TYPE, Authenticator, sign_auth
+from pausenet.node.replica import Replica
+from pausenet.node.wire import (
+    decode_envelope,
+    digest_from_pb,
+    digest_to_pb,
+    encode_envelope,
+    envelope_from_pb,
+    items_from_pb,
+    items_to_pb,
+)
+from pausenet.ops.federation import Federation, init_federation
 from pausenet.v1 import envelope_pb2, gossip_pb2, oversight_pb2, statement_pb2
-from pausenet.verify import Reason, Rejection, verify_envelope
-from pausenet.view import PauseState, View, evaluate, evaluate_envelopes
 
 FUZZ = settings(
     max_examples=int(os.environ.get("PAUSENET_FUZZ_EXAMPLES", "300")),
@@ -644,7 +646,7 @@ def _proto_bytes_envelope() -> st.SearchStrategy[Envelope]:
 ANY_ENVELOPE = st.one_of(envelopes_from(VALID_ENVELOPES), _proto_bytes_envelope())
 
 
-# -- the oracle: docs/protocol.md §3, §4 and §6, written independently of pausenet.verify --------
+# -- the oracle: docs/protocol.md §3, §4 and §6, written independently of pausenet.core.verify --------
 
 ADDRESS_RE = re.compile(r"(?:[A-Za-z0-9.\-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]):[0-9]{1,5}")
 
@@ -919,7 +921,7 @@ def test_items_from_pb_raises_only_codec_error(data: bytes, max_items: int) -> N
     assert [e.payload for e in items.statements] == [s.payload for s in pb.statements]
 
 
-# -- pausenet.verify ------------------------------------------------------------------------------
+# -- pausenet.core.verify ------------------------------------------------------------------------------
 
 ORIGINAL = {(e.payload_type, e.payload): e.signatures[0].sig for e in VALID_ENVELOPES}
 
@@ -956,7 +958,7 @@ def test_verify_envelope_never_raises_and_accepts_exactly_what_the_spec_accepts(
         assert encode_heartbeat(result.heartbeat) == env.payload
 
 
-# -- pausenet.evidence ----------------------------------------------------------------------------
+# -- pausenet.core.evidence ----------------------------------------------------------------------------
 
 # One honest member's valid, never-conflicting items; attackers' genuine items (lab-c forked);
 # mutants of all of them, re-signed only with attackers' keys.
@@ -1009,7 +1011,7 @@ def test_check_evidence_never_raises_and_cannot_frame_an_honest_member(
     assert commitments(result.first, pa)[result.seq] != commitments(result.second, pb)[result.seq]
 
 
-# -- pausenet.answer ------------------------------------------------------------------------------
+# -- pausenet.core.answer ------------------------------------------------------------------------------
 
 
 @FUZZ
@@ -1086,7 +1088,7 @@ def test_check_answer_never_raises_and_holds_only_for_a_true_signed_answer(
     )
 
 
-# -- pausenet.peerauth ----------------------------------------------------------------------------
+# -- pausenet.node.peerauth ----------------------------------------------------------------------------
 
 CHALLENGE_TTL_MS = 30_000
 
@@ -1161,7 +1163,7 @@ def test_authenticator_never_raises_and_admits_only_a_correct_auth(
     assert isinstance(auth.authenticate(env, at), str)  # each challenge is single-use
 
 
-# -- pausenet.replica -----------------------------------------------------------------------------
+# -- pausenet.node.replica -----------------------------------------------------------------------------
 
 INGEST_POOL = envelopes_from(VALID_ENVELOPES, ATTACKERS)
 
@@ -1238,7 +1240,7 @@ def test_replica_ingest_never_raises_counts_every_rejection_and_spares_honest_me
     assert not again.changed
 
 
-# -- pausenet.view --------------------------------------------------------------------------------
+# -- pausenet.core.view --------------------------------------------------------------------------------
 
 
 @FUZZ

@@ -16,18 +16,18 @@ import pytest
 from helpers import T0, attest, heartbeat_for, key_for, log_for, make_federation, pause
 from netutil import Sim
 
-from pausenet.dsse import Envelope, Signature, sign_envelope
-from pausenet.gossip import (
+from pausenet.core.dsse import Envelope, Signature, sign_envelope
+from pausenet.core.records import STATEMENT_TYPE
+from pausenet.node.gossip import (
     DigestReply,
     ExchangeReply,
     GossipConfig,
     GossipEngine,
     GossipService,
 )
-from pausenet.messages import Digest, Items, MemberHead
-from pausenet.records import STATEMENT_TYPE
-from pausenet.replica import Replica, envelope_size
-from pausenet.store import Store
+from pausenet.node.messages import Digest, Items, MemberHead
+from pausenet.node.replica import Replica, envelope_size
+from pausenet.node.store import Store
 
 # (members, message loss) -> rounds within which news must reach every replica
 ROUND_BOUNDS = {
@@ -430,7 +430,7 @@ def _forks(n: int) -> list[Envelope]:
 async def test_a_member_forking_many_times_leaves_bounded_evidence_and_a_usable_digest() -> None:
     """Evidence is bounded per member (the lowest forked seqs), so a member signing twenty different
     first statements cannot grow memory or make digests too large for peers to accept."""
-    from pausenet.codec import digest_from_pb, digest_to_pb
+    from pausenet.node.wire import digest_from_pb, digest_to_pb
 
     charter, _ = make_federation()
     rep = Replica(charter, lambda: T0 + 10_000)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from pausenet.core.keys import PublicKey, SigningKey, generate, load_signing_key, write_signing_key
 from pausenet.errors import KeyFileError, PausenetError
-from pausenet.keys import PublicKey, SigningKey, generate, load_signing_key, write_signing_key
 
 SEED = bytes(range(32))
 

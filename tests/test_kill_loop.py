@@ -36,15 +36,15 @@ from pathlib import Path
 
 import pytest
 
-from pausenet.charter import Charter, load_charter
 from pausenet.client import AdminClient, OversightClient
-from pausenet.codec import decode_statement, pause_state_from_pb
-from pausenet.dsse import Envelope
+from pausenet.core.charter import Charter, load_charter
+from pausenet.core.dsse import Envelope
+from pausenet.core.payload import decode_statement, pause_state_from_pb
+from pausenet.core.records import Body, ComplianceState, Decision, SignedStatement, Vote
+from pausenet.core.verify import Rejection, verify_envelope
 from pausenet.errors import NodeError
-from pausenet.federation import init_federation
-from pausenet.records import Body, ComplianceState, Decision, SignedStatement, Vote
+from pausenet.ops.federation import init_federation
 from pausenet.v1 import oversight_pb2
-from pausenet.verify import Rejection, verify_envelope
 
 pytestmark = pytest.mark.slow
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pausenet.limits import PeerGuard, RateLimit, TokenBucket
+from pausenet.node.limits import PeerGuard, RateLimit, TokenBucket
 
 
 def test_token_bucket_allows_a_burst_then_the_rate() -> None:

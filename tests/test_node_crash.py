@@ -25,9 +25,9 @@ import pytest
 from netutil import Cluster, eventually
 
 from pausenet.client import AdminClient, OversightClient, read_admin_token
-from pausenet.codec import decode_statement
+from pausenet.core.payload import decode_statement
+from pausenet.core.records import ComplianceState, Decision
 from pausenet.errors import NodeError
-from pausenet.records import ComplianceState, Decision
 
 pytestmark = pytest.mark.slow
 

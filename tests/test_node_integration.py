@@ -23,18 +23,20 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from netutil import FAST_GOSSIP, Cluster, eventually
 
-from pausenet.answer import check_answer
-from pausenet.charter import load_charter
 from pausenet.client import AdminClient, OversightClient
-from pausenet.codec import decode_statement, envelope_from_pb, envelope_to_pb
-from pausenet.config import load_config
-from pausenet.dsse import Envelope
+from pausenet.core.answer import check_answer
+from pausenet.core.charter import load_charter
+from pausenet.core.dsse import Envelope
+from pausenet.core.payload import decode_statement
+from pausenet.core.records import ComplianceState, Decision, TriggerAttestation
+from pausenet.core.signing import sign_heartbeat
+from pausenet.core.view import ComplianceStatus, PauseState
 from pausenet.errors import ConfigError, NodeError, StoreError
-from pausenet.gossip import GossipEngine
-from pausenet.node import Node, NodeOptions
-from pausenet.peerauth import sign_auth
-from pausenet.records import ComplianceState, Decision, TriggerAttestation
-from pausenet.signing import sign_heartbeat
+from pausenet.node.config import load_config
+from pausenet.node.gossip import GossipEngine
+from pausenet.node.node import Node, NodeOptions
+from pausenet.node.peerauth import sign_auth
+from pausenet.node.wire import envelope_from_pb, envelope_to_pb
 from pausenet.v1 import (
     admin_pb2,
     admin_pb2_grpc,
@@ -43,7 +45,6 @@ from pausenet.v1 import (
     gossip_pb2_grpc,
     oversight_pb2,
 )
-from pausenet.view import ComplianceStatus, PauseState
 
 pytestmark = pytest.mark.slow
 
@@ -601,8 +602,8 @@ async def test_a_node_signs_no_login_for_a_member_other_than_the_one_at_that_add
 ) -> None:
     """A member's node relaying a challenge from another node would get a session there in our
     name; the client signs only for the member whose signed heartbeat gives that address."""
-    from pausenet.gossip import PeerError
-    from pausenet.transport_grpc import GrpcTransport
+    from pausenet.node.gossip import PeerError
+    from pausenet.node.rpc import GrpcTransport
 
     async with Cluster(tmp_path, labs=2, overseers=0) as cluster:
         node = cluster["lab-a"]
@@ -624,7 +625,7 @@ async def test_own_statements_the_store_finished_outside_the_node_are_gossiped_t
 ) -> None:
     """If a statement reaches the store without reaching the replica (a failed write finished by
     recovery), the node's next statement brings both into its log, so neither is lost to peers."""
-    from pausenet.records import TriggerAttestation
+    from pausenet.core.records import TriggerAttestation
 
     async with Cluster(tmp_path, labs=1, overseers=0) as cluster:
         node = cluster["lab-a"]

@@ -23,13 +23,14 @@ from typing import Any
 
 import pytest
 
-from pausenet.charter import parse_charter
-from pausenet.codec import decode_envelope, decode_statement
-from pausenet.dsse import Envelope
-from pausenet.keys import SigningKey
-from pausenet.records import SignedStatement
-from pausenet.store import Store
-from pausenet.verify import verify_envelope
+from pausenet.core.charter import parse_charter
+from pausenet.core.dsse import Envelope
+from pausenet.core.keys import SigningKey
+from pausenet.core.payload import decode_statement
+from pausenet.core.records import SignedStatement
+from pausenet.core.verify import verify_envelope
+from pausenet.node.store import Store
+from pausenet.node.wire import decode_envelope
 
 ISSUER = Path(__file__).with_name("crash_issuer.py")
 MEMBER = "lab-a"

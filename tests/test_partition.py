@@ -24,13 +24,13 @@ from pathlib import Path
 import pytest
 from netutil import FAST_GOSSIP, agreed_view, eventually, set_heartbeat_ttl, views_agree
 
-from pausenet.config import load_config, parse_host_port
+from pausenet.core.records import Decision
+from pausenet.core.view import PauseState, View
 from pausenet.errors import SigningRefusedError
-from pausenet.faultproxy import FaultProxy, Mode
-from pausenet.federation import init_federation
-from pausenet.node import Node, NodeOptions, wall_clock_ms
-from pausenet.records import Decision
-from pausenet.view import PauseState, View
+from pausenet.node.config import load_config, parse_host_port
+from pausenet.node.node import Node, NodeOptions, wall_clock_ms
+from pausenet.ops.federation import init_federation
+from pausenet.testing.faultproxy import FaultProxy, Mode
 
 pytestmark = pytest.mark.slow
 

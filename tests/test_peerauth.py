@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from helpers import T0, key_for, make_federation
 
-from pausenet.charter import Charter
-from pausenet.dsse import Envelope, Signature, sign_envelope
-from pausenet.peerauth import AUTH_TYPE, Authenticator, sign_auth
-from pausenet.records import STATEMENT_TYPE
+from pausenet.core.charter import Charter
+from pausenet.core.dsse import Envelope, Signature, sign_envelope
+from pausenet.core.records import STATEMENT_TYPE
+from pausenet.node.peerauth import AUTH_TYPE, Authenticator, sign_auth
 
 
 def _server() -> tuple[Authenticator, Charter]:

@@ -11,15 +11,15 @@ from pathlib import Path
 import pytest
 from helpers import T0, attest, heartbeat_for, log_for, make_federation, pause
 
-import pausenet.store as store_module
-from pausenet.charter import Charter
-from pausenet.codec import decode_statement
+import pausenet.node.store as store_module
+from pausenet.core.charter import Charter
+from pausenet.core.keys import SigningKey
+from pausenet.core.payload import decode_statement
+from pausenet.core.records import SignedStatement
+from pausenet.core.signing import build_statement, sign_statement
+from pausenet.core.verify import verify_envelope
 from pausenet.errors import SigningRefusedError, StoreError
-from pausenet.keys import SigningKey
-from pausenet.records import SignedStatement
-from pausenet.signing import build_statement, sign_statement
-from pausenet.store import SCHEMA_VERSION, AppendOutcome, Store
-from pausenet.verify import verify_envelope
+from pausenet.node.store import SCHEMA_VERSION, AppendOutcome, Store
 
 A = "lab-a"
 

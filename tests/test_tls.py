@@ -10,13 +10,13 @@ import pytest
 from netutil import FAST_GOSSIP, eventually
 
 from pausenet.client import OversightClient
-from pausenet.config import load_config
+from pausenet.core.records import Decision
+from pausenet.core.view import PauseState
 from pausenet.errors import ConfigError, NodeError
-from pausenet.federation import init_federation
-from pausenet.node import Node, NodeOptions
-from pausenet.records import Decision
-from pausenet.tls import TlsFiles, client_tls, enable_tls_for_federation
-from pausenet.view import PauseState
+from pausenet.node.config import load_config
+from pausenet.node.node import Node, NodeOptions
+from pausenet.node.tls import TlsFiles, client_tls, enable_tls_for_federation
+from pausenet.ops.federation import init_federation
 
 pytestmark = pytest.mark.slow
 

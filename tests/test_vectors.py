@@ -16,10 +16,10 @@ import nacl.exceptions
 import nacl.signing
 import pytest
 
-from pausenet.charter import load_charter, parse_charter
-from pausenet.codec import decode_heartbeat, decode_statement
-from pausenet.dsse import Envelope, Signature, pae
-from pausenet.records import (
+from pausenet.core.charter import load_charter, parse_charter
+from pausenet.core.dsse import Envelope, Signature, pae
+from pausenet.core.payload import decode_heartbeat, decode_statement
+from pausenet.core.records import (
     HEARTBEAT_TYPE,
     STATEMENT_TYPE,
     Compliance,
@@ -29,7 +29,7 @@ from pausenet.records import (
     Statement,
     Vote,
 )
-from pausenet.verify import Rejection, verify_envelope
+from pausenet.core.verify import Rejection, verify_envelope
 
 ROOT = Path(__file__).resolve().parent.parent
 VECTORS = ROOT / "tests" / "vectors"

@@ -21,12 +21,11 @@ from helpers import (
     pause,
 )
 
-from pausenet.charter import Charter
-from pausenet.codec import encode_heartbeat, encode_statement
-from pausenet.dsse import Envelope, Signature, sha256, sign_envelope
-from pausenet.errors import VerificationError
-from pausenet.keys import SigningKey
-from pausenet.records import (
+from pausenet.core.charter import Charter
+from pausenet.core.dsse import Envelope, Signature, sha256, sign_envelope
+from pausenet.core.keys import SigningKey
+from pausenet.core.payload import encode_heartbeat, encode_statement
+from pausenet.core.records import (
     HEARTBEAT_TYPE,
     MAX_SEQ,
     STATEMENT_TYPE,
@@ -41,8 +40,9 @@ from pausenet.records import (
     TriggerAttestation,
     Vote,
 )
-from pausenet.signing import build_statement
-from pausenet.verify import Reason, Rejection, verify_envelope, verify_or_raise
+from pausenet.core.signing import build_statement
+from pausenet.core.verify import Reason, Rejection, verify_envelope, verify_or_raise
+from pausenet.errors import VerificationError
 
 NOW = T0 + 60_000
 PREV = bytes(32)

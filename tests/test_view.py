@@ -23,19 +23,19 @@ from helpers import (
     pause,
 )
 
-from pausenet.charter import Charter, Role
-from pausenet.dsse import Envelope, Signature, sha256
-from pausenet.evidence import Evidence, check_evidence, evidence_id
-from pausenet.records import (
+from pausenet.core.charter import Charter, Role
+from pausenet.core.dsse import Envelope, Signature, sha256
+from pausenet.core.evidence import Evidence, check_evidence, evidence_id
+from pausenet.core.records import (
     Body,
     ComplianceState,
     Decision,
     SignedHeartbeat,
     SignedStatement,
 )
-from pausenet.signing import build_statement, sign_heartbeat, sign_statement
-from pausenet.verify import Reason, Rejection, Verified
-from pausenet.view import (
+from pausenet.core.signing import build_statement, sign_heartbeat, sign_statement
+from pausenet.core.verify import Reason, Rejection, Verified
+from pausenet.core.view import (
     ComplianceStatus,
     EpochRecord,
     MemberStatus,

@@ -32,9 +32,9 @@ from helpers import (
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from pausenet.charter import Charter, Role
-from pausenet.dsse import Envelope, Signature, sign_envelope
-from pausenet.records import (
+from pausenet.core.charter import Charter, Role
+from pausenet.core.dsse import Envelope, Signature, sign_envelope
+from pausenet.core.records import (
     HEARTBEAT_TYPE,
     STATEMENT_TYPE,
     Body,
@@ -44,9 +44,9 @@ from pausenet.records import (
     SignedStatement,
     Vote,
 )
-from pausenet.signing import build_statement, sign_heartbeat, sign_statement
-from pausenet.verify import Verified
-from pausenet.view import PauseState, View, evaluate, evaluate_envelopes
+from pausenet.core.signing import build_statement, sign_heartbeat, sign_statement
+from pausenet.core.verify import Verified
+from pausenet.core.view import PauseState, View, evaluate, evaluate_envelopes
 
 S = 1000
 PAUSED, NOT_PAUSED, UNKNOWN = PauseState.PAUSED, PauseState.NOT_PAUSED, PauseState.UNKNOWN

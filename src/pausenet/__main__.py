@@ -1,5 +1,5 @@
 """`python -m pausenet` runs the command-line interface."""
 
-from pausenet.cli import main
+from pausenet.ops.cli import main
 
 main()

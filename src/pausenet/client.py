@@ -13,12 +13,12 @@ from typing import Any
 
 import grpc
 
-from pausenet.codec import envelope_from_pb
-from pausenet.dsse import Envelope
+from pausenet.core.dsse import Envelope
+from pausenet.core.records import ComplianceState, Decision
 from pausenet.errors import NodeError
-from pausenet.records import ComplianceState, Decision
-from pausenet.tls import TlsFiles
-from pausenet.transport_grpc import open_channel
+from pausenet.node.rpc import open_channel
+from pausenet.node.tls import TlsFiles
+from pausenet.node.wire import envelope_from_pb
 from pausenet.v1 import (
     admin_pb2,
     admin_pb2_grpc,

@@ -4,6 +4,7 @@
     ├── KeyFileError              a key file is missing, malformed or too readable
     ├── CharterError              a charter file or value is invalid
     ├── ConfigError               a node config file is invalid
+    ├── CodecError                bytes that are not a canonical encoding (also a ValueError)
     ├── VerificationError         a signed object failed verification (carries a Rejection)
     ├── BundleError               a bundle file is malformed
     ├── StoreError                the on-disk store is unusable
@@ -19,6 +20,7 @@ from __future__ import annotations
 __all__ = [
     "BundleError",
     "CharterError",
+    "CodecError",
     "ConfigError",
     "ConflictError",
     "KeyFileError",
@@ -44,6 +46,14 @@ class CharterError(PausenetError):
 
 class ConfigError(PausenetError):
     """A node config file is invalid."""
+
+
+class CodecError(PausenetError, ValueError):
+    """Bytes that are not a valid, canonical encoding of the expected message."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
 
 
 class VerificationError(PausenetError):

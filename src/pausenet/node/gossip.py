@@ -11,7 +11,7 @@ A round: the initiator picks `fanout` random peers (not backing off) and, with e
 
 Every call has a deadline; a failing peer backs off exponentially (with jitter) so one slow, dead
 or hostile peer never stalls a round or the node. The same engine runs over gRPC
-(`pausenet.transport_grpc`) and over the in-memory network (`pausenet.memnet`).
+(`pausenet.node.rpc`) and over the in-memory network (`pausenet.testing.memnet`).
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from pausenet.errors import PausenetError
-from pausenet.limits import PENALTIES
-from pausenet.messages import Digest, Items
-from pausenet.replica import IngestReport, Replica
+from pausenet.node.limits import PENALTIES
+from pausenet.node.messages import Digest, Items
+from pausenet.node.replica import IngestReport, Replica
 
 __all__ = [
     "DigestReply",

@@ -34,18 +34,11 @@ from typing import Any
 
 import aiosqlite
 
-from pausenet.charter import Charter
-from pausenet.codec import (
-    CodecError,
-    decode_envelope,
-    decode_statement,
-    encode_envelope,
-    encode_statement,
-)
-from pausenet.dsse import Envelope, Signature, sha256, sign_envelope
-from pausenet.errors import SigningRefusedError, StoreError
-from pausenet.keys import SigningKey
-from pausenet.records import (
+from pausenet.core.charter import Charter
+from pausenet.core.dsse import Envelope, Signature, sha256, sign_envelope
+from pausenet.core.keys import SigningKey
+from pausenet.core.payload import CodecError, decode_statement, encode_statement
+from pausenet.core.records import (
     MAX_SEQ,
     STATEMENT_TYPE,
     Body,
@@ -53,8 +46,10 @@ from pausenet.records import (
     SignedStatement,
     Statement,
 )
-from pausenet.signing import build_statement, sign_statement_payload
-from pausenet.verify import Rejection, verify_envelope
+from pausenet.core.signing import build_statement, sign_statement_payload
+from pausenet.core.verify import Rejection, verify_envelope
+from pausenet.errors import SigningRefusedError, StoreError
+from pausenet.node.wire import decode_envelope, encode_envelope
 
 __all__ = ["SCHEMA_VERSION", "AppendOutcome", "AppendResult", "Head", "Store"]
 

@@ -17,9 +17,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from pausenet.dsse import sha256
+from pausenet.core.dsse import sha256
+from pausenet.core.keys import PublicKey
 from pausenet.errors import CharterError
-from pausenet.keys import PublicKey
 
 __all__ = [
     "CHARTER_FORMAT",

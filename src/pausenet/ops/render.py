@@ -12,9 +12,9 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from pausenet.charter import Charter
-from pausenet.records import Body, Compliance, TriggerAttestation, Vote
-from pausenet.view import Certificate, ComplianceStatus, PauseState, View
+from pausenet.core.charter import Charter
+from pausenet.core.records import Body, Compliance, TriggerAttestation, Vote
+from pausenet.core.view import Certificate, ComplianceStatus, PauseState, View
 
 __all__ = [
     "describe_statement",

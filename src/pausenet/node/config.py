@@ -15,7 +15,7 @@
 
     [tls]                                     # optional: TLS on both servers and for gossip
     cert = "../tls/lab-a.crt"                 # PEM chain; key = …, ca = …, client_auth = true
-                                              # for mutual TLS (see pausenet.tls)
+                                              # for mutual TLS (see pausenet.node.tls)
 
 Relative paths are relative to the config file's directory. `load_config` checks every value,
 that the member is in the charter and that the key file holds that member's key; each error is
@@ -32,10 +32,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pausenet.charter import SLUG_RE, load_charter
+from pausenet.core.charter import SLUG_RE, load_charter
+from pausenet.core.keys import load_signing_key
 from pausenet.errors import CharterError, ConfigError, KeyFileError
-from pausenet.keys import load_signing_key
-from pausenet.tls import TlsConfig
+from pausenet.node.tls import TlsConfig
 
 __all__ = [
     "LOCAL_DEFAULTS",

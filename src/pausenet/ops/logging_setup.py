@@ -1,6 +1,6 @@
 """Logging for a running node: one line per event, as text for people or JSON for log shippers.
 
-    text: 2026-11-26T17:00:00.123Z INFO  pausenet.node  node lab-a up: …
+    text: 2026-11-26T17:00:00.123Z INFO  pausenet.node.node  node lab-a up: …
     json: {"ts": "2026-11-26T17:00:00.123Z", "level": "INFO", "logger": "pausenet.node",
            "msg": "node lab-a up: …", "member": "lab-a"}
 

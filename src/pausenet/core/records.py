@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from pausenet.dsse import Envelope
+from pausenet.core.dsse import Envelope
 
 __all__ = [
     "HASH_BYTES",

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pausenet.charter import Charter
-from pausenet.dsse import Envelope, sha256
-from pausenet.records import SignedStatement
-from pausenet.verify import Reason, Rejection, Verified, verify_envelope
+from pausenet.core.charter import Charter
+from pausenet.core.dsse import Envelope, sha256
+from pausenet.core.records import SignedStatement
+from pausenet.core.verify import Reason, Rejection, Verified, verify_envelope
 
 __all__ = ["Evidence", "check_evidence", "commitments", "evidence_id", "find_conflict"]
 

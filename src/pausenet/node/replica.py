@@ -20,13 +20,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from pausenet.charter import Charter
-from pausenet.dsse import Envelope
-from pausenet.evidence import Evidence, check_evidence, evidence_id, find_conflict
-from pausenet.messages import Digest, Items, MemberHead
-from pausenet.records import SignedHeartbeat, SignedStatement
-from pausenet.verify import Rejection, Verified, verify_envelope
-from pausenet.view import View, evaluate
+from pausenet.core.charter import Charter
+from pausenet.core.dsse import Envelope
+from pausenet.core.evidence import Evidence, check_evidence, evidence_id, find_conflict
+from pausenet.core.records import SignedHeartbeat, SignedStatement
+from pausenet.core.verify import Rejection, Verified, verify_envelope
+from pausenet.core.view import View, evaluate
+from pausenet.node.messages import Digest, Items, MemberHead
 
 __all__ = [
     "IngestReport",
@@ -66,7 +66,7 @@ class AppendResultLike(Protocol):
 
 
 class Persistence(Protocol):
-    """What the replica needs from durable storage (implemented by `pausenet.store.Store`)."""
+    """What the replica needs from durable storage (implemented by `pausenet.node.store.Store`)."""
 
     async def append_statements(
         self, batch: Sequence[SignedStatement]

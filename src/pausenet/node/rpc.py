@@ -22,10 +22,19 @@ from google.protobuf.message import DecodeError
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from pausenet.answer import MAX_NONCE, MIN_NONCE
-from pausenet.charter import Charter
-from pausenet.codec import (
-    CodecError,
+from pausenet.core.answer import MAX_NONCE, MIN_NONCE
+from pausenet.core.charter import Charter
+from pausenet.core.keys import SigningKey
+from pausenet.core.payload import CodecError
+from pausenet.core.records import ComplianceState, Decision, SignedStatement
+from pausenet.core.view import View
+from pausenet.errors import ConfigError, PausenetError, SigningRefusedError
+from pausenet.node.config import parse_host_port
+from pausenet.node.gossip import DigestReply, ExchangeReply, GossipService, PeerError
+from pausenet.node.messages import Digest, Items
+from pausenet.node.peerauth import Authenticator, sign_auth
+from pausenet.node.tls import TlsFiles
+from pausenet.node.wire import (
     digest_from_pb,
     digest_to_pb,
     envelope_from_pb,
@@ -34,14 +43,6 @@ from pausenet.codec import (
     items_to_pb,
     view_to_pb,
 )
-from pausenet.config import parse_host_port
-from pausenet.errors import ConfigError, PausenetError, SigningRefusedError
-from pausenet.gossip import DigestReply, ExchangeReply, GossipService, PeerError
-from pausenet.keys import SigningKey
-from pausenet.messages import Digest, Items
-from pausenet.peerauth import Authenticator, sign_auth
-from pausenet.records import ComplianceState, Decision, SignedStatement
-from pausenet.tls import TlsFiles
 from pausenet.v1 import (
     admin_pb2,
     admin_pb2_grpc,
@@ -51,10 +52,9 @@ from pausenet.v1 import (
     oversight_pb2_grpc,
     statement_pb2,
 )
-from pausenet.view import View
 
 if TYPE_CHECKING:
-    from pausenet.node import Node
+    from pausenet.node.node import Node
 
 __all__ = [
     "SERVICE_NAMES",
@@ -383,7 +383,7 @@ class _GossipServicer(gossip_pb2_grpc.GossipServicer):
     """Only members' nodes may gossip: each proves its key once, then calls with a session.
 
     Calls are rate-limited per member (per address before authentication), a member whose
-    items fail verification loses score and is refused for a while (`pausenet.limits`).
+    items fail verification loses score and is refused for a while (`pausenet.node.limits`).
     """
 
     def __init__(self, node: Node) -> None:

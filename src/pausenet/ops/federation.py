@@ -2,7 +2,7 @@
 
     D/charter.toml               the rulebook and roster (hand-formatted TOML with comments)
     D/keys/<member>.key          each member's private key (mode 0600, in a 0700 directory)
-    D/node_configs/<member>.toml each member's node config (see `pausenet.config`)
+    D/node_configs/<member>.toml each member's node config (see `pausenet.node.config`)
     D/data/<member>/             each node's store (created by the node, not here)
 
 Default rules: a pause starts and lifts by a majority of labs (floor(N/2)+1); a lift also needs
@@ -19,9 +19,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pausenet.charter import Charter, Role, Rules, parse_charter
+from pausenet.core.charter import Charter, Role, Rules, parse_charter
+from pausenet.core.keys import SigningKey, generate, write_signing_key
 from pausenet.errors import PausenetError
-from pausenet.keys import SigningKey, generate, write_signing_key
 
 __all__ = [
     "DEFAULT_BASE_PORT",

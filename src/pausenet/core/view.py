@@ -21,10 +21,10 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
-from pausenet.charter import Charter, Role
-from pausenet.dsse import Envelope
-from pausenet.evidence import Evidence, evidence_id, find_conflict
-from pausenet.records import (
+from pausenet.core.charter import Charter, Role
+from pausenet.core.dsse import Envelope
+from pausenet.core.evidence import Evidence, evidence_id, find_conflict
+from pausenet.core.records import (
     Compliance,
     ComplianceState,
     Decision,
@@ -33,7 +33,7 @@ from pausenet.records import (
     TriggerAttestation,
     Vote,
 )
-from pausenet.verify import Reason, Rejection, Verified, verify_envelope
+from pausenet.core.verify import Reason, Rejection, Verified, verify_envelope
 
 __all__ = [
     "Certificate",

@@ -26,18 +26,21 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from pausenet.answer import AnswerCheck
-from pausenet.bundle import check_bundle_answer, read_bundle, view_of_bundle, write_bundle
-from pausenet.charter import Charter, load_charter
-from pausenet.config import LOG_LEVELS, NODE_FILE, NodeConfig, load_config, parse_host_port
-from pausenet.demo import run_demo
-from pausenet.dsse import Envelope
+from pausenet.core.answer import AnswerCheck
+from pausenet.core.bundle import check_bundle_answer, read_bundle, view_of_bundle, write_bundle
+from pausenet.core.charter import Charter, load_charter
+from pausenet.core.dsse import Envelope
+from pausenet.core.keys import generate, write_signing_key
+from pausenet.core.records import ComplianceState, Decision, SignedStatement, Statement
+from pausenet.core.verify import Rejection, verify_envelope
+from pausenet.core.view import evaluate_envelopes
 from pausenet.errors import NodeError, PausenetError
-from pausenet.federation import DEFAULT_BASE_PORT, DEFAULT_FEDERATION_ID, init_federation
-from pausenet.keys import generate, write_signing_key
-from pausenet.logging_setup import LOG_FORMATS, LogFormat, LogSetup, setup_logging
-from pausenet.records import ComplianceState, Decision, SignedStatement, Statement
-from pausenet.render import (
+from pausenet.node.config import LOG_LEVELS, NODE_FILE, NodeConfig, load_config, parse_host_port
+from pausenet.node.tls import TlsFiles, client_tls
+from pausenet.ops.demo import run_demo
+from pausenet.ops.federation import DEFAULT_BASE_PORT, DEFAULT_FEDERATION_ID, init_federation
+from pausenet.ops.logging_setup import LOG_FORMATS, LogFormat, LogSetup, setup_logging
+from pausenet.ops.render import (
     describe_statement,
     format_time,
     iso_time,
@@ -45,14 +48,11 @@ from pausenet.render import (
     short_hash,
     status_renderable,
 )
-from pausenet.tls import TlsFiles, client_tls
-from pausenet.verify import Rejection, verify_envelope
-from pausenet.view import evaluate_envelopes
 
 if TYPE_CHECKING:
     # gRPC is imported only when a command talks to a node, after GRPC_VERBOSITY is set
     from pausenet.client import AdminClient
-    from pausenet.node import Node
+    from pausenet.node.node import Node
     from pausenet.v1.admin_pb2 import IssueReply
     from pausenet.v1.oversight_pb2 import ViewReply
 
@@ -125,7 +125,7 @@ def tls_init(
     (pip install 'pausenet[tls]'). Clients then pass --tls-ca DIR/tls/ca.crt (and, with client
     authentication, --tls-cert/--tls-key of a member).
     """
-    from pausenet.tls import enable_tls_for_federation
+    from pausenet.node.tls import enable_tls_for_federation
 
     tls_dir = enable_tls_for_federation(federation, client_auth=not no_client_auth)
     _out.print(f"TLS on for every node in {federation}; CA and certificates in {tls_dir}")
@@ -416,7 +416,7 @@ async def _serve(cfg: NodeConfig, fmt: LogFormat, logs: LogSetup) -> None:
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal, sig)
-    from pausenet.node import Node
+    from pausenet.node.node import Node
 
     node_file = cfg.data_dir / NODE_FILE
     try:
@@ -592,7 +592,7 @@ def _issue(
     config: Path, what: str, call: Callable[[AdminClient], Awaitable[IssueReply]], as_json: bool
 ) -> None:
     from pausenet.client import AdminClient
-    from pausenet.codec import envelope_from_pb
+    from pausenet.node.wire import envelope_from_pb
 
     target = _admin_target(config)
 
@@ -802,7 +802,7 @@ def _node_address(node: str) -> str:
 
 
 def _parse_nonce(text: str) -> bytes:
-    from pausenet.answer import MAX_NONCE, MIN_NONCE
+    from pausenet.core.answer import MAX_NONCE, MIN_NONCE
 
     try:
         nonce = bytes.fromhex(text)
@@ -848,8 +848,9 @@ class _Check:
 def _check_reply(charter: Charter, reply: ViewReply, nonce: bytes | None) -> _Check:
     """Recompute the view from the reply's proof envelopes at the node's time, compare it with
     what the node says, and, when it signed an answer for `nonce`, check that answer too."""
-    from pausenet.answer import check_answer
-    from pausenet.codec import envelope_from_pb, pause_state_from_pb
+    from pausenet.core.answer import check_answer
+    from pausenet.core.payload import pause_state_from_pb
+    from pausenet.node.wire import envelope_from_pb
 
     digest = charter.digest_hex
     if bytes(reply.charter_digest) != charter.digest:
@@ -930,7 +931,7 @@ def status(
 
 async def _status_once(address: str, ch: Charter | None, as_json: bool, timeout: float) -> bool:
     from pausenet.client import OversightClient
-    from pausenet.codec import view_reply_to_json
+    from pausenet.node.wire import view_reply_to_json
 
     nonce = secrets.token_bytes(32) if ch is not None else b""
     async with OversightClient(address, timeout=timeout, tls=_client_tls) as client:
@@ -949,7 +950,7 @@ async def _status_once(address: str, ch: Charter | None, as_json: bool, timeout:
 async def _watch_status(address: str, ch: Charter | None, as_json: bool) -> None:
     """Print (JSON) or show (a live screen) each update until the stream ends or Ctrl-C."""
     from pausenet.client import OversightClient
-    from pausenet.codec import view_reply_to_json
+    from pausenet.node.wire import view_reply_to_json
 
     live: Live | None = None
     shown: tuple[dict[str, Any], list[Text], float] | None = None
@@ -1103,7 +1104,7 @@ _MAX_LOG_FETCH = 1_000_000
 def _log_rows(
     envelopes: Sequence[Envelope], member: str, ch: Charter | None
 ) -> list[dict[str, Any]]:
-    from pausenet.codec import CodecError, decode_statement
+    from pausenet.core.payload import CodecError, decode_statement
 
     rows: list[dict[str, Any]] = []
     now = _now_ms()
@@ -1174,7 +1175,8 @@ def view_command(
     trusting the node. Exits 1 if --charter is given and the answer does not check.
     """
     from pausenet.client import OversightClient
-    from pausenet.codec import envelope_from_pb, pause_state_from_pb
+    from pausenet.core.payload import pause_state_from_pb
+    from pausenet.node.wire import envelope_from_pb
 
     address = _node_address(node)
     n = _parse_nonce(nonce) if nonce is not None else secrets.token_bytes(32)
@@ -1230,7 +1232,7 @@ def cli_main(argv: Sequence[str] | None = None) -> int:
 
 def run_app(typer_app: typer.Typer, argv: Sequence[str] | None, prog: str) -> int:
     """Run a typer app the pausenet way: a PausenetError is one red line and exit code 2,
-    Ctrl-C is exit code 130, never a traceback. Shared by `pausenet` and `pausenet.cluster`."""
+    Ctrl-C is exit code 130, never a traceback. Shared by `pausenet` and `pausenet.ops.cluster`."""
     # gRPC's core logs its own errors (a port in use, ...) straight to stderr, beside the one
     # line pausenet prints; GRPC_VERBOSITY=info (or debug) in the environment shows them.
     os.environ.setdefault("GRPC_VERBOSITY", "NONE")

@@ -1,16 +1,16 @@
 """Building and signing statements and heartbeats (pure: no clock, no disk).
 
 Callers supply the time and the log position; the store decides those durably before signing
-(see `pausenet.store`), which is what keeps a node from signing two statements with one seq.
+(see `pausenet.node.store`), which is what keeps a node from signing two statements with one seq.
 """
 
 from __future__ import annotations
 
-from pausenet.charter import Charter
-from pausenet.codec import encode_heartbeat, encode_statement
-from pausenet.dsse import sign_envelope
-from pausenet.keys import SigningKey
-from pausenet.records import (
+from pausenet.core.charter import Charter
+from pausenet.core.dsse import sign_envelope
+from pausenet.core.keys import SigningKey
+from pausenet.core.payload import encode_heartbeat, encode_statement
+from pausenet.core.records import (
     HEARTBEAT_TYPE,
     STATEMENT_TYPE,
     Body,

@@ -1,14 +1,14 @@
 """A local cluster: one real node process per member of a federation, on this machine.
 
-    python -m pausenet.cluster up --labs 3 --overseers 1 --dir D    (scripts/cluster wraps this)
-    python -m pausenet.cluster status --dir D
-    python -m pausenet.cluster scenario --dir D     # drive a whole pause and lift, watch it spread
-    python -m pausenet.cluster kill lab-b --dir D   # SIGKILL one node
-    python -m pausenet.cluster start lab-b --dir D  # restart it on its own data, wait until ready
-    python -m pausenet.cluster down --dir D
-    python -m pausenet.cluster demo                  # up + scenario (+ down unless --keep)
+    python -m pausenet.ops.cluster up --labs 3 --overseers 1 --dir D    (scripts/cluster wraps this)
+    python -m pausenet.ops.cluster status --dir D
+    python -m pausenet.ops.cluster scenario --dir D     # drive a whole pause and lift, watch it spread
+    python -m pausenet.ops.cluster kill lab-b --dir D   # SIGKILL one node
+    python -m pausenet.ops.cluster start lab-b --dir D  # restart it on its own data, wait until ready
+    python -m pausenet.ops.cluster down --dir D
+    python -m pausenet.ops.cluster demo                  # up + scenario (+ down unless --keep)
 
-`up` creates the federation (`pausenet.federation.init_federation`), gives every node free
+`up` creates the federation (`pausenet.ops.federation.init_federation`), gives every node free
 loopback ports, starts each node as `python -m pausenet run --config D/node_configs/<member>.toml`
 with its output in D/logs/<member>.log, and waits until every node sees every member fresh and
 synced. D/cluster.json records each node (member, role, addresses, pid, config, log, admin token
@@ -40,16 +40,16 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from pausenet.charter import Charter, load_charter
 from pausenet.client import AdminClient, OversightClient, read_admin_token
-from pausenet.codec import pause_state_from_pb
-from pausenet.config import load_config
+from pausenet.core.charter import Charter, load_charter
+from pausenet.core.payload import pause_state_from_pb
+from pausenet.core.records import ComplianceState, Decision
+from pausenet.core.view import PauseState
 from pausenet.errors import NodeError, PausenetError
-from pausenet.federation import init_federation
-from pausenet.records import ComplianceState, Decision
-from pausenet.render import state_text
+from pausenet.node.config import load_config
+from pausenet.ops.federation import init_federation
+from pausenet.ops.render import state_text
 from pausenet.v1 import oversight_pb2
-from pausenet.view import PauseState
 
 __all__ = [
     "CLUSTER_FILE",
@@ -79,7 +79,7 @@ SCENARIO_TRIGGER = "rsi-detected"
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
 # How hints name this command: scripts/cluster sets it, so its users see what they typed.
-PROG = os.environ.get("PAUSENET_CLUSTER_PROG", "python -m pausenet.cluster")
+PROG = os.environ.get("PAUSENET_CLUSTER_PROG", "python -m pausenet.ops.cluster")
 
 
 class ClusterError(PausenetError):
@@ -1246,7 +1246,7 @@ def demo(
 
 def run(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return its exit code (main() exits with it)."""
-    from pausenet.cli import run_app
+    from pausenet.ops.cli import run_app
 
     return run_app(app, argv, PROG)
 

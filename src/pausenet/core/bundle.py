@@ -18,11 +18,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pausenet.answer import AnswerCheck, check_answer
-from pausenet.charter import Charter
-from pausenet.dsse import Envelope
+from pausenet.core.answer import AnswerCheck, check_answer
+from pausenet.core.charter import Charter
+from pausenet.core.dsse import Envelope
+from pausenet.core.view import View, evaluate_envelopes
 from pausenet.errors import BundleError
-from pausenet.view import View, evaluate_envelopes
 
 __all__ = [
     "MAX_BUNDLE_BYTES",

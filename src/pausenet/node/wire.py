@@ -1,187 +1,35 @@
-"""The only place where protobuf messages and domain objects meet.
+"""The one mapping between protobuf messages and domain objects on the wire (gRPC) and on disk.
 
-Payload encoding is canonical: the protobuf encoding with fields in field-number order, each
-scalar at its default omitted, no unknown fields. `decode_*` rejects any other byte string for
-the same message, so one statement has exactly one payload and one hash.
+Envelopes, gossip digests and items, and the Oversight projections of a view. Signed payloads
+(statements, heartbeats) have their canonical encoding in `pausenet.core.payload`.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
-from google.protobuf.message import DecodeError, Message
+from google.protobuf.message import DecodeError
 
-from pausenet.dsse import Envelope, Signature
-from pausenet.errors import PausenetError
-from pausenet.messages import Digest, Items, MemberHead
-from pausenet.records import (
-    Body,
-    Compliance,
-    ComplianceState,
-    Decision,
-    Heartbeat,
-    Statement,
-    TriggerAttestation,
-    Vote,
-)
-from pausenet.v1 import envelope_pb2, gossip_pb2, oversight_pb2, statement_pb2
+from pausenet.core.dsse import Envelope, Signature
+from pausenet.core.payload import pause_state_from_pb, pause_state_to_pb
+from pausenet.core.view import View
+from pausenet.errors import CodecError
+from pausenet.node.messages import Digest, Items, MemberHead
+from pausenet.v1 import envelope_pb2, gossip_pb2, oversight_pb2
 from pausenet.v1.oversight_pb2 import ViewReply
 
-if TYPE_CHECKING:
-    from pausenet.view import View
-
 __all__ = [
-    "CodecError",
     "decode_envelope",
-    "decode_heartbeat",
-    "decode_statement",
     "digest_from_pb",
     "digest_to_pb",
     "encode_envelope",
-    "encode_heartbeat",
-    "encode_statement",
     "envelope_from_pb",
     "envelope_to_pb",
     "items_from_pb",
     "items_to_pb",
-    "pause_state_from_pb",
-    "pause_state_to_pb",
     "view_reply_to_json",
     "view_to_pb",
 ]
-
-
-class CodecError(PausenetError, ValueError):
-    """Bytes that are not a valid, canonical encoding of the expected message."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(detail)
-        self.reason = reason
-
-
-_DECISION_TO_PB = {
-    Decision.PAUSE: statement_pb2.DECISION_PAUSE,
-    Decision.LIFT: statement_pb2.DECISION_LIFT,
-}
-_DECISION_FROM_PB = {v: k for k, v in _DECISION_TO_PB.items()}
-_STATE_TO_PB = {
-    ComplianceState.HALTED: statement_pb2.COMPLIANCE_STATE_HALTED,
-    ComplianceState.NOT_HALTED: statement_pb2.COMPLIANCE_STATE_NOT_HALTED,
-}
-_STATE_FROM_PB = {v: k for k, v in _STATE_TO_PB.items()}
-
-
-def _parse(msg: Message, data: bytes, what: str) -> None:
-    try:
-        msg.ParseFromString(data)
-    except (DecodeError, ValueError, RuntimeError) as exc:  # upb raises DecodeError; be broad
-        raise CodecError("malformed", f"{what} is not valid protobuf") from exc
-    # Unknown fields survive a round trip, so discard them and compare: a payload with unknown
-    # fields, duplicated fields, non-minimal varints or out-of-order fields is not canonical.
-    msg.DiscardUnknownFields()
-    if msg.SerializeToString(deterministic=True) != data:
-        raise CodecError("non-canonical", f"{what} is not in canonical protobuf encoding")
-
-
-# -- statements -----------------------------------------------------------------------------
-
-
-def encode_statement(s: Statement) -> bytes:
-    pb = statement_pb2.Statement(
-        federation_id=s.federation_id,
-        charter_digest=s.charter_digest,
-        member=s.member,
-        seq=s.seq,
-        prev_hash=s.prev_hash,
-        issued_at_ms=s.issued_at_ms,
-    )
-    b = s.body
-    if isinstance(b, Vote):
-        pb.vote.CopyFrom(
-            statement_pb2.Vote(
-                epoch=b.epoch,
-                decision=_DECISION_TO_PB[b.decision],
-                triggers=b.triggers,
-                note=b.note,
-            )
-        )
-    elif isinstance(b, Compliance):
-        pb.compliance.CopyFrom(
-            statement_pb2.Compliance(
-                epoch=b.epoch, state=_STATE_TO_PB[b.state], evidence_sha256=b.evidence_sha256
-            )
-        )
-    else:
-        pb.trigger_attestation.CopyFrom(
-            statement_pb2.TriggerAttestation(
-                trigger_id=b.trigger_id, evidence_sha256=b.evidence_sha256, note=b.note
-            )
-        )
-    return pb.SerializeToString(deterministic=True)
-
-
-def decode_statement(data: bytes) -> Statement:
-    pb = statement_pb2.Statement()
-    _parse(pb, data, "statement payload")
-    kind = pb.WhichOneof("body")
-    body: Body
-    if kind == "vote":
-        v = pb.vote
-        if v.decision not in _DECISION_FROM_PB:
-            raise CodecError("invalid", "vote decision must be PAUSE or LIFT")
-        body = Vote(v.epoch, _DECISION_FROM_PB[v.decision], tuple(v.triggers), v.note)
-    elif kind == "compliance":
-        c = pb.compliance
-        if c.state not in _STATE_FROM_PB:
-            raise CodecError("invalid", "compliance state must be HALTED or NOT_HALTED")
-        body = Compliance(c.epoch, _STATE_FROM_PB[c.state], c.evidence_sha256)
-    elif kind == "trigger_attestation":
-        t = pb.trigger_attestation
-        body = TriggerAttestation(t.trigger_id, t.evidence_sha256, t.note)
-    else:
-        raise CodecError(
-            "invalid", "statement has no body (vote, compliance or trigger_attestation)"
-        )
-    return Statement(
-        federation_id=pb.federation_id,
-        charter_digest=pb.charter_digest,
-        member=pb.member,
-        seq=pb.seq,
-        prev_hash=pb.prev_hash,
-        issued_at_ms=pb.issued_at_ms,
-        body=body,
-    )
-
-
-# -- heartbeats -----------------------------------------------------------------------------
-
-
-def encode_heartbeat(h: Heartbeat) -> bytes:
-    return statement_pb2.Heartbeat(
-        federation_id=h.federation_id,
-        charter_digest=h.charter_digest,
-        member=h.member,
-        head_seq=h.head_seq,
-        head_hash=h.head_hash,
-        counter=h.counter,
-        issued_at_ms=h.issued_at_ms,
-        address=h.address,
-    ).SerializeToString(deterministic=True)
-
-
-def decode_heartbeat(data: bytes) -> Heartbeat:
-    pb = statement_pb2.Heartbeat()
-    _parse(pb, data, "heartbeat payload")
-    return Heartbeat(
-        federation_id=pb.federation_id,
-        charter_digest=pb.charter_digest,
-        member=pb.member,
-        head_seq=pb.head_seq,
-        head_hash=pb.head_hash,
-        counter=pb.counter,
-        issued_at_ms=pb.issued_at_ms,
-        address=pb.address,
-    )
 
 
 # -- envelopes ------------------------------------------------------------------------------
@@ -271,23 +119,6 @@ def items_from_pb(pb: gossip_pb2.Items, *, max_items: int) -> Items:
             (envelope_from_pb(p.first), envelope_from_pb(p.second)) for p in pb.evidence
         ),
     )
-
-
-# -- views (oversight replies) --------------------------------------------------------------
-
-
-def pause_state_to_pb(state: str) -> oversight_pb2.PauseState:
-    """'PAUSED' -> PAUSE_STATE_PAUSED, and so on."""
-    return cast(oversight_pb2.PauseState, oversight_pb2.PauseState.Value("PAUSE_STATE_" + state))
-
-
-def pause_state_from_pb(value: int) -> str:
-    """PAUSE_STATE_PAUSED -> 'PAUSED'; 'UNSPECIFIED' for 0 or unknown values."""
-    try:
-        name: str = oversight_pb2.PauseState.Name(value)
-        return name.removeprefix("PAUSE_STATE_")
-    except ValueError:
-        return "UNSPECIFIED"
 
 
 def view_to_pb(view: View, *, answered_by: str, signed_answer: Envelope | None) -> ViewReply:

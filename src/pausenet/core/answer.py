@@ -13,12 +13,12 @@ from dataclasses import dataclass
 
 from google.protobuf.message import DecodeError
 
-from pausenet.charter import Charter
-from pausenet.codec import pause_state_from_pb, pause_state_to_pb
-from pausenet.dsse import Envelope, pae, sign_envelope
-from pausenet.keys import SigningKey
+from pausenet.core.charter import Charter
+from pausenet.core.dsse import Envelope, pae, sign_envelope
+from pausenet.core.keys import SigningKey
+from pausenet.core.payload import pause_state_from_pb, pause_state_to_pb
+from pausenet.core.view import PauseState, View, evaluate_envelopes
 from pausenet.v1 import oversight_pb2
-from pausenet.view import PauseState, View, evaluate_envelopes
 
 __all__ = [
     "ANSWER_TYPE",

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 from google.protobuf.message import DecodeError
 
-from pausenet.charter import Charter
-from pausenet.dsse import Envelope, pae, sign_envelope
-from pausenet.keys import SigningKey
+from pausenet.core.charter import Charter
+from pausenet.core.dsse import Envelope, pae, sign_envelope
+from pausenet.core.keys import SigningKey
 from pausenet.v1 import gossip_pb2
 
 __all__ = ["AUTH_TYPE", "Authenticator", "Session", "sign_auth"]

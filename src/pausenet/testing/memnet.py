@@ -11,9 +11,9 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from pausenet.gossip import DigestReply, ExchangeReply, GossipService, PeerError
-from pausenet.messages import Digest, Items
-from pausenet.replica import IngestReport, Replica, envelope_size
+from pausenet.node.gossip import DigestReply, ExchangeReply, GossipService, PeerError
+from pausenet.node.messages import Digest, Items
+from pausenet.node.replica import IngestReport, Replica, envelope_size
 
 __all__ = ["MemoryNetwork", "MemoryTransport", "NetStats", "RoundSyncReplica"]
 

@@ -27,17 +27,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
-from pausenet import transport_grpc
-from pausenet.answer import sign_answer
-from pausenet.charter import Charter, Role, load_charter
-from pausenet.config import NODE_FILE, NodeConfig, is_loopback, parse_host_port
-from pausenet.errors import ConfigError, PausenetError, SigningRefusedError, StoreError
-from pausenet.evidence import Evidence, check_evidence
-from pausenet.gossip import GossipConfig, GossipEngine
-from pausenet.keys import SigningKey, load_signing_key
-from pausenet.limits import PeerGuard, RateLimit
-from pausenet.messages import Items
-from pausenet.records import (
+from pausenet.core.answer import sign_answer
+from pausenet.core.charter import Charter, Role, load_charter
+from pausenet.core.evidence import Evidence, check_evidence
+from pausenet.core.keys import SigningKey, load_signing_key
+from pausenet.core.records import (
     Body,
     Compliance,
     ComplianceState,
@@ -46,12 +40,18 @@ from pausenet.records import (
     TriggerAttestation,
     Vote,
 )
-from pausenet.replica import Replica
-from pausenet.signing import sign_heartbeat
-from pausenet.store import Store
-from pausenet.tls import TlsFiles
-from pausenet.verify import Rejection, Verified, is_valid_address, verify_envelope
-from pausenet.view import PauseState, View
+from pausenet.core.signing import sign_heartbeat
+from pausenet.core.verify import Rejection, Verified, is_valid_address, verify_envelope
+from pausenet.core.view import PauseState, View
+from pausenet.errors import ConfigError, PausenetError, SigningRefusedError, StoreError
+from pausenet.node import rpc
+from pausenet.node.config import NODE_FILE, NodeConfig, is_loopback, parse_host_port
+from pausenet.node.gossip import GossipConfig, GossipEngine
+from pausenet.node.limits import PeerGuard, RateLimit
+from pausenet.node.messages import Items
+from pausenet.node.replica import Replica
+from pausenet.node.store import Store
+from pausenet.node.tls import TlsFiles
 
 __all__ = ["Node", "NodeOptions"]
 
@@ -168,12 +168,12 @@ class Node:
         self.admin_token = _admin_token(cfg.admin_token_file)
 
         self.tls = cfg.tls.read() if cfg.tls is not None else None
-        self._transport = transport_grpc.GrpcTransport(
+        self._transport = rpc.GrpcTransport(
             self.charter, self.key, self.member, self.clock, self.tls, self._member_at
         )
-        public, self.address = await transport_grpc.start_public_server(self, cfg.listen)
+        public, self.address = await rpc.start_public_server(self, cfg.listen)
         self._servers.append(public)
-        admin, self.admin_address = await transport_grpc.start_admin_server(self, cfg.admin_listen)
+        admin, self.admin_address = await rpc.start_admin_server(self, cfg.admin_listen)
         self._servers.append(admin)
         self._advertised = self.address if cfg.advertise is None else cfg.advertise
         if not is_valid_address(self._advertised):

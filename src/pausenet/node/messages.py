@@ -6,7 +6,7 @@ import hashlib
 import struct
 from dataclasses import dataclass
 
-from pausenet.dsse import Envelope
+from pausenet.core.dsse import Envelope
 
 __all__ = ["Digest", "Items", "MemberHead"]
 

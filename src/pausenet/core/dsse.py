@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pausenet.keys import SigningKey
+from pausenet.core.keys import SigningKey
 
 __all__ = ["Envelope", "Signature", "pae", "sha256", "sign_envelope"]
 

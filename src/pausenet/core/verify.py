@@ -2,7 +2,7 @@
 
 `verify_envelope` returns either the signed object (built only from the verified bytes) or a
 `Rejection` naming the reason. `verify_or_raise` is the raising wrapper. Chain rules that need
-more than one envelope (links, duplicates, equivocation) live in `pausenet.view`.
+more than one envelope (links, duplicates, equivocation) live in `pausenet.core.view`.
 """
 
 from __future__ import annotations
@@ -11,11 +11,10 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-from pausenet.charter import SLUG_RE, Charter, Role
-from pausenet.codec import CodecError, decode_heartbeat, decode_statement
-from pausenet.dsse import Envelope, pae, sha256
-from pausenet.errors import VerificationError
-from pausenet.records import (
+from pausenet.core.charter import SLUG_RE, Charter, Role
+from pausenet.core.dsse import Envelope, pae, sha256
+from pausenet.core.payload import CodecError, decode_heartbeat, decode_statement
+from pausenet.core.records import (
     HASH_BYTES,
     HEARTBEAT_TYPE,
     MAX_SEQ,
@@ -29,6 +28,7 @@ from pausenet.records import (
     TriggerAttestation,
     Vote,
 )
+from pausenet.errors import VerificationError
 
 __all__ = [
     "Reason",

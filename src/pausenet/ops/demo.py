@@ -17,11 +17,9 @@ from rich.console import Console
 from rich.rule import Rule
 from rich.text import Text
 
-from pausenet.bundle import evaluate_bundle, write_bundle
-from pausenet.charter import Charter, Role, load_charter
-from pausenet.errors import CharterError, PausenetError
-from pausenet.federation import Federation, FederationMember, init_federation
-from pausenet.records import (
+from pausenet.core.bundle import evaluate_bundle, write_bundle
+from pausenet.core.charter import Charter, Role, load_charter
+from pausenet.core.records import (
     Body,
     Compliance,
     ComplianceState,
@@ -31,9 +29,11 @@ from pausenet.records import (
     TriggerAttestation,
     Vote,
 )
-from pausenet.render import reason_text, render_view, short_time, state_text
-from pausenet.signing import build_statement, sign_heartbeat, sign_statement
-from pausenet.view import PauseState, View, evaluate
+from pausenet.core.signing import build_statement, sign_heartbeat, sign_statement
+from pausenet.core.view import PauseState, View, evaluate
+from pausenet.errors import CharterError, PausenetError
+from pausenet.ops.federation import Federation, FederationMember, init_federation
+from pausenet.ops.render import reason_text, render_view, short_time, state_text
 
 __all__ = ["DEMO_FEDERATION_ID", "DemoResult", "run_demo"]
 

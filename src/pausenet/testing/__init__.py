@@ -1,0 +1,1 @@
+"""Fakes for tests and simulations: an in-memory gossip network and a fault-injecting TCP proxy."""
