@@ -119,6 +119,7 @@ class Replica:
         self._hashes: dict[bytes, SignedStatement] = {}  # every statement held, main or branch
         self._heartbeats: dict[str, SignedHeartbeat] = {}  # the latest, by counter
         self._kept: dict[str, dict[bytes, SignedHeartbeat]] = {}  # earlier ones, still witnesses
+        self._kept_saved: dict[str, frozenset[bytes]] = {}  # what the store holds of them
         self._evidence: dict[bytes, Evidence] = {}
         self._evidence_by_member: dict[str, list[Evidence]] = {}  # lowest (seq, id) first
         self._fork_items: dict[bytes, Verified | None] = {}  # evidence envelopes, verified
@@ -201,7 +202,7 @@ class Replica:
         """For an equivocator, SHA-256 over the sorted hashes of every statement held of it
         (main log and branches): two nodes holding the same statements agree whichever branch
         each saw first (§12.1). Empty for a member with no evidence against it."""
-        if member not in self._evidence_by_member:
+        if not self._evidence_by_member.get(member):
             return b""
         cached = self._trees.get(member)
         if cached is None:
@@ -419,7 +420,7 @@ class Replica:
         """Keep `st` on a branch of an equivocator's log if it links to a statement held (or
         is a seq 1). True if kept or already held."""
         m = st.member
-        if m not in self._evidence_by_member:
+        if not self._evidence_by_member.get(m):
             return False  # branches are kept only once a fork is proven
         if st.hash in self._hashes:
             return True
@@ -514,10 +515,12 @@ class Replica:
             keep[by_head[hs].hash] = by_head[hs]
         if latest is not None:
             keep.pop(latest.hash, None)
-        changed = set(keep) != set(kept)
         self._kept[member] = keep
-        if changed and persist and self.persistence is not None:
-            await self.persistence.put_kept_heartbeats(member, list(keep.values()))
+        saved = self._kept_saved.get(member, frozenset())
+        if persist and set(keep) != saved:
+            if self.persistence is not None:
+                await self.persistence.put_kept_heartbeats(member, list(keep.values()))
+            self._kept_saved[member] = frozenset(keep)
         return frozenset(keep)
 
     async def _ingest_evidence(
@@ -629,6 +632,7 @@ class Replica:
                 latest = self._heartbeats.get(hb.member)
                 if latest is None or latest.hash != hb.hash:
                     self._kept.setdefault(hb.member, {})[hb.hash] = hb
+        self._kept_saved = {m: frozenset(k) for m, k in self._kept.items()}
         self._trees.clear()
         self._changed()
 
