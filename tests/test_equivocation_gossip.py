@@ -6,16 +6,16 @@ belongs to an `Attacker` (tests/byzantine.py) that sends each node what it choos
 needs 3 labs' PAUSE votes; a lift needs 3 labs' and the overseer's LIFT votes.
 """
 
+# ruff: noqa: F811  (tests take the imported `arena` fixture as a parameter)
 from __future__ import annotations
 
 import asyncio
 import os
 
 import pytest
-import test_byzantine
 from helpers import attest, lift, pause
 from netutil import eventually, views_agree
-from test_byzantine import EVIL, RSI, Arena
+from test_byzantine import EVIL, RSI, Arena, arena  # noqa: F401 (arena: the fixture)
 
 from pausenet.core.evidence import check_evidence
 from pausenet.core.records import Decision
@@ -23,8 +23,6 @@ from pausenet.core.verify import Rejection
 from pausenet.core.view import PauseState, View
 
 pytestmark = pytest.mark.slow
-
-_arena = test_byzantine.arena  # the `arena` fixture: four honest nodes and lab-d's attacker
 
 SIDE_A = ("lab-a", "lab-b")
 SIDE_B = ("lab-c", "overseer-a")
