@@ -129,6 +129,9 @@ SKEW_MS = CHARTER.rules.max_clock_skew_s * 1000
 LIMITS = CHARTER.limits
 I64_MAX = 2**63 - 1
 
+# Statement j (seq j + 1) is signed between heartbeats j and j + 1 (below), as an honest node
+# signs them: a heartbeat never denies a statement its member had already signed (§7).
+STMT_T0 = T0 + 60_500
 LOGS = {
     "lab-a": log_for(
         CHARTER,
@@ -139,13 +142,28 @@ LOGS = {
             pause(1, "rsi-detected", "eval-threshold", note="why"),
             comply(1),
         ],
+        STMT_T0,
     ),
     "lab-b": log_for(
-        CHARTER, KEYS["lab-b"], "lab-b", [pause(1), comply(1, ComplianceState.NOT_HALTED), lift(1)]
+        CHARTER,
+        KEYS["lab-b"],
+        "lab-b",
+        [pause(1), comply(1, ComplianceState.NOT_HALTED), lift(1)],
+        STMT_T0,
     ),
-    "lab-c": log_for(CHARTER, KEYS["lab-c"], "lab-c", [attest("eval-threshold"), pause(1)]),
+    "lab-c": log_for(
+        CHARTER,
+        KEYS["lab-c"],
+        "lab-c",
+        [attest("eval-threshold"), pause(1)],
+        STMT_T0,
+    ),
     "overseer-a": log_for(
-        CHARTER, KEYS["overseer-a"], "overseer-a", [attest("eval-threshold", b"x"), lift(1)]
+        CHARTER,
+        KEYS["overseer-a"],
+        "overseer-a",
+        [attest("eval-threshold", b"x"), lift(1)],
+        STMT_T0,
     ),
 }
 # Every member's heartbeats as its log grew: counter i + 1 commits to the first i statements.
@@ -165,7 +183,7 @@ HEARTBEATS = {
     for m, log in LOGS.items()
 }
 # lab-c also signed a second seq 1: a genuine fork.
-FORK_C = log_for(CHARTER, KEYS["lab-c"], "lab-c", [pause(1, "eval-threshold")])[0]
+FORK_C = log_for(CHARTER, KEYS["lab-c"], "lab-c", [pause(1, "eval-threshold")], STMT_T0)[0]
 
 STATEMENTS: list[SignedStatement] = [s for log in LOGS.values() for s in log]
 ALL_HEARTBEATS: list[SignedHeartbeat] = [h for hbs in HEARTBEATS.values() for h in hbs]
@@ -764,7 +782,17 @@ def is_fork(a: Envelope, b: Envelope, now: int) -> bool:
     if pa is None or pb is None or pa.member != pb.member or a.payload == b.payload:
         return False
     ca, cb = commitments(a, pa), commitments(b, pb)
-    return any(s in cb and cb[s] != h for s, h in ca.items())
+    if any(s in cb and cb[s] != h for s, h in ca.items()):
+        return True
+    kinds = (a.payload_type, b.payload_type)
+    if kinds == (STATEMENT_TYPE, HEARTBEAT_TYPE):
+        return bool(pa.seq > pb.head_seq and pa.issued_at_ms <= pb.issued_at_ms)
+    if kinds == (HEARTBEAT_TYPE, STATEMENT_TYPE):
+        return bool(pb.seq > pa.head_seq and pb.issued_at_ms <= pa.issued_at_ms)
+    if kinds == (HEARTBEAT_TYPE, HEARTBEAT_TYPE):
+        lo, hi = (pa, pb) if pa.head_seq < pb.head_seq else (pb, pa)
+        return bool(lo.head_seq < hi.head_seq and lo.counter >= hi.counter)
+    return False
 
 
 def _count(target: str) -> None:
@@ -1008,7 +1036,16 @@ def test_check_evidence_never_raises_and_cannot_frame_an_honest_member(
     assert result.member not in HONEST
     assert {result.first.payload, result.second.payload} == {a.payload, b.payload}
     pa, pb = oracle(result.first), oracle(result.second)
-    assert commitments(result.first, pa)[result.seq] != commitments(result.second, pb)[result.seq]
+    ca, cb = commitments(result.first, pa), commitments(result.second, pb)
+    if result.seq in ca and result.seq in cb and ca[result.seq] != cb[result.seq]:
+        return  # a fork at result.seq
+    # otherwise a timeline contradiction: result.seq is head + 1 of the denying heartbeat
+    heads = [
+        p.head_seq
+        for e, p in ((result.first, pa), (result.second, pb))
+        if e.payload_type == HEARTBEAT_TYPE
+    ]
+    assert result.seq - 1 in heads
 
 
 # -- pausenet.core.answer ------------------------------------------------------------------------------

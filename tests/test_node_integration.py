@@ -647,6 +647,7 @@ async def test_a_node_restored_from_an_older_store_catches_up_before_it_signs(
     import shutil
 
     async with Cluster(tmp_path, labs=2, overseers=0) as cluster:
+        await cluster.converged()  # each holds the other's heartbeat: its address, after restarts
         a = cluster["lab-a"]
         await a.attest_trigger("rsi-detected", note="one")
         await eventually(lambda: cluster["lab-b"].replica.head("lab-a")[0] == 1)

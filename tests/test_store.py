@@ -256,7 +256,9 @@ async def test_refuses_a_newer_schema(
     con.commit()
     con.close()
     with pytest.raises(
-        StoreError, match=r"schema version 2, newer than this pausenet supports \(1\)"
+        StoreError,
+        match=rf"schema version {SCHEMA_VERSION + 1}, newer than this pausenet supports"
+        rf" \({SCHEMA_VERSION}\)",
     ):
         await Store.open(db_path, charter_digest=fed[0].digest)
 
@@ -268,14 +270,31 @@ async def test_migrates_an_older_schema(
     async with await Store.open(db_path, charter_digest=fed[0].digest) as s:
         await s.append_statement(log[0])
 
-    async def v1_to_v2(db: object) -> None:
+    async def next_version(db: object) -> None:
         await db.execute("CREATE TABLE extra (x INTEGER)")  # type: ignore[attr-defined]
 
-    monkeypatch.setattr(store_module, "_MIGRATIONS", [*store_module._MIGRATIONS, v1_to_v2])
+    monkeypatch.setattr(store_module, "_MIGRATIONS", [*store_module._MIGRATIONS, next_version])
     async with await Store.open(db_path, charter_digest=fed[0].digest) as s:
         assert await s.head(A) == (1, log[0].hash)
-    assert raw_rows(db_path, "SELECT value FROM meta WHERE key = 'schema_version'") == [("2",)]
+    want = str(SCHEMA_VERSION + 1)
+    assert raw_rows(db_path, "SELECT value FROM meta WHERE key = 'schema_version'") == [(want,)]
     assert raw_rows(db_path, "SELECT count(*) FROM extra") == [(0,)]
+
+
+async def test_a_version_1_store_gains_branches_and_kept_heartbeats_and_keeps_its_log(
+    db_path: Path, fed: tuple[Charter, dict[str, SigningKey]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = chain(fed, 2)
+    with monkeypatch.context() as m:
+        m.setattr(store_module, "_MIGRATIONS", store_module._MIGRATIONS[:1])
+        async with await Store.open(db_path, charter_digest=fed[0].digest) as s:
+            await s.append_statements(log)
+    assert raw_rows(db_path, "SELECT value FROM meta WHERE key = 'schema_version'") == [("1",)]
+    async with await Store.open(db_path, charter_digest=fed[0].digest) as s:
+        assert await s.head(A) == (2, log[1].hash)
+        assert await s.branch_statements() == []
+        assert await s.kept_heartbeats() == []
+    assert raw_rows(db_path, "SELECT value FROM meta WHERE key = 'schema_version'") == [("2",)]
 
 
 async def test_refuses_a_garbage_file(

@@ -986,12 +986,40 @@ def test_equivocators_lift_below_its_fork_still_counts(world: World) -> None:
 
 
 def test_a_heartbeat_cannot_roll_a_log_back(world: World) -> None:
-    """An earlier heartbeat committed lab-a to seq 2; a later one naming seq 0 does not excuse us."""
+    """An earlier heartbeat committed lab-a to seq 2; a later one (higher counter) naming seq 0
+    takes that head back: the pair is evidence (§7), and lab-a is never synced again."""
     world.say("lab-a", attest(), attest(note="2"), at=T0)
     early = heartbeat_for(world.charter, key_for("lab-a"), "lab-a", world.logs["lab-a"], 1, T0 + S)
     late = heartbeat_for(world.charter, key_for("lab-a"), "lab-a", [], 2, T0 + 2 * S)
-    v = evaluate(world.charter, [early, late], T0 + 3 * S)
-    status = member(v, "lab-a")
-    assert (status.fresh, status.synced) == (True, False)
-    v = evaluate(world.charter, [*world.statements(), early, late], T0 + 3 * S)
+    for items in ([early, late], [*world.statements(), early, late]):
+        v = evaluate(world.charter, items, T0 + 3 * S)
+        status = member(v, "lab-a")
+        assert (status.fresh, status.synced, status.equivocator) == (True, False, True)
+        assert [(e.member, e.seq) for e in v.evidence] == [("lab-a", 1)]
+        assert {v.evidence[0].first, v.evidence[0].second} == {early.envelope, late.envelope}
+
+
+def test_a_heartbeat_with_a_lower_counter_and_a_higher_head_is_no_evidence(world: World) -> None:
+    """An honest log grows: an older heartbeat naming a lower head is just older."""
+    world.say("lab-a", attest(), attest(note="2"), at=T0)
+    old = heartbeat_for(world.charter, key_for("lab-a"), "lab-a", world.logs["lab-a"][:1], 1, T0)
+    new = heartbeat_for(world.charter, key_for("lab-a"), "lab-a", world.logs["lab-a"], 2, T0 + S)
+    v = evaluate(world.charter, [*world.statements(), old, new], T0 + 2 * S)
+    assert not v.evidence
     assert member(v, "lab-a").synced
+
+
+def test_a_statement_its_own_earlier_heartbeat_denies_is_evidence(world: World) -> None:
+    """lab-a signs seq 2 at T0 and withholds it; at T0 + 1 s it heartbeats head 1. Revealed, the
+    pair contradicts itself (§7): evidence at seq 2, so lab-a's lifts from seq 2 on never count."""
+    world.say("lab-a", attest(), at=T0)
+    withheld = statement(world.charter, "lab-a", 2, world.logs["lab-a"][0].hash, T0, attest())
+    denial = heartbeat_for(world.charter, key_for("lab-a"), "lab-a", world.logs["lab-a"], 1, T0 + S)
+    v = evaluate(world.charter, [*world.statements(), withheld, denial], T0 + 2 * S)
+    assert [(e.member, e.seq) for e in v.evidence] == [("lab-a", 2)]
+    assert member(v, "lab-a").equivocator
+    # a heartbeat issued before the statement denies nothing
+    earlier = heartbeat_for(world.charter, key_for("lab-a"), "lab-a", world.logs["lab-a"], 1, T0)
+    late = statement(world.charter, "lab-a", 2, world.logs["lab-a"][0].hash, T0 + 1, attest())
+    v = evaluate(world.charter, [*world.statements(), late, earlier], T0 + 2 * S)
+    assert not v.evidence

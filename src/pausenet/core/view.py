@@ -14,6 +14,7 @@ certified state (what the certificates in hand prove) alongside. docs/protocol.m
 
 from __future__ import annotations
 
+import bisect
 import heapq
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -23,7 +24,7 @@ from typing import Any
 
 from pausenet.core.charter import Charter, Role
 from pausenet.core.dsse import Envelope
-from pausenet.core.evidence import Evidence, evidence_id, find_conflict
+from pausenet.core.evidence import Evidence, commitments, find_conflict
 from pausenet.core.records import (
     Compliance,
     ComplianceState,
@@ -296,26 +297,57 @@ class _Evaluation:
         statements: Mapping[str, Mapping[int, list[SignedStatement]]],
         heartbeats: Mapping[str, list[SignedHeartbeat]],
     ) -> list[Evidence]:
-        """One piece of evidence per conflicting seq per member (the pair with the lowest hashes)."""
-        out: dict[bytes, Evidence] = {}
+        """Evidence among all verified items (docs/protocol.md §7): forks (a seq committed to
+        two hashes), statements a heartbeat denies, and heads taken back. One piece per member
+        and seq in doubt: of the candidate pairs found, the one with the lowest evidence id."""
+        out: dict[tuple[str, int], Evidence] = {}
+
+        def add(a: Verified, b: Verified) -> None:
+            seq = find_conflict(a, b)
+            if seq is None:
+                return
+            first, second = sorted((a, b), key=lambda v: v.hash)
+            ev = Evidence(a.member, seq, first.envelope, second.envelope)
+            cur = out.get((ev.member, seq))
+            if cur is None or ev.id < cur.id:
+                out[(ev.member, seq)] = ev
+
         members = sorted(set(statements) | set(heartbeats))
         for m in members:
-            items: list[Verified] = [s for lst in statements.get(m, {}).values() for s in lst]
-            items += heartbeats.get(m, [])
+            stmts = [s for lst in statements.get(m, {}).values() for s in lst]
+            hbs = sorted(heartbeats.get(m, []), key=lambda h: h.hash)
+            items: list[Verified] = [*stmts, *hbs]
             by_seq: dict[int, dict[bytes, Verified]] = defaultdict(dict)
             for it in sorted(items, key=lambda i: i.hash):
-                for seq, h in _commit_pairs(it):
+                for seq, h in commitments(it).items():
                     by_seq[seq].setdefault(h, it)
             for seq in sorted(by_seq):
                 claims = by_seq[seq]
-                if len(claims) < 2:
-                    continue
-                (_, a), (_, b) = sorted(claims.items())[:2]
-                if find_conflict(a, b) is None:
-                    continue  # both commit to seq via different items but not to each other
-                first, second = sorted((a, b), key=lambda v: v.hash)
-                ev = Evidence(m, seq, first.envelope, second.envelope)
-                out.setdefault(evidence_id(first.envelope, second.envelope), ev)
+                if len(claims) >= 2:
+                    (_, a), (_, b) = sorted(claims.items())[:2]
+                    add(a, b)  # no conflict when both commit to seq through unrelated items
+            if not hbs:
+                continue
+            # A statement above a heartbeat's head, issued at or before it: of those issued by
+            # each heartbeat's time, the one with the highest (seq, hash) is the witness.
+            by_time = sorted(stmts, key=lambda s: (s.statement.issued_at_ms, s.hash))
+            times = [s.statement.issued_at_ms for s in by_time]
+            best: list[SignedStatement] = []
+            for st in by_time:
+                top = best[-1] if best else None
+                best.append(st if top is None or (st.seq, st.hash) > (top.seq, top.hash) else top)
+            for hb in hbs:
+                i = bisect.bisect_right(times, hb.heartbeat.issued_at_ms)
+                if i and best[i - 1].seq > hb.heartbeat.head_seq:
+                    add(best[i - 1], hb)
+            # A head taken back: a heartbeat whose counter is not below another's, with a lower
+            # head. Walk in counter order, comparing with the highest head seen so far.
+            top_hb: SignedHeartbeat | None = None
+            for hb in sorted(hbs, key=lambda h: (h.heartbeat.counter, -h.heartbeat.head_seq)):
+                if top_hb is not None and top_hb.heartbeat.head_seq > hb.heartbeat.head_seq:
+                    add(top_hb, hb)
+                if top_hb is None or hb.heartbeat.head_seq > top_hb.heartbeat.head_seq:
+                    top_hb = hb
         return sorted(out.values(), key=lambda e: (e.member, e.seq, e.id))
 
     # -- step 2: certificates, epoch by epoch ----------------------------------------------
@@ -580,16 +612,6 @@ class _Evaluation:
             f"{base}, but {', '.join(sorted(blockers))} not synced: together they could have"
             f" signed an unseen {flip} certificate"
         )
-
-
-def _commit_pairs(it: Verified) -> list[tuple[int, bytes]]:
-    if isinstance(it, SignedStatement):
-        pairs = [(it.seq, it.hash)]
-        if it.seq > 1:
-            pairs.append((it.seq - 1, it.statement.prev_hash))
-        return pairs
-    hb = it.heartbeat
-    return [(hb.head_seq, hb.head_hash)] if hb.head_seq > 0 else []
 
 
 def _earlier(a: SignedStatement, b: SignedStatement) -> bool:

@@ -33,6 +33,7 @@ PENALTIES: Mapping[str, float] = {
     "gap": 1,
     "from-future": 1,
     "superseded": 0,
+    "quota": 0,  # an honest relay may pass on more of an equivocator's branches than we keep
 }
 
 

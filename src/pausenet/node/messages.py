@@ -10,6 +10,8 @@ from pausenet.core.dsse import Envelope
 
 __all__ = ["Digest", "Items", "MemberHead"]
 
+_TREE = 2**64 - 1  # stands for head_seq in the summary of an equivocator's tree hash
+
 
 @dataclass(frozen=True)
 class MemberHead:
@@ -17,6 +19,7 @@ class MemberHead:
     head_seq: int
     head_hash: bytes
     heartbeat_counter: int
+    tree_hash: bytes = b""  # for an equivocator: every statement held of it (§12.1)
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,10 @@ class Digest:
         for mh in self.heads:
             m = mh.member.encode("utf-8")
             h.update(struct.pack(">B", len(m)) + m)
+            if mh.tree_hash:  # an equivocator: nodes may hold different branches as main logs
+                h.update(struct.pack(">QQ", _TREE, mh.heartbeat_counter))
+                h.update(mh.tree_hash.ljust(32, b"\0")[:32])
+                continue
             h.update(struct.pack(">QQ", mh.head_seq, mh.heartbeat_counter))
             h.update(mh.head_hash.ljust(32, b"\0")[:32])
         for eid in self.evidence_ids:

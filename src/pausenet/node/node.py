@@ -29,6 +29,7 @@ from types import TracebackType
 
 from pausenet.core.answer import sign_answer
 from pausenet.core.charter import Charter, Role, load_charter
+from pausenet.core.dsse import Envelope
 from pausenet.core.evidence import Evidence, check_evidence
 from pausenet.core.keys import SigningKey, load_signing_key
 from pausenet.core.records import (
@@ -114,6 +115,11 @@ class Node:
         self._facts_changed = asyncio.Event()
         self._in_touch = asyncio.Event()  # a gossip exchange with some peer has succeeded
         self._view_cache: tuple[int, int, View] | None = None
+        # Own statements and heartbeats are signed one at a time, each later than the last: a
+        # heartbeat signed while a statement is being signed, or a statement timed before the
+        # last heartbeat, would be evidence against this member (docs/protocol.md §7).
+        self._signing = asyncio.Lock()
+        self._signed_one = False  # a heartbeat signed since start
         self.guard = PeerGuard(self.options.peer_limits)
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -190,9 +196,11 @@ class Node:
             bootstrap=cfg.peers,
             config=self.options.gossip,
             on_change=self._notify,
-            on_contact=self._in_touch.set,
+            on_contact=self.mark_in_touch,
         )
-        await self.issue_heartbeat()
+        if self._may_sign():
+            await self.issue_heartbeat()
+            self._signed_one = True
         self._tasks = [
             asyncio.create_task(self.engine.run(self._stop), name="gossip"),
             asyncio.create_task(self._heartbeat_loop(), name="heartbeat"),
@@ -212,21 +220,23 @@ class Node:
     async def _load(self) -> None:
         assert self.store is not None
         now = self.clock() + _LOAD_SLACK_MS
-        stmts: list[Verified] = []
-        hbs: list[Verified] = []
         bad = 0
-        for env in await self.store.all_statement_envelopes():
-            v = verify_envelope(self.charter, env, now_ms=now)
-            if isinstance(v, Rejection):
-                bad += 1
-            else:
-                stmts.append(v)
-        for env in await self.store.heartbeats():
-            v = verify_envelope(self.charter, env, now_ms=now)
-            if not isinstance(v, Rejection):
-                hbs.append(v)
-            else:
-                bad += 1
+
+        def verified(envs: list[Envelope]) -> list[Verified]:
+            nonlocal bad
+            out: list[Verified] = []
+            for env in envs:
+                v = verify_envelope(self.charter, env, now_ms=now)
+                if isinstance(v, Rejection):
+                    bad += 1
+                else:
+                    out.append(v)
+            return out
+
+        stmts = verified(await self.store.all_statement_envelopes())
+        hbs = verified(await self.store.heartbeats())
+        branches = verified(await self.store.branch_statements())
+        kept = verified(await self.store.kept_heartbeats())
         evidence: list[Evidence] = []
         for _member, a, b in await self.store.evidence():
             ev = check_evidence(self.charter, a, b, now_ms=now)
@@ -239,7 +249,7 @@ class Node:
                 f"store {self.config.data_dir / STORE_FILE}: {bad} stored item(s) fail"
                 " verification; the file was changed outside pausenet — restore it from a backup"
             )
-        self.replica.load(stmts, hbs, evidence)
+        self.replica.load(stmts, hbs, evidence, branches=branches, kept=kept)
         log.info(
             "loaded %d statement(s), %d heartbeat(s), %d evidence item(s) from the store",
             len(stmts),
@@ -346,14 +356,29 @@ class Node:
         if self._stopping:
             raise SigningRefusedError("the node is shutting down")
         await self._caught_up_with_own_log()
-        st = await self.store.issue_statement(
-            self.key, self.charter, self.member, body, self.clock()
-        )
-        await self._sync_own_log()  # includes st, and any statement recovery finished first
+        async with self._signing:
+            st = await self.store.issue_statement(
+                self.key, self.charter, self.member, body, self._own_time(statement=True)
+            )
+            await self._sync_own_log()  # includes st, and any statement recovery finished first
         log.info("signed %s#%d: %s", self.member, st.seq, _describe(body))
         await self.issue_heartbeat()  # commit the new head at once, so peers see it is complete
         self._notify()
         return st
+
+    def mark_in_touch(self) -> None:
+        """A gossip exchange with a peer succeeded: this member's own latest statements and
+        heartbeat have reached us if any peer had them. The first time, heartbeat at once."""
+        if not self._in_touch.is_set():
+            self._in_touch.set()
+            self._facts_changed.set()
+
+    def _may_sign(self) -> bool:
+        """Whether this node may sign heartbeats: once in touch with a peer (or with none to
+        hear from). A store restored from a backup does not know the member's latest head and
+        heartbeat counter; a heartbeat signed from it would deny statements the member signed
+        after the backup, which is evidence against it (docs/protocol.md §7)."""
+        return self._in_touch.is_set() or self.engine is None or not self.engine.peers()
 
     async def _caught_up_with_own_log(self) -> None:
         """Before the first statement after start, hear from at least one peer.
@@ -478,21 +503,33 @@ class Node:
 
     # -- heartbeats -------------------------------------------------------------------------
 
+    def _own_time(self, *, statement: bool = False) -> int:
+        """The time for the next own item: never before the last one (a clock stepped back
+        must not make a log's times go backwards), and a statement strictly after the last
+        heartbeat, which said the log ended below it."""
+        last_st = self.replica.log(self.member)[-1:]
+        floor = last_st[0].statement.issued_at_ms if last_st else 0
+        hb = self.replica.heartbeat(self.member)
+        if hb is not None:
+            floor = max(floor, hb.heartbeat.issued_at_ms + (1 if statement else 0))
+        return max(self.clock(), floor)
+
     async def issue_heartbeat(self) -> None:
         assert self.store is not None
-        counter = await self.store.next_heartbeat_counter(self.member)
-        seq, h = self.replica.head(self.member)
-        hb = sign_heartbeat(
-            self.key,
-            self.charter,
-            self.member,
-            head_seq=seq,
-            head_hash=h,
-            counter=counter,
-            issued_at_ms=self.clock(),
-            address=self._advertised,
-        )
-        report = await self.replica.ingest(Items(heartbeats=(hb.envelope,)))
+        async with self._signing:
+            counter = await self.store.next_heartbeat_counter(self.member)
+            seq, h = self.replica.head(self.member)
+            hb = sign_heartbeat(
+                self.key,
+                self.charter,
+                self.member,
+                head_seq=seq,
+                head_hash=h,
+                counter=counter,
+                issued_at_ms=self._own_time(),
+                address=self._advertised,
+            )
+            report = await self.replica.ingest(Items(heartbeats=(hb.envelope,)))
         if not report.heartbeats:
             log.warning("own heartbeat not accepted: %s", dict(report.rejected))
         self._notify()
@@ -537,7 +574,9 @@ class Node:
             v = self.view()
             now_certified = (v.certified_state, v.epoch)
             self._log_news(v)
-            if loop.time() < next_due and now_certified == last:
+            if loop.time() < next_due and now_certified == last and self._signed_one:
+                continue
+            if not self._may_sign():
                 continue
             if now_certified != last:
                 log.info(
@@ -549,6 +588,7 @@ class Node:
             last = now_certified
             try:
                 await self.issue_heartbeat()
+                self._signed_one = True
             except PausenetError as exc:
                 log.error("could not sign a heartbeat: %s", exc)
             next_due = loop.time() + interval

@@ -1,11 +1,15 @@
 """A node's in-memory replica of the federation's facts, and the one ingest path into it.
 
-The replica holds, per member, the log as one hash chain, the latest heartbeat, and evidence of
-forks. Everything that arrives — from gossip, from the store at start-up, from the node's own
-signing — goes through `ingest`, which verifies each envelope against the charter, checks it
-against what is held (chain link, seq continuity, conflicts), persists it through the optional
-`Persistence` port, and only then adds it. A conflicting statement is never stored in the log;
-the pair becomes evidence instead.
+The replica holds, per member: the log as one hash chain (the *main* log: the branch this node
+saw first), the latest heartbeat and a few earlier ones that still witness something (the one
+with the highest head, and the latest naming each head we do not hold past yet), and evidence
+(docs/protocol.md §7). For an equivocator it also holds the statements of its other branches
+(§12.3), so that every node counts the same PAUSE votes whichever branch it saw first.
+
+Everything that arrives — from gossip, from the store at start-up, from the node's own signing —
+goes through `ingest`, which verifies each envelope against the charter, checks it against what
+is held (chain link, seq continuity, forks, timeline contradictions), persists it through the
+optional `Persistence` port, and only then adds it.
 
 It also answers the two questions anti-entropy asks: "what do you hold?" (`digest`, with a
 32-byte `summary_hash` for the cheap first exchange) and "what do I hold that you lack?"
@@ -21,8 +25,14 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from pausenet.core.charter import Charter
-from pausenet.core.dsse import Envelope
-from pausenet.core.evidence import Evidence, check_evidence, evidence_id, find_conflict
+from pausenet.core.dsse import Envelope, sha256
+from pausenet.core.evidence import (
+    Evidence,
+    check_evidence,
+    commitments,
+    evidence_id,
+    find_conflict,
+)
 from pausenet.core.records import SignedHeartbeat, SignedStatement
 from pausenet.core.verify import Rejection, Verified, verify_envelope
 from pausenet.core.view import View, evaluate
@@ -36,6 +46,8 @@ __all__ = [
 ]
 
 EVIDENCE_PER_MEMBER = 8  # proofs of equivocation kept per member (docs/protocol.md §12.3)
+BRANCH_STATEMENTS_PER_MEMBER = 1024  # statements of an equivocator's other branches (§12.3)
+WITNESS_HEARTBEATS_PER_MEMBER = 16  # earlier heartbeats kept as witnesses of a member's timeline
 
 # Per-envelope framing overhead assumed when budgeting message bytes (protobuf tags, lengths).
 _ENVELOPE_OVERHEAD = 96
@@ -49,10 +61,14 @@ class IngestReport:
     duplicates: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
     rejections: list[Rejection] = field(default_factory=list)
+    # items that yielded evidence: counted there, not again as statements or heartbeats
+    evidenced: set[bytes] = field(default_factory=set, repr=False)
+
+    branched: int = 0  # of the evidence items, statements also kept on a branch (§12.3)
 
     @property
     def changed(self) -> bool:
-        return bool(self.statements or self.heartbeats or self.evidence)
+        return bool(self.statements or self.heartbeats or self.evidence or self.branched)
 
     def reject(self, reason: str, r: Rejection | None = None) -> None:
         self.rejected[reason] += 1
@@ -76,6 +92,10 @@ class Persistence(Protocol):
 
     async def add_evidence(self, id: bytes, member: str, a: Envelope, b: Envelope) -> bool: ...
 
+    async def add_branch_statements(self, batch: Sequence[SignedStatement]) -> None: ...
+
+    async def put_kept_heartbeats(self, member: str, kept: Sequence[SignedHeartbeat]) -> None: ...
+
 
 def envelope_size(e: Envelope) -> int:
     return (
@@ -94,12 +114,16 @@ class Replica:
         self.clock = clock
         self.persistence = persistence
         self._logs: dict[str, list[SignedStatement]] = {m.id: [] for m in charter.members}
-        self._heartbeats: dict[str, SignedHeartbeat] = {}
+        # an equivocator's statements on branches other than its main log, by hash
+        self._branches: dict[str, dict[bytes, SignedStatement]] = {}
+        self._hashes: dict[bytes, SignedStatement] = {}  # every statement held, main or branch
+        self._heartbeats: dict[str, SignedHeartbeat] = {}  # the latest, by counter
+        self._kept: dict[str, dict[bytes, SignedHeartbeat]] = {}  # earlier ones, still witnesses
+        self._kept_saved: dict[str, frozenset[bytes]] = {}  # what the store holds of them
         self._evidence: dict[bytes, Evidence] = {}
-        self._evidence_by_member: dict[str, list[Evidence]] = {}
-        self._fork_items: dict[
-            bytes, Verified | None
-        ] = {}  # evidence envelopes, verified  # lowest (seq, id) first
+        self._evidence_by_member: dict[str, list[Evidence]] = {}  # lowest (seq, id) first
+        self._fork_items: dict[bytes, Verified | None] = {}  # evidence envelopes, verified
+        self._trees: dict[str, bytes] = {}  # cached tree hashes of equivocators
         self._digest: Digest | None = None
         self._summary: bytes | None = None
         # One ingest at a time: its checks and its appends are one transaction. Ingest awaits the
@@ -121,11 +145,19 @@ class Replica:
         start = max(from_seq, 1) - 1
         return log[start : start + limit] if limit is not None else log[start:]
 
+    def branch_statements(self, member: str) -> list[SignedStatement]:
+        """An equivocator's statements on branches other than its main log, by (seq, hash)."""
+        return sorted(self._branches.get(member, {}).values(), key=lambda s: (s.seq, s.hash))
+
     def heartbeat(self, member: str) -> SignedHeartbeat | None:
         return self._heartbeats.get(member)
 
     def heartbeats(self) -> list[SignedHeartbeat]:
         return [self._heartbeats[m] for m in sorted(self._heartbeats)]
+
+    def kept_heartbeats(self, member: str) -> list[SignedHeartbeat]:
+        """Earlier heartbeats kept as witnesses of member's timeline (the latest not included)."""
+        return sorted(self._kept.get(member, {}).values(), key=lambda h: h.hash)
 
     def evidence(self) -> list[Evidence]:
         return [self._evidence[k] for k in sorted(self._evidence)]
@@ -134,9 +166,14 @@ class Replica:
         return frozenset(e.member for e in self._evidence.values())
 
     def verified_items(self) -> list[Verified]:
-        """Everything held, for the view: logs, latest heartbeats, both sides of each fork."""
+        """Everything held, for the view: logs and branches, the latest and the kept
+        heartbeats, both sides of each piece of evidence."""
         items: list[Verified] = [s for m in sorted(self._logs) for s in self._logs[m]]
+        for m in sorted(self._branches):
+            items += self.branch_statements(m)
         items += self.heartbeats()
+        for m in sorted(self._kept):
+            items += self.kept_heartbeats(m)
         held = {i.hash for i in items}
         for ev in self.evidence():
             for env in (ev.first, ev.second):
@@ -161,13 +198,29 @@ class Replica:
             self.charter, self.verified_items(), self.clock() if now_ms is None else now_ms
         )
 
+    def tree_hash(self, member: str) -> bytes:
+        """For an equivocator, SHA-256 over the sorted hashes of every statement held of it
+        (main log and branches): two nodes holding the same statements agree whichever branch
+        each saw first (§12.1). Empty for a member with no evidence against it."""
+        if not self._evidence_by_member.get(member):
+            return b""
+        cached = self._trees.get(member)
+        if cached is None:
+            hashes = sorted(
+                [s.hash for s in self._logs.get(member, [])] + list(self._branches.get(member, {}))
+            )
+            cached = self._trees[member] = sha256(b"pausenet.tree.v1\n" + b"".join(hashes))
+        return cached
+
     def digest(self) -> Digest:
         if self._digest is None:
             heads = []
             for m in sorted(self._logs):
                 seq, h = self.head(m)
                 hb = self._heartbeats.get(m)
-                heads.append(MemberHead(m, seq, h, hb.heartbeat.counter if hb else 0))
+                heads.append(
+                    MemberHead(m, seq, h, hb.heartbeat.counter if hb else 0, self.tree_hash(m))
+                )
             self._digest = Digest(tuple(heads), tuple(sorted(self._evidence)))
         return self._digest
 
@@ -224,12 +277,27 @@ class Replica:
         for m in sorted(self._logs):
             log = self._logs[m]
             th = their_heads.get(m)
+            tree = self.tree_hash(m)
+            if tree:
+                # An equivocator: the peer may hold another branch as its main log. Unless it
+                # holds the same statements, send ours from the fork (or its head) on, every
+                # branch, in seq order; it keeps what it lacks.
+                if th is not None and th.tree_hash == tree:
+                    continue
+                fork = self._evidence_by_member[m][0].seq
+                start = min(fork, th.head_seq + 1 if th else 1)
+                todo = [s for s in log[max(start, 1) - 1 :]]
+                todo += [s for s in self._branches.get(m, {}).values() if s.seq >= start]
+                for st in sorted(todo, key=lambda s: (s.seq, s.hash)):
+                    if not fits(envelope_size(st.envelope)):
+                        break
+                    statements.append(st.envelope)
+                continue
             start = min(th.head_seq, len(log)) if th else 0
             if th and 0 < th.head_seq <= len(log) and log[th.head_seq - 1].hash != th.head_hash:
-                # Their log forks from ours at or before their head. Send only our entry at their
+                # Their log forks from ours at or before their head. Send our entry at their
                 # head: it conflicts with theirs, so they find the fork (evidence) even when both
-                # logs are equally long and no heartbeat betrays it; the rest of our branch would
-                # only be refused.
+                # logs are equally long and no heartbeat betrays it.
                 if fits(envelope_size(log[th.head_seq - 1].envelope)):
                     statements.append(log[th.head_seq - 1].envelope)
                 continue
@@ -282,40 +350,54 @@ class Replica:
             self._changed()
         return report
 
+    def _witnesses(self, member: str) -> list[SignedHeartbeat]:
+        """The member's heartbeats held: the latest and the kept ones."""
+        out = list(self._kept.get(member, {}).values())
+        latest = self._heartbeats.get(member)
+        if latest is not None:
+            out.append(latest)
+        return out
+
     async def _ingest_statements(
         self, member: str, batch: list[SignedStatement], report: IngestReport
     ) -> None:
         log = self._logs[member]
         to_append: list[SignedStatement] = []
         for st in batch:
+            if st.hash in self._hashes or any(s.hash == st.hash for s in to_append):
+                report.duplicates += 1
+                continue
             head = len(log) + len(to_append)
             tip = to_append[-1] if to_append else (log[-1] if log else None)
-            if st.seq <= len(log):
-                held = log[st.seq - 1]
-                if held.hash == st.hash:
-                    report.duplicates += 1
-                else:
-                    await self._record_fork(held, st, report)
-                continue
-            if st.seq <= head:  # within this batch already
-                held = to_append[st.seq - len(log) - 1]
-                if held.hash != st.hash:
-                    await self._record_fork(held, st, report)
-                else:
-                    report.duplicates += 1
+            if st.seq <= head:
+                held = log[st.seq - 1] if st.seq <= len(log) else to_append[st.seq - len(log) - 1]
+                await self._record_fork(held, st, report)
+                await self._branch(st, to_append, report)
                 continue
             if st.seq > head + 1:
-                report.reject("gap")
+                if not await self._branch(st, to_append, report):
+                    report.reject("gap")
                 continue
             if tip is not None and st.statement.prev_hash != tip.hash:
                 await self._record_fork(tip, st, report)  # n+1 contradicts our n: a fork
-                break  # the rest of this batch is the other branch: nothing more to learn
+                await self._branch(st, to_append, report)
+                continue
             if tip is not None and st.statement.issued_at_ms < tip.statement.issued_at_ms:
                 report.reject("broken-chain")
                 continue
-            hb = self._heartbeats.get(member)
-            if hb is not None and find_conflict(hb, st) is not None:
+            forked = False
+            for hb in self._witnesses(member):
+                if find_conflict(hb, st) is None:
+                    continue
                 await self._record_fork(hb, st, report)
+                # A heartbeat naming another entry at this seq (or its predecessor) is a fork:
+                # the statement goes to a branch. A heartbeat that only denied it (issued later
+                # naming a lower head) is a lie about the timeline: the statement is still the
+                # next entry of the log, and counts.
+                ch, cs = commitments(hb), commitments(st)
+                forked = forked or any(s in ch and ch[s] != h for s, h in cs.items())
+            if forked:
+                await self._branch(st, to_append, report)
                 continue
             to_append.append(st)
         if not to_append:
@@ -327,27 +409,119 @@ class Replica:
         for st in to_append:
             if st.seq == len(log) + 1:
                 log.append(st)
-                report.statements += 1
+                self._hashes[st.hash] = st
+                report.statements += st.hash not in report.evidenced
+        self._trees.pop(member, None)
+        await self._prune_witnesses(member, persist=True)
+
+    async def _branch(
+        self, st: SignedStatement, pending: list[SignedStatement], report: IngestReport
+    ) -> bool:
+        """Keep `st` on a branch of an equivocator's log if it links to a statement held (or
+        is a seq 1). True if kept or already held."""
+        m = st.member
+        if not self._evidence_by_member.get(m):
+            return False  # branches are kept only once a fork is proven
+        if st.hash in self._hashes:
+            return True
+        pred = self._hashes.get(st.statement.prev_hash) or next(
+            (s for s in pending if s.hash == st.statement.prev_hash), None
+        )
+        if st.seq > 1 and (pred is None or pred.member != m or pred.seq != st.seq - 1):
+            return False
+        if pred is not None and st.statement.issued_at_ms < pred.statement.issued_at_ms:
+            report.reject("broken-chain")
+            return True
+        branch = self._branches.setdefault(m, {})
+        if len(branch) >= BRANCH_STATEMENTS_PER_MEMBER:
+            report.reject("quota")
+            return True
+        for hb in self._witnesses(m):
+            if find_conflict(hb, st) is not None:
+                await self._record_fork(hb, st, report)
+        if self.persistence is not None:
+            await self.persistence.add_branch_statements([st])
+        branch[st.hash] = st
+        self._hashes[st.hash] = st
+        self._trees.pop(m, None)
+        report.statements += st.hash not in report.evidenced
+        if st.hash in report.evidenced:
+            report.branched += 1
+        return True
 
     async def _ingest_heartbeat(self, hb: SignedHeartbeat, report: IngestReport) -> None:
         m = hb.member
-        log = self._logs[m]
-        head_seq = hb.heartbeat.head_seq
-        if 0 < head_seq <= len(log) and log[head_seq - 1].hash != hb.heartbeat.head_hash:
-            await self._record_fork(log[head_seq - 1], hb, report)
-            return
         cur = self._heartbeats.get(m)
-        if cur is not None:
-            if cur.hash == hb.hash:
-                report.duplicates += 1
-                return
-            if _hb_key(hb) <= _hb_key(cur):
+        kept = self._kept.setdefault(m, {})
+        if (cur is not None and cur.hash == hb.hash) or hb.hash in kept:
+            report.duplicates += 1
+            return
+        # What this heartbeat contradicts: an entry we hold at its head (a fork), a statement
+        # above its head issued at or before it, or another of the member's heartbeats.
+        log = self._logs[m]
+        h = hb.heartbeat
+        if 0 < h.head_seq <= len(log) and log[h.head_seq - 1].hash != h.head_hash:
+            await self._record_fork(log[h.head_seq - 1], hb, report)
+        above = [log[h.head_seq]] if h.head_seq < len(log) else []
+        above += [s for s in self._branches.get(m, {}).values() if s.seq > h.head_seq]
+        for st in sorted(above, key=lambda s: (s.seq, s.hash)):
+            if find_conflict(st, hb) is not None:
+                await self._record_fork(st, hb, report)
+                break
+        for other in self._witnesses(m):
+            if find_conflict(other, hb) is not None:
+                await self._record_fork(other, hb, report)
+        newest = cur is None or _hb_key(hb) > _hb_key(cur)
+        if newest:
+            if self.persistence is not None:
+                await self.persistence.put_heartbeat(hb)
+            self._heartbeats[m] = hb
+            if cur is not None:
+                kept[cur.hash] = cur  # a candidate witness; pruned below
+            report.heartbeats += hb.hash not in report.evidenced
+        else:
+            kept[hb.hash] = hb
+        keeps = await self._prune_witnesses(m, persist=True)
+        if not newest and hb.hash not in report.evidenced:
+            if hb.hash in keeps:
+                report.heartbeats += 1  # a commitment or witness we did not hold
+            else:
                 report.reject("superseded")  # replay or rollback of an older heartbeat
-                return
-        if self.persistence is not None:
-            await self.persistence.put_heartbeat(hb)
-        self._heartbeats[m] = hb
-        report.heartbeats += 1
+
+    async def _prune_witnesses(self, member: str, *, persist: bool = False) -> frozenset[bytes]:
+        """Keep, besides the latest heartbeat, the one with the highest head (the log may never
+        shrink below it) and, for each head we do not hold past yet, the latest naming it (a
+        statement above it issued before it would be a lie); at most a few, lowest heads first."""
+        kept = self._kept.get(member)
+        if not kept:
+            return frozenset()
+        latest = self._heartbeats.get(member)
+        cands = [*kept.values(), *([latest] if latest is not None else [])]
+        top = max(cands, key=lambda x: (x.heartbeat.head_seq, x.heartbeat.counter, x.hash))
+        held = len(self._logs.get(member, []))
+        by_head: dict[int, SignedHeartbeat] = {}
+        for x in cands:
+            hs = x.heartbeat.head_seq
+            if hs < held:
+                continue
+            cur = by_head.get(hs)
+            if cur is None or (x.heartbeat.issued_at_ms, x.hash) > (
+                cur.heartbeat.issued_at_ms,
+                cur.hash,
+            ):
+                by_head[hs] = x
+        keep = {top.hash: top}
+        for hs in sorted(by_head)[:WITNESS_HEARTBEATS_PER_MEMBER]:
+            keep[by_head[hs].hash] = by_head[hs]
+        if latest is not None:
+            keep.pop(latest.hash, None)
+        self._kept[member] = keep
+        saved = self._kept_saved.get(member, frozenset())
+        if persist and set(keep) != saved:
+            if self.persistence is not None:
+                await self.persistence.put_kept_heartbeats(member, list(keep.values()))
+            self._kept_saved[member] = frozenset(keep)
+        return frozenset(keep)
 
     async def _ingest_evidence(
         self, first: Envelope, second: Envelope, now: int, report: IngestReport
@@ -370,18 +544,27 @@ class Replica:
             return
         first, second = sorted((a, b), key=lambda v: v.hash)
         ev = Evidence(a.member, seq, first.envelope, second.envelope)
+        if b.hash in report.evidenced:
+            return  # this item already counted as evidence once
         if ev.id in self._evidence:
             report.duplicates += 1
-            return
-        await self._store_evidence(ev, report)
+        else:
+            await self._store_evidence(ev, report)
+        report.evidenced.add(b.hash)
 
     async def _store_evidence(self, ev: Evidence, report: IngestReport) -> None:
-        """Keep at most EVIDENCE_PER_MEMBER pieces of evidence per member: those with the
-        lowest (seq, id). One proof makes a member an equivocator and only its lowest forked
-        seq matters to the view (§8.1); the bound keeps memory and digests small however often
-        a member forks, and every node keeps the same ones, so their digests agree."""
+        """Keep one piece of evidence per member and seq (the lowest id, as the view does) and at
+        most EVIDENCE_PER_MEMBER per member: those with the lowest (seq, id). One proof makes a
+        member an equivocator and only its lowest forked seq matters to the view (§8.1); the
+        bound keeps memory and digests small however often a member forks, and every node keeps
+        the same ones, so their digests agree."""
         held = self._evidence_by_member.setdefault(ev.member, [])
-        if len(held) >= EVIDENCE_PER_MEMBER and (ev.seq, ev.id) >= (held[-1].seq, held[-1].id):
+        same = next((e for e in held if e.seq == ev.seq), None)
+        if same is not None and same.id <= ev.id:
+            report.duplicates += 1
+            return
+        full = len(held) >= EVIDENCE_PER_MEMBER
+        if same is None and full and (ev.seq, ev.id) >= (held[-1].seq, held[-1].id):
             report.duplicates += 1
             return
         if self.persistence is not None:
@@ -391,14 +574,24 @@ class Replica:
 
     def _keep_evidence(self, ev: Evidence) -> None:
         held = self._evidence_by_member.setdefault(ev.member, [])
+        same = next((e for e in held if e.seq == ev.seq), None)
+        if same is not None:
+            if same.id <= ev.id:
+                return
+            held.remove(same)
+            self._drop_evidence(same)
         held.append(ev)
         held.sort(key=lambda e: (e.seq, e.id))
         self._evidence[ev.id] = ev
+        self._trees.pop(ev.member, None)
         for dropped in held[EVIDENCE_PER_MEMBER:]:
-            del self._evidence[dropped.id]
-            self._fork_items.pop(dropped.first.payload_hash, None)
-            self._fork_items.pop(dropped.second.payload_hash, None)
+            self._drop_evidence(dropped)
         del held[EVIDENCE_PER_MEMBER:]
+
+    def _drop_evidence(self, ev: Evidence) -> None:
+        del self._evidence[ev.id]
+        self._fork_items.pop(ev.first.payload_hash, None)
+        self._fork_items.pop(ev.second.payload_hash, None)
 
     # -- loading and own items -------------------------------------------------------------
 
@@ -407,6 +600,9 @@ class Replica:
         statements: Iterable[Verified],
         heartbeats: Iterable[Verified],
         evidence: Iterable[Evidence],
+        *,
+        branches: Iterable[Verified] = (),
+        kept: Iterable[Verified] = (),
     ) -> None:
         """Fill from the store at start-up (items already verified by the caller)."""
         for st in sorted(
@@ -416,6 +612,7 @@ class Replica:
             log = self._logs.get(st.member)
             if log is not None and st.seq == len(log) + 1:
                 log.append(st)
+                self._hashes[st.hash] = st
         for hb in heartbeats:
             if isinstance(hb, SignedHeartbeat):
                 cur = self._heartbeats.get(hb.member)
@@ -424,6 +621,19 @@ class Replica:
         for ev in evidence:
             if ev.id not in self._evidence:
                 self._keep_evidence(ev)
+        for st in sorted(
+            (s for s in branches if isinstance(s, SignedStatement)), key=lambda s: (s.seq, s.hash)
+        ):
+            if st.member in self._logs and st.hash not in self._hashes:
+                self._branches.setdefault(st.member, {})[st.hash] = st
+                self._hashes[st.hash] = st
+        for hb in kept:
+            if isinstance(hb, SignedHeartbeat) and hb.member in self._logs:
+                latest = self._heartbeats.get(hb.member)
+                if latest is None or latest.hash != hb.hash:
+                    self._kept.setdefault(hb.member, {})[hb.hash] = hb
+        self._kept_saved = {m: frozenset(k) for m, k in self._kept.items()}
+        self._trees.clear()
         self._changed()
 
     def add_own_statement(self, st: SignedStatement) -> None:
@@ -431,12 +641,8 @@ class Replica:
         log = self._logs[st.member]
         if st.seq == len(log) + 1:
             log.append(st)
-            self._changed()
-
-    def add_own_heartbeat(self, hb: SignedHeartbeat) -> None:
-        cur = self._heartbeats.get(hb.member)
-        if cur is None or _hb_key(hb) > _hb_key(cur):
-            self._heartbeats[hb.member] = hb
+            self._hashes[st.hash] = st
+            self._trees.pop(st.member, None)
             self._changed()
 
     def _changed(self) -> None:

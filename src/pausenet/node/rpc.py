@@ -471,7 +471,7 @@ class _GossipServicer(gossip_pb2_grpc.GossipServicer):
             await context.abort(grpc.StatusCode.UNAVAILABLE, "the node could not store the items")
         accepted = report.statements + report.heartbeats + report.evidence
         self.guard.judge(member, report.rejected, accepted, self._now_s())
-        self.node._in_touch.set()  # a peer told us what it holds: our own log is caught up
+        self.node.mark_in_touch()  # a peer told us what it holds: our own log is caught up
         if report.rejected:
             log.debug("items from %s rejected: %s", member, dict(report.rejected))
         return gossip_pb2.ExchangeResponse(items=items_to_pb(reply.items), more=reply.more)

@@ -136,9 +136,28 @@ async def _create_v1(db: aiosqlite.Connection) -> None:
         await db.execute(sql)
 
 
+async def _v1_to_v2(db: aiosqlite.Connection) -> None:
+    """Branches of equivocators' logs, and the earlier heartbeats kept as witnesses."""
+    for sql in (
+        """CREATE TABLE branch_statements (
+            hash BLOB PRIMARY KEY,
+            member TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            envelope BLOB NOT NULL
+        )""",
+        """CREATE TABLE kept_heartbeats (
+            member TEXT NOT NULL,
+            hash BLOB NOT NULL,
+            envelope BLOB NOT NULL,
+            PRIMARY KEY (member, hash)
+        )""",
+    ):
+        await db.execute(sql)
+
+
 # _MIGRATIONS[v] turns a schema of version v into version v + 1; version 0 is an empty file.
 # Append a function here for every schema change; never edit one that has shipped.
-_MIGRATIONS: list[Migration] = [_create_v1]
+_MIGRATIONS: list[Migration] = [_create_v1, _v1_to_v2]
 
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -536,6 +555,41 @@ class Store:
         async with self._use("reading heartbeats") as db:
             rows = await _rows(db, "SELECT member, envelope FROM heartbeats ORDER BY member")
         return [self._decode(bytes(r[1]), f"heartbeat of {r[0]}") for r in rows]
+
+    async def add_branch_statements(self, batch: Sequence[SignedStatement]) -> None:
+        """Keep statements of an equivocator's other branches (the replica checked them)."""
+        async with self._use("storing branch statements", write=True) as db:
+            for st in batch:
+                await db.execute(
+                    "INSERT OR IGNORE INTO branch_statements (hash, member, seq, envelope)"
+                    " VALUES (?, ?, ?, ?)",
+                    (st.hash, st.member, st.seq, encode_envelope(st.envelope)),
+                )
+
+    async def branch_statements(self) -> list[Envelope]:
+        """Every stored branch statement, by member, seq and hash."""
+        async with self._use("reading branch statements") as db:
+            rows = await _rows(
+                db, "SELECT member, seq, envelope FROM branch_statements ORDER BY member, seq, hash"
+            )
+        return [self._decode(bytes(r[2]), f"branch statement {r[0]}#{r[1]}") for r in rows]
+
+    async def put_kept_heartbeats(self, member: str, kept: Sequence[SignedHeartbeat]) -> None:
+        """Replace the earlier heartbeats kept as witnesses of member's timeline."""
+        async with self._use("storing kept heartbeats", write=True) as db:
+            await db.execute("DELETE FROM kept_heartbeats WHERE member = ?", (member,))
+            for hb in kept:
+                await db.execute(
+                    "INSERT INTO kept_heartbeats (member, hash, envelope) VALUES (?, ?, ?)",
+                    (member, hb.hash, encode_envelope(hb.envelope)),
+                )
+
+    async def kept_heartbeats(self) -> list[Envelope]:
+        async with self._use("reading kept heartbeats") as db:
+            rows = await _rows(
+                db, "SELECT member, envelope FROM kept_heartbeats ORDER BY member, hash"
+            )
+        return [self._decode(bytes(r[1]), f"kept heartbeat of {r[0]}") for r in rows]
 
     async def add_evidence(
         self,

@@ -75,6 +75,7 @@ def digest_to_pb(d: Digest) -> gossip_pb2.Digest:
                 head_seq=h.head_seq,
                 head_hash=h.head_hash,
                 heartbeat_counter=h.heartbeat_counter,
+                tree_hash=h.tree_hash,
             )
             for h in d.heads
         ],
@@ -88,9 +89,13 @@ def digest_from_pb(pb: gossip_pb2.Digest, *, max_heads: int) -> Digest:
         raise CodecError("oversize", f"digest lists {len(pb.heads)} heads, limit {max_heads}")
     heads = []
     for h in pb.heads:
-        if len(h.head_hash) not in (0, 32) or len(h.member) > 64:
+        if len(h.head_hash) not in (0, 32) or len(h.tree_hash) not in (0, 32) or len(h.member) > 64:
             raise CodecError("malformed", "digest head with a bad hash or member id")
-        heads.append(MemberHead(h.member, h.head_seq, bytes(h.head_hash), h.heartbeat_counter))
+        heads.append(
+            MemberHead(
+                h.member, h.head_seq, bytes(h.head_hash), h.heartbeat_counter, bytes(h.tree_hash)
+            )
+        )
     for e in pb.evidence_ids:
         if len(e) != 32:
             raise CodecError("malformed", "evidence id must be 32 bytes")

@@ -8,16 +8,18 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class MemberHead(_message.Message):
-    __slots__ = ("member", "head_seq", "head_hash", "heartbeat_counter")
+    __slots__ = ("member", "head_seq", "head_hash", "heartbeat_counter", "tree_hash")
     MEMBER_FIELD_NUMBER: _ClassVar[int]
     HEAD_SEQ_FIELD_NUMBER: _ClassVar[int]
     HEAD_HASH_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_COUNTER_FIELD_NUMBER: _ClassVar[int]
+    TREE_HASH_FIELD_NUMBER: _ClassVar[int]
     member: str
     head_seq: int
     head_hash: bytes
     heartbeat_counter: int
-    def __init__(self, member: _Optional[str] = ..., head_seq: _Optional[int] = ..., head_hash: _Optional[bytes] = ..., heartbeat_counter: _Optional[int] = ...) -> None: ...
+    tree_hash: bytes
+    def __init__(self, member: _Optional[str] = ..., head_seq: _Optional[int] = ..., head_hash: _Optional[bytes] = ..., heartbeat_counter: _Optional[int] = ..., tree_hash: _Optional[bytes] = ...) -> None: ...
 
 class Digest(_message.Message):
     __slots__ = ("heads", "evidence_ids")
