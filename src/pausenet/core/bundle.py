@@ -22,7 +22,7 @@ from pausenet.core.answer import AnswerCheck, check_answer
 from pausenet.core.charter import Charter
 from pausenet.core.dsse import Envelope
 from pausenet.core.view import View, evaluate_envelopes
-from pausenet.errors import BundleError
+from pausenet.errors import BundleError, EnvelopeFormatError
 
 __all__ = [
     "MAX_BUNDLE_BYTES",
@@ -101,7 +101,7 @@ def read_bundle(path: Path) -> Bundle:
         if "answer" in doc:
             try:
                 answer = Envelope.from_json(doc["answer"])
-            except ValueError as exc:
+            except EnvelopeFormatError as exc:
                 raise BundleError(f"{path}: 'answer' is malformed: {exc}") from exc
     else:
         raise BundleError(
@@ -113,7 +113,7 @@ def read_bundle(path: Path) -> Bundle:
     for i, obj in enumerate(raw):
         try:
             envelopes.append(Envelope.from_json(obj))
-        except ValueError as exc:
+        except EnvelopeFormatError as exc:
             raise BundleError(f"{path}: envelopes[{i}] is malformed: {exc}") from exc
     return Bundle(tuple(envelopes), now, nonce, answer)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import nacl.exceptions
 import nacl.signing
 
-from pausenet.errors import KeyFileError
+from pausenet.errors import KeyFileError, KeyFormatError
 
 __all__ = ["PublicKey", "SigningKey", "generate", "load_signing_key", "write_signing_key"]
 
@@ -30,16 +30,16 @@ class PublicKey:
 
     def __post_init__(self) -> None:
         if not isinstance(self.raw, bytes) or len(self.raw) != _KEY_BYTES:
-            raise ValueError(f"an Ed25519 public key is {_KEY_BYTES} bytes")
+            raise KeyFormatError(f"an Ed25519 public key is {_KEY_BYTES} bytes")
 
     @classmethod
     def from_hex(cls, text: str) -> PublicKey:
         try:
             raw = bytes.fromhex(text)
         except ValueError as exc:
-            raise ValueError("public key is not hex") from exc
+            raise KeyFormatError("public key is not hex") from exc
         if len(raw) != _KEY_BYTES:
-            raise ValueError(f"public key must be {_KEY_BYTES * 2} hex digits, got {len(text)}")
+            raise KeyFormatError(f"public key must be {_KEY_BYTES * 2} hex digits, got {len(text)}")
         return cls(raw)
 
     def hex(self) -> str:
@@ -63,7 +63,7 @@ class SigningKey:
 
     def __init__(self, seed: bytes) -> None:
         if not isinstance(seed, bytes) or len(seed) != _KEY_BYTES:
-            raise ValueError(f"an Ed25519 seed is {_KEY_BYTES} bytes")
+            raise KeyFormatError(f"an Ed25519 seed is {_KEY_BYTES} bytes")
         self._key = nacl.signing.SigningKey(seed)
         self.public_key = PublicKey(bytes(self._key.verify_key))
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from enum import StrEnum
 
 from pausenet.core.charter import SLUG_RE, Charter, Role
 from pausenet.core.dsse import Envelope, pae, sha256
@@ -28,7 +27,7 @@ from pausenet.core.records import (
     TriggerAttestation,
     Vote,
 )
-from pausenet.errors import VerificationError
+from pausenet.errors import Reason, VerificationError
 
 __all__ = [
     "Reason",
@@ -43,26 +42,6 @@ _ADDRESS_RE = re.compile(r"[A-Za-z0-9.\-]{1,253}:[0-9]{1,5}|\[[0-9A-Fa-f:.]{2,45
 _MAX_KEYID = 64
 _MAX_ADDRESS = 260
 _MAX_HEARTBEAT_BYTES = 1024
-
-
-class Reason(StrEnum):
-    """Why an envelope is not counted. The string values appear in JSON output and docs."""
-
-    OVERSIZE = "oversize"
-    UNKNOWN_PAYLOAD_TYPE = "unknown-payload-type"
-    BAD_SIGNATURE = "bad-signature"
-    UNKNOWN_MEMBER = "unknown-member"
-    MALFORMED = "malformed"
-    NON_CANONICAL = "non-canonical"
-    MEMBER_MISMATCH = "member-mismatch"
-    WRONG_CHARTER = "wrong-charter"
-    FROM_FUTURE = "from-future"
-    INVALID = "invalid"
-    # set-level reasons, assigned by the view
-    DUPLICATE = "duplicate"
-    MISSING_PREDECESSOR = "missing-predecessor"
-    BROKEN_CHAIN = "broken-chain"
-    SUPERSEDED = "superseded"
 
 
 @dataclass(frozen=True)
@@ -86,7 +65,7 @@ Verified = SignedStatement | SignedHeartbeat
 def verify_or_raise(charter: Charter, env: Envelope, *, now_ms: int) -> Verified:
     result = verify_envelope(charter, env, now_ms=now_ms)
     if isinstance(result, Rejection):
-        raise VerificationError(result.reason.value, result.detail)
+        raise VerificationError(result.reason, result.detail)
     return result
 
 
@@ -127,7 +106,7 @@ def verify_envelope(charter: Charter, env: Envelope, *, now_ms: int) -> Verified
             else decode_heartbeat(env.payload)
         )
     except CodecError as exc:
-        return reject(Reason(exc.reason), str(exc), keyid)
+        return reject(exc.reason, str(exc), keyid)
     if obj.member != keyid:
         return reject(
             Reason.MEMBER_MISMATCH,

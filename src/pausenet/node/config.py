@@ -34,7 +34,7 @@ from typing import Any
 
 from pausenet.core.charter import SLUG_RE, load_charter
 from pausenet.core.keys import load_signing_key
-from pausenet.errors import CharterError, ConfigError, KeyFileError
+from pausenet.errors import AddressError, CharterError, ConfigError, KeyFileError
 from pausenet.node.tls import TlsConfig
 
 __all__ = [
@@ -103,26 +103,26 @@ _HOST_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.\-]{0,251}[A-Za-z0-9])?")
 
 
 def parse_host_port(text: str, *, allow_port_zero: bool = True) -> tuple[str, int]:
-    """Split 'host:port' or '[v6]:port'; raises ValueError with a one-line reason."""
+    """Split 'host:port' or '[v6]:port'; raises AddressError with a one-line reason."""
     host, sep, port_s = text.rpartition(":")
     if not sep or not host or not text.isascii():  # not isascii: '٧٤٠٠'.isdigit() is true
-        raise ValueError(f"{text!r} is not host:port (e.g. 127.0.0.1:7400)")
+        raise AddressError(f"{text!r} is not host:port (e.g. 127.0.0.1:7400)")
     if host.startswith("[") and host.endswith("]"):
         try:
             ipaddress.IPv6Address(host[1:-1])
         except ValueError as exc:
-            raise ValueError(f"{host!r} is not an IPv6 address") from exc
+            raise AddressError(f"{host!r} is not an IPv6 address") from exc
         host = host[1:-1]
     elif ":" in host:
-        raise ValueError(f"{text!r}: write an IPv6 address in brackets, e.g. [::1]:7400")
+        raise AddressError(f"{text!r}: write an IPv6 address in brackets, e.g. [::1]:7400")
     elif not _HOST_RE.fullmatch(host):
-        raise ValueError(f"{host!r} is not a host name or IP address")
+        raise AddressError(f"{host!r} is not a host name or IP address")
     if not port_s.isdigit() or len(port_s) > 5:
-        raise ValueError(f"port {port_s!r} is not a number")
+        raise AddressError(f"port {port_s!r} is not a number")
     port = int(port_s)
     lowest = 0 if allow_port_zero else 1
     if not lowest <= port <= 65535:
-        raise ValueError(f"port {port} is outside {lowest}..65535")
+        raise AddressError(f"port {port} is outside {lowest}..65535")
     return host, port
 
 
@@ -185,7 +185,7 @@ class _Loader:
     def address(self, key: str, value: str, *, peer: bool = False) -> tuple[str, int]:
         try:
             return parse_host_port(value, allow_port_zero=not peer)
-        except ValueError as exc:
+        except AddressError as exc:
             raise self.fail(key, str(exc)) from exc
 
     def load(self, data: Mapping[str, Any]) -> NodeConfig:

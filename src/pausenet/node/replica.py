@@ -24,7 +24,7 @@ from pausenet.core.charter import Charter
 from pausenet.core.dsse import Envelope
 from pausenet.core.evidence import Evidence, check_evidence, evidence_id, find_conflict
 from pausenet.core.records import SignedHeartbeat, SignedStatement
-from pausenet.core.verify import Rejection, Verified, verify_envelope
+from pausenet.core.verify import Reason, Rejection, Verified, verify_envelope
 from pausenet.core.view import View, evaluate
 from pausenet.node.messages import Digest, Items, MemberHead
 
@@ -47,14 +47,14 @@ class IngestReport:
     heartbeats: int = 0
     evidence: int = 0
     duplicates: int = 0
-    rejected: Counter[str] = field(default_factory=Counter)
+    rejected: Counter[Reason] = field(default_factory=Counter)
     rejections: list[Rejection] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
         return bool(self.statements or self.heartbeats or self.evidence)
 
-    def reject(self, reason: str, r: Rejection | None = None) -> None:
+    def reject(self, reason: Reason, r: Rejection | None = None) -> None:
         self.rejected[reason] += 1
         if r is not None and len(self.rejections) < 100:
             self.rejections.append(r)
@@ -262,9 +262,9 @@ class Replica:
         for env in items.statements:
             v = verify_envelope(self.charter, env, now_ms=now)
             if isinstance(v, Rejection):
-                report.reject(v.reason.value, v)
+                report.reject(v.reason, v)
             elif isinstance(v, SignedHeartbeat):
-                report.reject("type-confusion")
+                report.reject(Reason.TYPE_CONFUSION)
             else:
                 by_member.setdefault(v.member, []).append(v)
         for member in sorted(by_member):
@@ -273,9 +273,9 @@ class Replica:
         for env in items.heartbeats:
             v = verify_envelope(self.charter, env, now_ms=now)
             if isinstance(v, Rejection):
-                report.reject(v.reason.value, v)
+                report.reject(v.reason, v)
             elif isinstance(v, SignedStatement):
-                report.reject("type-confusion")
+                report.reject(Reason.TYPE_CONFUSION)
             else:
                 await self._ingest_heartbeat(v, report)
         if report.changed:
@@ -305,13 +305,13 @@ class Replica:
                     report.duplicates += 1
                 continue
             if st.seq > head + 1:
-                report.reject("gap")
+                report.reject(Reason.GAP)
                 continue
             if tip is not None and st.statement.prev_hash != tip.hash:
                 await self._record_fork(tip, st, report)  # n+1 contradicts our n: a fork
                 break  # the rest of this batch is the other branch: nothing more to learn
             if tip is not None and st.statement.issued_at_ms < tip.statement.issued_at_ms:
-                report.reject("broken-chain")
+                report.reject(Reason.BROKEN_CHAIN)
                 continue
             hb = self._heartbeats.get(member)
             if hb is not None and find_conflict(hb, st) is not None:
@@ -342,7 +342,7 @@ class Replica:
                 report.duplicates += 1
                 return
             if _hb_key(hb) <= _hb_key(cur):
-                report.reject("superseded")  # replay or rollback of an older heartbeat
+                report.reject(Reason.SUPERSEDED)  # replay or rollback of an older heartbeat
                 return
         if self.persistence is not None:
             await self.persistence.put_heartbeat(hb)
@@ -359,14 +359,14 @@ class Replica:
         # Items of a fork may be old; the time check does not apply to evidence.
         ev = check_evidence(self.charter, first, second, now_ms=now + _FAR_FUTURE_SLACK)
         if isinstance(ev, Rejection):
-            report.reject("bad-evidence", ev)
+            report.reject(Reason.BAD_EVIDENCE, ev)
             return
         await self._store_evidence(ev, report)
 
     async def _record_fork(self, a: Verified, b: Verified, report: IngestReport) -> None:
         seq = find_conflict(a, b)
         if seq is None:  # not a fork after all (e.g. the same statement): nothing to record
-            report.reject("broken-chain")
+            report.reject(Reason.BROKEN_CHAIN)
             return
         first, second = sorted((a, b), key=lambda v: v.hash)
         ev = Evidence(a.member, seq, first.envelope, second.envelope)
