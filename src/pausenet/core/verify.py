@@ -1,15 +1,16 @@
 """Verification of one envelope against a charter: signature first, then parse, then rules.
 
 `verify_envelope` returns either the signed object (built only from the verified bytes) or a
-`Rejection` naming the reason. `verify_or_raise` is the raising wrapper. Chain rules that need
-more than one envelope (links, duplicates, equivocation) live in `pausenet.core.view`.
+`Rejection` naming the reason. `verify_or_raise` is the raising wrapper. Rules that need more
+than one envelope live in `pausenet.core.chain` (links), `pausenet.core.evidence` (forks) and
+`pausenet.core.view` (duplicates, counting).
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
+from pausenet.core.address import is_valid_address
 from pausenet.core.charter import SLUG_RE, Charter, Role
 from pausenet.core.dsse import Envelope, pae, sha256
 from pausenet.core.payload import CodecError, decode_heartbeat, decode_statement
@@ -30,6 +31,7 @@ from pausenet.core.records import (
 from pausenet.errors import Reason, VerificationError
 
 __all__ = [
+    "RECHECK_SLACK_MS",
     "Reason",
     "Rejection",
     "Verified",
@@ -38,10 +40,14 @@ __all__ = [
     "verify_or_raise",
 ]
 
-_ADDRESS_RE = re.compile(r"[A-Za-z0-9.\-]{1,253}:[0-9]{1,5}|\[[0-9A-Fa-f:.]{2,45}\]:[0-9]{1,5}")
 _MAX_KEYID = 64
-_MAX_ADDRESS = 260
 _MAX_HEARTBEAT_BYTES = 1024
+
+# An item verified once against the clock (a stored statement, an evidence envelope, a held
+# fork) is verified again with `now` this far ahead: "from the future" judged the clock at
+# arrival and must not bite a second time as it runs on, while every other rule still applies.
+# Ten years is far beyond any clock skew a charter allows, and far inside int64 milliseconds.
+RECHECK_SLACK_MS = 10 * 365 * 86_400_000
 
 
 @dataclass(frozen=True)
@@ -140,11 +146,6 @@ def verify_envelope(charter: Charter, env: Envelope, *, now_ms: int) -> Verified
     if problem:
         return reject(Reason.INVALID, problem, keyid)
     return SignedStatement(obj, env, h)
-
-
-def is_valid_address(address: str) -> bool:
-    """Whether a heartbeat may carry this address (host:port or [ipv6]:port, no zone index)."""
-    return len(address) <= _MAX_ADDRESS and bool(_ADDRESS_RE.fullmatch(address))
 
 
 def _heartbeat_problem(hb: Heartbeat) -> str:

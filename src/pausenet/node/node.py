@@ -41,7 +41,13 @@ from pausenet.core.records import (
     Vote,
 )
 from pausenet.core.signing import sign_heartbeat
-from pausenet.core.verify import Rejection, Verified, is_valid_address, verify_envelope
+from pausenet.core.verify import (
+    RECHECK_SLACK_MS,
+    Rejection,
+    Verified,
+    is_valid_address,
+    verify_envelope,
+)
 from pausenet.core.view import PauseState, View
 from pausenet.errors import ConfigError, PausenetError, SigningRefusedError, StoreError
 from pausenet.node import rpc
@@ -60,7 +66,6 @@ log = logging.getLogger("pausenet.node")
 STORE_FILE = "pausenet.db"
 LOCK_FILE = "node.lock"
 _FIRST_CONTACT_WAIT_S = 5.0
-_LOAD_SLACK_MS = 10 * 365 * 86_400_000  # stored items were checked against the clock on ingest
 
 
 def wall_clock_ms() -> int:
@@ -211,7 +216,7 @@ class Node:
 
     async def _load(self) -> None:
         assert self.store is not None
-        now = self.clock() + _LOAD_SLACK_MS
+        now = self.clock() + RECHECK_SLACK_MS
         stmts: list[Verified] = []
         hbs: list[Verified] = []
         bad = 0
@@ -386,7 +391,7 @@ class Node:
         statement the store finished first, which would otherwise never be gossiped."""
         assert self.store is not None
         head, _ = self.replica.head(self.member)
-        now = self.clock() + _LOAD_SLACK_MS
+        now = self.clock() + RECHECK_SLACK_MS
         for env in await self.store.statements(self.member, from_seq=head + 1):
             v = verify_envelope(self.charter, env, now_ms=now)
             if isinstance(v, Rejection) or not isinstance(v, SignedStatement):

@@ -20,11 +20,18 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from pausenet.core.chain import Predecessor, link_problem
 from pausenet.core.charter import Charter
 from pausenet.core.dsse import Envelope
 from pausenet.core.evidence import Evidence, check_evidence, evidence_id, find_conflict
 from pausenet.core.records import SignedHeartbeat, SignedStatement
-from pausenet.core.verify import Reason, Rejection, Verified, verify_envelope
+from pausenet.core.verify import (
+    RECHECK_SLACK_MS,
+    Reason,
+    Rejection,
+    Verified,
+    verify_envelope,
+)
 from pausenet.core.view import View, evaluate
 from pausenet.node.messages import Digest, Items, MemberHead
 
@@ -152,7 +159,7 @@ class Replica:
         turns it into the object the view takes, without re-checking it on every view)."""
         h = env.payload_hash
         if h not in self._fork_items:
-            v = verify_envelope(self.charter, env, now_ms=self.clock() + _FAR_FUTURE_SLACK)
+            v = verify_envelope(self.charter, env, now_ms=self.clock() + RECHECK_SLACK_MS)
             self._fork_items[h] = None if isinstance(v, Rejection) else v
         return self._fork_items[h]
 
@@ -307,11 +314,12 @@ class Replica:
             if st.seq > head + 1:
                 report.reject(Reason.GAP)
                 continue
-            if tip is not None and st.statement.prev_hash != tip.hash:
-                await self._record_fork(tip, st, report)  # n+1 contradicts our n: a fork
-                break  # the rest of this batch is the other branch: nothing more to learn
-            if tip is not None and st.statement.issued_at_ms < tip.statement.issued_at_ms:
-                report.reject(Reason.BROKEN_CHAIN)
+            problem = link_problem(st.statement, Predecessor.of(tip) if tip else None)
+            if problem is not None:
+                if tip is not None and find_conflict(tip, st) is not None:
+                    await self._record_fork(tip, st, report)  # n+1 contradicts our n: a fork
+                    break  # the rest of this batch is the other branch: nothing more to learn
+                report.reject(problem.reason)
                 continue
             hb = self._heartbeats.get(member)
             if hb is not None and find_conflict(hb, st) is not None:
@@ -357,7 +365,7 @@ class Replica:
             report.duplicates += 1
             return
         # Items of a fork may be old; the time check does not apply to evidence.
-        ev = check_evidence(self.charter, first, second, now_ms=now + _FAR_FUTURE_SLACK)
+        ev = check_evidence(self.charter, first, second, now_ms=now + RECHECK_SLACK_MS)
         if isinstance(ev, Rejection):
             report.reject(Reason.BAD_EVIDENCE, ev)
             return
@@ -443,11 +451,6 @@ class Replica:
         self._digest = None
         self._summary = None
         self.version += 1
-
-
-# Evidence items and held forks are re-checked without the "from the future" rule's bite:
-# they were within the skew when first verified.
-_FAR_FUTURE_SLACK = 10 * 365 * 86_400_000
 
 
 def _hb_key(hb: SignedHeartbeat) -> tuple[int, int, bytes]:
