@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import json
+import subprocess
+import sys
 import tomllib
 from collections.abc import Callable
 from dataclasses import fields
@@ -465,3 +467,30 @@ def test_load_charter_refuses_devices_directories_and_huge_files(tmp_path: Path)
         f.truncate(5 * 1024 * 1024)
     with pytest.raises(CharterError, match="too large"):
         load_charter(big)
+
+
+# -- `pausenet charter show --canonical` ------------------------------------------------------
+
+VECTORS = Path(__file__).resolve().parent / "vectors"
+
+
+def _show(*args: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-m", "pausenet", "charter", "show", *args],
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_charter_show_canonical_prints_exactly_the_canonical_bytes() -> None:
+    p = _show(str(VECTORS / "charter.toml"), "--canonical")
+    assert (p.returncode, p.stderr) == (0, b"")
+    assert p.stdout == (VECTORS / "charter.canonical.json").read_bytes()
+    assert sha256(p.stdout) == load_charter(VECTORS / "charter.toml").digest
+
+
+def test_charter_show_canonical_and_json_are_exclusive() -> None:
+    p = _show(str(VECTORS / "charter.toml"), "--canonical", "--json")
+    assert (p.returncode, p.stdout) == (2, b"")
+    assert p.stderr.decode().strip() == "error: --canonical and --json: give one of them"
