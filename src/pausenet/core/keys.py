@@ -1,12 +1,14 @@
 """Ed25519 keys: generation, key files, and signing over exact bytes.
 
-A private key file holds one line: the 32-byte Ed25519 seed as 64 hex digits.
-It must be readable by its owner only (mode 0600 or stricter).
+A private key file holds one line: the 32-byte Ed25519 seed as 64 hex digits (either case;
+`pausenet keygen` writes lowercase and a newline). White space around it is ignored, none
+inside it is allowed. The file must be readable by its owner only (mode 0600 or stricter).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +22,7 @@ __all__ = ["PublicKey", "SigningKey", "generate", "load_signing_key", "write_sig
 
 _KEY_BYTES = 32
 _SIG_BYTES = 64
+_HEX_RE = re.compile(r"[0-9A-Fa-f]*")  # bytes.fromhex alone would also take white space
 
 
 @dataclass(frozen=True)
@@ -34,13 +37,11 @@ class PublicKey:
 
     @classmethod
     def from_hex(cls, text: str) -> PublicKey:
-        try:
-            raw = bytes.fromhex(text)
-        except ValueError as exc:
-            raise KeyFormatError("public key is not hex") from exc
-        if len(raw) != _KEY_BYTES:
+        if not _HEX_RE.fullmatch(text):
+            raise KeyFormatError("public key is not hex")
+        if len(text) != _KEY_BYTES * 2:
             raise KeyFormatError(f"public key must be {_KEY_BYTES * 2} hex digits, got {len(text)}")
-        return cls(raw)
+        return cls(bytes.fromhex(text))
 
     def hex(self) -> str:
         return self.raw.hex()
@@ -120,10 +121,9 @@ def load_signing_key(path: Path) -> SigningKey:
         text = path.read_text(encoding="ascii").strip()
     except (OSError, UnicodeDecodeError) as exc:
         raise KeyFileError(f"{path}: not a pausenet key file (expected 64 hex digits)") from exc
-    try:
-        seed = bytes.fromhex(text)
-    except ValueError as exc:
-        raise KeyFileError(f"{path}: not a pausenet key file (expected 64 hex digits)") from exc
+    if not _HEX_RE.fullmatch(text) or len(text) % 2:
+        raise KeyFileError(f"{path}: not a pausenet key file (expected 64 hex digits)")
+    seed = bytes.fromhex(text)
     if len(seed) != _KEY_BYTES:
         raise KeyFileError(
             f"{path}: key has {len(seed)} bytes, an Ed25519 seed has {_KEY_BYTES} (64 hex digits)"
