@@ -177,3 +177,71 @@ def test_evaluate_lists_rejected_envelopes(
     view, _ = evaluate_bundle(charter, p)
     assert [r.reason.value for r in view.rejected] == ["bad-signature"]
     assert view.state is PauseState.UNKNOWN  # the vote is not counted and nobody else is synced
+
+
+# -- what rejects a whole bundle (docs/protocol.md §9) ---------------------------------------
+
+
+def _unpadded(envelope_json: dict[str, Any]) -> str:
+    sig: str = envelope_json["signatures"][0]["sig"]
+    assert sig.endswith("==")  # 64 bytes
+    return sig.rstrip("=")
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (lambda e: e.pop("signatures"), "envelope needs a 'signatures' list"),
+        (lambda e: e["signatures"][0].update(sig=_unpadded(e)), "'sig' is not valid base64"),
+        (lambda e: e.update(payload=e["payload"] + "\n"), "'payload' is not valid base64"),
+        (lambda e: e["signatures"][0].pop("sig"), "envelope needs a base64 string 'sig'"),
+    ],
+    ids=["no-signatures", "unpadded-base64", "junk-in-base64", "no-sig"],
+)
+def test_one_malformed_envelope_rejects_the_whole_bundle(
+    tmp_path: Path, envelopes: list[Envelope], mutate: Any, expected: str
+) -> None:
+    """Not a rejected envelope in an evaluated view: the file is not a bundle (exit 2)."""
+    docs = [e.to_json() for e in envelopes]
+    mutate(docs[0])
+    msg = error_for(write_json(tmp_path, {"now": T0, "envelopes": docs}))
+    assert f"envelopes[0] is malformed: {expected}" in msg
+
+
+def test_a_malformed_answer_rejects_the_whole_bundle(
+    tmp_path: Path, envelopes: list[Envelope]
+) -> None:
+    doc = {"envelopes": [e.to_json() for e in envelopes], "answer": {"payloadType": "x"}}
+    assert "'answer' is malformed: envelope needs a base64 string 'payload'" in error_for(
+        write_json(tmp_path, doc)
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"envelopes": [], "envelopes": []}',
+        '{"now": 1, "envelopes": [], "now": 2}',
+        '{"envelopes": [{"payloadType": "a", "payloadType": "b", "payload": "", "signatures": []}]}',
+        '{"envelopes": [{"payloadType": "a", "payload": "", "signatures": [{"sig": "", "sig": ""}]}]}',
+    ],
+    ids=["envelopes", "now", "in-an-envelope", "in-a-signature"],
+)
+def test_a_key_given_twice_rejects_the_bundle(tmp_path: Path, text: str) -> None:
+    p = tmp_path / "b.json"
+    p.write_text(text)
+    assert "appears twice in one JSON object" in error_for(p)
+
+
+@pytest.mark.parametrize("nonce", ["ab" * 16, "AB" * 16, "0f" * 64])
+def test_a_nonce_is_16_to_64_bytes_of_hex(tmp_path: Path, nonce: str) -> None:
+    bundle = read_bundle(write_json(tmp_path, {"nonce": nonce, "envelopes": []}))
+    assert bundle.nonce == bytes.fromhex(nonce)
+
+
+@pytest.mark.parametrize(
+    "nonce", ["", "ab" * 15, "ab" * 65, "abc" * 11, "ab " * 16, "zz" * 16, 1234, None]
+)
+def test_a_nonce_without_an_answer_is_still_checked(tmp_path: Path, nonce: Any) -> None:
+    msg = error_for(write_json(tmp_path, {"nonce": nonce, "envelopes": []}))
+    assert "'nonce' must be 16 to 64 bytes in hex (32 to 128 hex digits)" in msg

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import copy
 import json
+import re
+import subprocess
+import sys
 import tomllib
 from collections.abc import Callable
-from dataclasses import fields
+from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import Any
 
@@ -465,3 +468,81 @@ def test_load_charter_refuses_devices_directories_and_huge_files(tmp_path: Path)
         f.truncate(5 * 1024 * 1024)
     with pytest.raises(CharterError, match="too large"):
         load_charter(big)
+
+
+# -- `pausenet charter show --canonical` ------------------------------------------------------
+
+VECTORS = Path(__file__).resolve().parent / "vectors"
+
+
+def _show(*args: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-m", "pausenet", "charter", "show", *args],
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_charter_show_canonical_prints_exactly_the_canonical_bytes() -> None:
+    p = _show(str(VECTORS / "charter.toml"), "--canonical")
+    assert (p.returncode, p.stderr) == (0, b"")
+    assert p.stdout == (VECTORS / "charter.canonical.json").read_bytes()
+    assert sha256(p.stdout) == load_charter(VECTORS / "charter.toml").digest
+
+
+def test_charter_show_canonical_and_json_are_exclusive() -> None:
+    p = _show(str(VECTORS / "charter.toml"), "--canonical", "--json")
+    assert (p.returncode, p.stdout) == (2, b"")
+    assert p.stderr.decode().strip() == "error: --canonical and --json: give one of them"
+
+
+# -- docs/protocol.md §2.1 states every default ----------------------------------------------
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "protocol.md"
+
+
+def _documented_keys() -> dict[str, tuple[bool, str]]:
+    """key -> (required, default) from the table in docs/protocol.md §2.1."""
+    text = DOC.read_text(encoding="utf-8")
+    section = text[text.index("### 2.1 TOML form") : text.index("### 2.2")]
+    rows = re.findall(r"^\| `([\w.\[\]]+)` \| (yes|no) \|([^|]*)\|", section, re.MULTILINE)
+    return {key: (req == "yes", default.strip()) for key, req, default in rows}
+
+
+def test_the_protocol_doc_states_every_rule_and_limit_with_the_code_s_default() -> None:
+    documented = _documented_keys()
+    for table, cls, instance in (
+        ("rules", Rules, Rules(pause_threshold=1, lift_threshold=1)),
+        ("limits", Limits, Limits()),
+    ):
+        for f in fields(cls):
+            required, default = documented[f"{table}.{f.name}"]
+            has_default = f.default is not MISSING
+            assert required is not has_default, f.name
+            if has_default:
+                assert default == str(getattr(instance, f.name)), f.name
+    assert documented["rules"] == (True, "")
+    assert documented["limits"][0] is False
+
+
+def test_a_charter_with_only_the_required_keys_loads_with_the_documented_defaults() -> None:
+    documented = _documented_keys()
+    data = federation_data(1, 1)
+    data["rules"] = {"pause_threshold": 1, "lift_threshold": 1}
+    del data["limits"], data["format"]
+    for m in data["members"]:
+        m.pop("name", None)
+    c = parse_charter(data)
+    doc = json.loads(c.canonical_bytes)
+    for key, (required, default) in documented.items():
+        table, _, name = key.partition(".")
+        if not required and table in ("rules", "limits") and name:
+            assert str(doc[table][name]) == default, key
+    assert doc["format"] == "pausenet.charter.v1"
+    assert [m["name"] for m in doc["members"]] == ["", ""]
+    # spelling a default out changes nothing; changing it changes the digest
+    data["rules"]["lift_overseer_threshold"] = 0
+    assert parse_charter(data).digest == c.digest
+    data["rules"]["lift_overseer_threshold"] = 1
+    assert parse_charter(data).digest != c.digest

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import datetime as dt
+import ipaddress
 import itertools
 import json
 import os
@@ -666,7 +667,22 @@ ANY_ENVELOPE = st.one_of(envelopes_from(VALID_ENVELOPES), _proto_bytes_envelope(
 
 # -- the oracle: docs/protocol.md §3, §4 and §6, written independently of pausenet.core.verify --------
 
-ADDRESS_RE = re.compile(r"(?:[A-Za-z0-9.\-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]):[0-9]{1,5}")
+ADDRESS_NAME_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.\-]{0,251}[A-Za-z0-9])?")
+
+
+def _address_ok(address: str) -> bool:
+    """§4.3's address grammar: a name or a bracketed IPv6 address (no zone), port 1..65535."""
+    m = re.fullmatch(r"(.+):([0-9]{1,5})", address)
+    if m is None or not address.isascii() or not 1 <= int(m[2]) <= 65535:
+        return False
+    host = m[1]
+    if host.startswith("[") and host.endswith("]"):
+        try:
+            ipaddress.IPv6Address(host[1:-1])
+        except ValueError:
+            return False
+        return "%" not in host
+    return ADDRESS_NAME_RE.fullmatch(host) is not None
 
 
 def _sig_ok(keyid: str, ptype: str, payload: bytes, sig: bytes) -> bool:
@@ -746,7 +762,7 @@ def _heartbeat_ok(pb: Any, signer: str, now: int) -> bool:
         and pb.head_seq <= MAX_SEQ
         and len(pb.head_hash) == (0 if pb.head_seq == 0 else 32)
         and 1 <= pb.counter <= MAX_SEQ
-        and (not pb.address or (len(pb.address) <= 260 and ADDRESS_RE.fullmatch(pb.address)))
+        and (not pb.address or _address_ok(pb.address))
     )
 
 

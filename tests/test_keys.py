@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pausenet.core.keys import PublicKey, SigningKey, generate, load_signing_key, write_signing_key
-from pausenet.errors import KeyFileError, PausenetError
+from pausenet.errors import KeyFileError, KeyFormatError, PausenetError
 
 SEED = bytes(range(32))
 
@@ -151,3 +151,21 @@ def test_verify_rejects_wrong_signature_length(n: int) -> None:
     sig = key.sign(b"message")
     bad = (sig * 2)[:n]
     assert not key.public_key.verify(b"message", bad)
+
+
+def test_a_key_file_is_64_hex_digits_with_white_space_only_around_them(tmp_path: Path) -> None:
+    """README's key file format: one line, the seed in hex (either case)."""
+    upper = _write(tmp_path / "upper.key", "  " + SEED.hex().upper() + "\r\n")
+    assert load_signing_key(upper).seed_hex() == SEED.hex()
+    spaced = " ".join(SEED.hex()[i : i + 2] for i in range(0, 64, 2))  # bytes.fromhex takes it
+    with pytest.raises(KeyFileError, match="not a pausenet key file"):
+        load_signing_key(_write(tmp_path / "spaced.key", spaced))
+
+
+def test_a_public_key_is_exactly_64_hex_digits() -> None:
+    pk = SigningKey(SEED).public_key
+    assert PublicKey.from_hex(pk.hex().upper()) == pk
+    with pytest.raises(KeyFormatError, match="not hex"):
+        PublicKey.from_hex(pk.hex()[:62] + " " + pk.hex()[62:])
+    with pytest.raises(KeyFormatError, match="64 hex digits, got 63"):
+        PublicKey.from_hex(pk.hex()[:63])

@@ -44,6 +44,8 @@ NAMES = [
 ]
 KEYS = {
     "description",
+    "keyid",
+    "seed",
     "public_key",
     "payload_type",
     "payload",
@@ -52,6 +54,7 @@ KEYS = {
     "sha256",
     "charter_digest",
     "decoded",
+    "envelope",
 }
 
 
@@ -135,7 +138,10 @@ def test_vector_files_present() -> None:
 @pytest.mark.parametrize("name", NAMES)
 def test_vector_independently(name: str) -> None:
     v = _load(name)
-    assert set(v) >= KEYS
+    assert set(v) == KEYS
+    # docs/protocol.md §10: test-only seeds anyone can derive
+    seed = hashlib.sha256(f"pausenet test vector key {v['keyid']}".encode()).hexdigest()
+    assert v["seed"] == seed
     payload = bytes.fromhex(v["payload"])
     signed = bytes.fromhex(v["pae"])
     assert signed == _independent_pae(v["payload_type"], payload)
@@ -233,3 +239,13 @@ def test_generator_reproduces_vectors_byte_for_byte(tmp_path: Path) -> None:
     assert sorted(regenerated) == sorted(committed), "vector files differ; run scripts/make-vectors"
     for name, data in regenerated.items():
         assert data == committed[name], f"{name} is out of date; run scripts/make-vectors"
+
+
+def test_protocol_doc_lists_every_vector_key_and_file() -> None:
+    doc = (ROOT / "docs" / "protocol.md").read_text(encoding="utf-8")
+    section = doc[doc.index("## 10. Test vectors") : doc.index("## 11.")]
+    for key in KEYS:
+        assert f"| `{key}` |" in section, key
+    for name in [*NAMES, "charter.toml", "charter.canonical.json"]:
+        assert f"`{name}`" in section, name
+    assert 'SHA-256(UTF-8("pausenet test vector key " + member' in section

@@ -531,3 +531,23 @@ def test_invalid_heartbeats_rejected(
 @pytest.mark.parametrize("address", ["", "node-1.example.org:7400", "10.0.0.1:1", "[::1]:7400"])
 def test_heartbeat_addresses_accepted(charter: Charter, address: str) -> None:
     assert _accepted(charter, _signed_hb(charter, address=address))
+
+
+# -- which reason wins when several apply (docs/protocol.md §6) ------------------------------
+
+
+def test_the_first_failing_step_gives_the_reason(charter: Charter) -> None:
+    good = _signed(charter)
+    huge = Envelope("application/x-other", b"x" * 10**6, good.signatures)
+    _rejected(charter, huge, Reason.UNKNOWN_PAYLOAD_TYPE)  # step 1 before step 2
+    no_sig = dataclasses.replace(good, payload=b"x" * 10**6, signatures=())
+    _rejected(charter, no_sig, Reason.OVERSIZE)  # step 2 before step 3
+    forged_junk = Envelope(STATEMENT_TYPE, good.payload + b"\x00", good.signatures)
+    _rejected(charter, forged_junk, Reason.BAD_SIGNATURE)  # step 5 before parsing (step 6)
+    other, _ = make_federation(federation_id="other")
+    foreign_future = build_statement(other, "lab-a", 1, b"", NOW + 10**9, pause(1))
+    env = sign_envelope(key_for("lab-a"), "lab-a", STATEMENT_TYPE, encode_statement(foreign_future))
+    _rejected(charter, env, Reason.WRONG_CHARTER)  # step 8 before step 9
+    imposter = dataclasses.replace(foreign_future, member="lab-b")
+    env = sign_envelope(key_for("lab-a"), "lab-a", STATEMENT_TYPE, encode_statement(imposter))
+    _rejected(charter, env, Reason.MEMBER_MISMATCH)  # step 7 before step 8

@@ -1023,3 +1023,43 @@ def test_a_statement_its_own_earlier_heartbeat_denies_is_evidence(world: World) 
     late = statement(world.charter, "lab-a", 2, world.logs["lab-a"][0].hash, T0 + 1, attest())
     v = evaluate(world.charter, [*world.statements(), late, earlier], T0 + 2 * S)
     assert not v.evidence
+
+
+def test_an_equivocators_lifts_above_its_fork_are_set_aside_before_the_earliest_is_chosen(
+    world: World,
+) -> None:
+    """docs/protocol.md §8.1: a LIFT at the fork seq that ties on time with lab-a's LIFT below
+    the fork, and has the smaller hash, neither becomes lab-a's vote nor takes it away."""
+    charter = world.charter
+    world.say("lab-a", pause(1), lift(1), at=T0)
+    world.say("lab-b", pause(1), lift(1), at=T0)
+    world.say("overseer-a", lift(1), at=T0)
+    below = world.logs["lab-a"][1]  # seq 2, issued at T0 + 1 s
+    forked_lift = next(
+        st
+        for n in range(1000)
+        if (st := statement(charter, "lab-a", 3, below.hash, T0 + S, lift(1, note=str(n)))).hash
+        < below.hash
+    )
+    other = statement(charter, "lab-a", 3, below.hash, T0 + S, attest())
+    v = evaluate(charter, [*world.statements(), forked_lift, other], T0 + 10 * S)
+    assert [(e.member, e.seq) for e in v.evidence] == [("lab-a", 3)]
+    cert = record(v, 1).lift
+    assert cert is not None
+    assert cert.labs == ("lab-a", "lab-b")
+    assert below.hash in cert.votes
+    assert forked_lift.hash not in cert.votes
+
+
+def test_a_link_to_an_uncounted_predecessor_is_missing_predecessor_before_broken_chain(
+    world: World,
+) -> None:
+    """docs/protocol.md §6: seq 3 links to a held seq 2 that is not counted (no seq 1) and is
+    also issued earlier than it; the first rule that applies, missing-predecessor, is the reason."""
+    two = statement(world.charter, "lab-a", 2, sha256(b"1"), T0 + 5 * S, attest())
+    three = statement(world.charter, "lab-a", 3, two.hash, T0, attest())
+    v = evaluate(world.charter, [two, three], T0 + 10 * S)
+    assert {(r.payload_hash, r.reason, r.detail) for r in v.rejected} == {
+        (two.hash, Reason.MISSING_PREDECESSOR, "seq 1 is missing"),
+        (three.hash, Reason.MISSING_PREDECESSOR, "seq 2 is not counted"),
+    }

@@ -18,6 +18,7 @@ from pausenet.core.dsse import Envelope, pae, sign_envelope
 from pausenet.core.keys import SigningKey
 from pausenet.core.payload import pause_state_from_pb, pause_state_to_pb
 from pausenet.core.view import PauseState, View, evaluate_envelopes
+from pausenet.errors import CodecError, NonceError, Reason
 from pausenet.v1 import oversight_pb2
 
 __all__ = [
@@ -52,7 +53,7 @@ def sign_answer(
     key: SigningKey, charter: Charter, member: str, nonce: bytes, view: View
 ) -> Envelope:
     if not MIN_NONCE <= len(nonce) <= MAX_NONCE:
-        raise ValueError(f"nonce must be {MIN_NONCE} to {MAX_NONCE} bytes")
+        raise NonceError(f"nonce must be {MIN_NONCE} to {MAX_NONCE} bytes, got {len(nonce)}")
     pb = oversight_pb2.Answer(
         federation_id=charter.federation_id,
         charter_digest=charter.digest,
@@ -68,15 +69,15 @@ def sign_answer(
 
 
 def decode_answer(payload: bytes) -> Answer:
-    """Parse an answer payload (after its signature verified); raises ValueError if malformed."""
+    """Parse an answer payload (after its signature verified); raises CodecError if malformed."""
     pb = oversight_pb2.Answer()
     try:
         pb.ParseFromString(payload)
     except (DecodeError, ValueError, RuntimeError) as exc:
-        raise ValueError("answer is not valid protobuf") from exc
+        raise CodecError(Reason.MALFORMED, "answer is not valid protobuf") from exc
     state = pause_state_from_pb(pb.state)
     if state not in PauseState.__members__:
-        raise ValueError("answer has no state")
+        raise CodecError(Reason.INVALID, "answer has no state")
     return Answer(
         federation_id=pb.federation_id,
         charter_digest=bytes(pb.charter_digest),
@@ -127,7 +128,7 @@ def check_answer(
         )
     try:
         ans = decode_answer(answer_env.payload)
-    except ValueError as exc:
+    except CodecError as exc:
         return AnswerCheck(None, None, (str(exc),))
     if ans.member != sig.keyid:
         problems.append(f"answer names {ans.member!r} but {sig.keyid} signed it")

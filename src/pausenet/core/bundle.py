@@ -12,17 +12,19 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from pausenet.core.answer import AnswerCheck, check_answer
+from pausenet.core.answer import MAX_NONCE, MIN_NONCE, AnswerCheck, check_answer
 from pausenet.core.charter import Charter
 from pausenet.core.dsse import Envelope
 from pausenet.core.view import View, evaluate_envelopes
-from pausenet.errors import BundleError
+from pausenet.errors import BundleError, EnvelopeFormatError
 
 __all__ = [
     "MAX_BUNDLE_BYTES",
@@ -36,7 +38,7 @@ __all__ = [
 
 MAX_BUNDLE_BYTES = 64 * 1024 * 1024
 _KEYS = {"now", "envelopes", "nonce", "answer"}
-_MAX_NONCE_HEX = 2 * 1024
+_NONCE_RE = re.compile(f"(?:[0-9A-Fa-f]{{2}}){{{MIN_NONCE},{MAX_NONCE}}}")
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,9 @@ def read_bundle(path: Path) -> Bundle:
     if len(data) > MAX_BUNDLE_BYTES:
         raise BundleError(f"{path}: larger than {MAX_BUNDLE_BYTES // (1024 * 1024)} MiB")
     try:
-        doc = json.loads(data.decode("utf-8"))
+        doc = json.loads(
+            data.decode("utf-8"), object_pairs_hook=lambda pairs: _one_of_each(path, pairs)
+        )
     except UnicodeDecodeError as exc:
         raise BundleError(f"{path}: not JSON (not UTF-8 text)") from exc
     except json.JSONDecodeError as exc:
@@ -101,7 +105,7 @@ def read_bundle(path: Path) -> Bundle:
         if "answer" in doc:
             try:
                 answer = Envelope.from_json(doc["answer"])
-            except ValueError as exc:
+            except EnvelopeFormatError as exc:
                 raise BundleError(f"{path}: 'answer' is malformed: {exc}") from exc
     else:
         raise BundleError(
@@ -113,18 +117,33 @@ def read_bundle(path: Path) -> Bundle:
     for i, obj in enumerate(raw):
         try:
             envelopes.append(Envelope.from_json(obj))
-        except ValueError as exc:
+        except EnvelopeFormatError as exc:
             raise BundleError(f"{path}: envelopes[{i}] is malformed: {exc}") from exc
     return Bundle(tuple(envelopes), now, nonce, answer)
 
 
+def _one_of_each(path: Path, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object, refusing a key given twice: readers differ on which one wins (the first,
+    the last, an error), so a bundle that relies on one could mean two things."""
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            raise BundleError(
+                f"{path}: key {key[:64]!r} appears twice in one JSON object; a bundle says each"
+                " thing once"
+            )
+        obj[key] = value
+    return obj
+
+
 def _nonce(path: Path, value: object) -> bytes:
-    if not isinstance(value, str) or not value or len(value) > _MAX_NONCE_HEX:
-        raise BundleError(f"{path}: 'nonce' must be a non-empty hex string")
-    try:
-        return bytes.fromhex(value)
-    except ValueError as exc:
-        raise BundleError(f"{path}: 'nonce' is not hex") from exc
+    # The same bounds as GetView's, answer or not: a bundle's nonce is the one sent to the node.
+    if not isinstance(value, str) or not _NONCE_RE.fullmatch(value):
+        raise BundleError(
+            f"{path}: 'nonce' must be {MIN_NONCE} to {MAX_NONCE} bytes in hex"
+            f" ({2 * MIN_NONCE} to {2 * MAX_NONCE} hex digits)"
+        )
+    return bytes.fromhex(value)
 
 
 def view_of_bundle(

@@ -19,7 +19,7 @@ from typing import Any
 
 from pausenet.core.dsse import sha256
 from pausenet.core.keys import PublicKey
-from pausenet.errors import CharterError
+from pausenet.errors import CharterError, KeyFormatError
 
 __all__ = [
     "CHARTER_FORMAT",
@@ -312,7 +312,7 @@ def _parse_members(p: _Parser, raw: object) -> tuple[Member, ...]:
         key_s = p.string(m, "public_key", where=where, required=True)
         try:
             pk = PublicKey.from_hex(key_s)
-        except ValueError as exc:
+        except KeyFormatError as exc:
             p.fail(f"{where}.public_key", f"{exc}; paste the hex printed by 'pausenet keygen'")
         if pk.raw in keys:
             p.fail(

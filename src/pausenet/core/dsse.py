@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pausenet.core.keys import SigningKey
+from pausenet.errors import EnvelopeFormatError
 
 __all__ = ["Envelope", "Signature", "pae", "sha256", "sign_envelope"]
 
@@ -58,37 +59,37 @@ class Envelope:
 
     @classmethod
     def from_json(cls, obj: object) -> Envelope:
-        """Parse DSSE JSON; raises ValueError with a one-line reason when malformed."""
+        """Parse DSSE JSON; raises EnvelopeFormatError with a one-line reason when malformed."""
         if not isinstance(obj, Mapping):
-            raise ValueError("envelope must be a JSON object")
+            raise EnvelopeFormatError("envelope must be a JSON object")
         ptype = obj.get("payloadType")
         if not isinstance(ptype, str):
-            raise ValueError("envelope needs a string 'payloadType'")
+            raise EnvelopeFormatError("envelope needs a string 'payloadType'")
         payload = _b64(obj.get("payload"), "payload")
         sigs = obj.get("signatures")
         if not isinstance(sigs, list):
-            raise ValueError("envelope needs a 'signatures' list")
+            raise EnvelopeFormatError("envelope needs a 'signatures' list")
         out = []
         for s in sigs:
             if not isinstance(s, Mapping):
-                raise ValueError("each signature must be a JSON object")
+                raise EnvelopeFormatError("each signature must be a JSON object")
             keyid = s.get("keyid", "")
             if not isinstance(keyid, str):
-                raise ValueError("signature 'keyid' must be a string")
+                raise EnvelopeFormatError("signature 'keyid' must be a string")
             out.append(Signature(keyid=keyid, sig=_b64(s.get("sig"), "sig")))
         return cls(payload_type=ptype, payload=payload, signatures=tuple(out))
 
 
 def _b64(value: object, name: str) -> bytes:
     if not isinstance(value, str):
-        raise ValueError(f"envelope needs a base64 string '{name}'")
+        raise EnvelopeFormatError(f"envelope needs a base64 string '{name}'")
     try:
         return base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
         try:  # DSSE allows URL-safe base64 too; strict, so junk characters are not skipped
             return base64.b64decode(value, altchars=b"-_", validate=True)
         except (binascii.Error, ValueError) as exc:
-            raise ValueError(f"'{name}' is not valid base64") from exc
+            raise EnvelopeFormatError(f"'{name}' is not valid base64") from exc
 
 
 def sign_envelope(key: SigningKey, keyid: str, payload_type: str, payload: bytes) -> Envelope:

@@ -1,12 +1,14 @@
 """Ed25519 keys: generation, key files, and signing over exact bytes.
 
-A private key file holds one line: the 32-byte Ed25519 seed as 64 hex digits.
-It must be readable by its owner only (mode 0600 or stricter).
+A private key file holds one line: the 32-byte Ed25519 seed as 64 hex digits (either case;
+`pausenet keygen` writes lowercase and a newline). White space around it is ignored, none
+inside it is allowed. The file must be readable by its owner only (mode 0600 or stricter).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,12 +16,13 @@ from pathlib import Path
 import nacl.exceptions
 import nacl.signing
 
-from pausenet.errors import KeyFileError
+from pausenet.errors import KeyFileError, KeyFormatError
 
 __all__ = ["PublicKey", "SigningKey", "generate", "load_signing_key", "write_signing_key"]
 
 _KEY_BYTES = 32
 _SIG_BYTES = 64
+_HEX_RE = re.compile(r"[0-9A-Fa-f]*")  # bytes.fromhex alone would also take white space
 
 
 @dataclass(frozen=True)
@@ -30,17 +33,15 @@ class PublicKey:
 
     def __post_init__(self) -> None:
         if not isinstance(self.raw, bytes) or len(self.raw) != _KEY_BYTES:
-            raise ValueError(f"an Ed25519 public key is {_KEY_BYTES} bytes")
+            raise KeyFormatError(f"an Ed25519 public key is {_KEY_BYTES} bytes")
 
     @classmethod
     def from_hex(cls, text: str) -> PublicKey:
-        try:
-            raw = bytes.fromhex(text)
-        except ValueError as exc:
-            raise ValueError("public key is not hex") from exc
-        if len(raw) != _KEY_BYTES:
-            raise ValueError(f"public key must be {_KEY_BYTES * 2} hex digits, got {len(text)}")
-        return cls(raw)
+        if not _HEX_RE.fullmatch(text):
+            raise KeyFormatError("public key is not hex")
+        if len(text) != _KEY_BYTES * 2:
+            raise KeyFormatError(f"public key must be {_KEY_BYTES * 2} hex digits, got {len(text)}")
+        return cls(bytes.fromhex(text))
 
     def hex(self) -> str:
         return self.raw.hex()
@@ -63,7 +64,7 @@ class SigningKey:
 
     def __init__(self, seed: bytes) -> None:
         if not isinstance(seed, bytes) or len(seed) != _KEY_BYTES:
-            raise ValueError(f"an Ed25519 seed is {_KEY_BYTES} bytes")
+            raise KeyFormatError(f"an Ed25519 seed is {_KEY_BYTES} bytes")
         self._key = nacl.signing.SigningKey(seed)
         self.public_key = PublicKey(bytes(self._key.verify_key))
 
@@ -120,10 +121,9 @@ def load_signing_key(path: Path) -> SigningKey:
         text = path.read_text(encoding="ascii").strip()
     except (OSError, UnicodeDecodeError) as exc:
         raise KeyFileError(f"{path}: not a pausenet key file (expected 64 hex digits)") from exc
-    try:
-        seed = bytes.fromhex(text)
-    except ValueError as exc:
-        raise KeyFileError(f"{path}: not a pausenet key file (expected 64 hex digits)") from exc
+    if not _HEX_RE.fullmatch(text) or len(text) % 2:
+        raise KeyFileError(f"{path}: not a pausenet key file (expected 64 hex digits)")
+    seed = bytes.fromhex(text)
     if len(seed) != _KEY_BYTES:
         raise KeyFileError(
             f"{path}: key has {len(seed)} bytes, an Ed25519 seed has {_KEY_BYTES} (64 hex digits)"

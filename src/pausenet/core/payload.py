@@ -21,7 +21,7 @@ from pausenet.core.records import (
     TriggerAttestation,
     Vote,
 )
-from pausenet.errors import CodecError
+from pausenet.errors import CodecError, Reason
 from pausenet.v1 import oversight_pb2, statement_pb2
 
 __all__ = [
@@ -73,12 +73,12 @@ def _parse(msg: Message, data: bytes, what: str) -> None:
     try:
         msg.ParseFromString(data)
     except (DecodeError, ValueError, RuntimeError) as exc:  # upb raises DecodeError; be broad
-        raise CodecError("malformed", f"{what} is not valid protobuf") from exc
+        raise CodecError(Reason.MALFORMED, f"{what} is not valid protobuf") from exc
     # Unknown fields survive a round trip, so discard them and compare: a payload with unknown
     # fields, duplicated fields, non-minimal varints or out-of-order fields is not canonical.
     msg.DiscardUnknownFields()
     if msg.SerializeToString(deterministic=True) != data:
-        raise CodecError("non-canonical", f"{what} is not in canonical protobuf encoding")
+        raise CodecError(Reason.NON_CANONICAL, f"{what} is not in canonical protobuf encoding")
 
 
 # -- statements -----------------------------------------------------------------------------
@@ -126,19 +126,19 @@ def decode_statement(data: bytes) -> Statement:
     if kind == "vote":
         v = pb.vote
         if v.decision not in _DECISION_FROM_PB:
-            raise CodecError("invalid", "vote decision must be PAUSE or LIFT")
+            raise CodecError(Reason.INVALID, "vote decision must be PAUSE or LIFT")
         body = Vote(v.epoch, _DECISION_FROM_PB[v.decision], tuple(v.triggers), v.note)
     elif kind == "compliance":
         c = pb.compliance
         if c.state not in _STATE_FROM_PB:
-            raise CodecError("invalid", "compliance state must be HALTED or NOT_HALTED")
+            raise CodecError(Reason.INVALID, "compliance state must be HALTED or NOT_HALTED")
         body = Compliance(c.epoch, _STATE_FROM_PB[c.state], c.evidence_sha256)
     elif kind == "trigger_attestation":
         t = pb.trigger_attestation
         body = TriggerAttestation(t.trigger_id, t.evidence_sha256, t.note)
     else:
         raise CodecError(
-            "invalid", "statement has no body (vote, compliance or trigger_attestation)"
+            Reason.INVALID, "statement has no body (vote, compliance or trigger_attestation)"
         )
     return Statement(
         federation_id=pb.federation_id,

@@ -1,16 +1,16 @@
 """Verification of one envelope against a charter: signature first, then parse, then rules.
 
 `verify_envelope` returns either the signed object (built only from the verified bytes) or a
-`Rejection` naming the reason. `verify_or_raise` is the raising wrapper. Chain rules that need
-more than one envelope (links, duplicates, equivocation) live in `pausenet.core.view`.
+`Rejection` naming the reason. `verify_or_raise` is the raising wrapper. Rules that need more
+than one envelope live in `pausenet.core.chain` (links), `pausenet.core.evidence` (forks) and
+`pausenet.core.view` (duplicates, counting).
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from enum import StrEnum
 
+from pausenet.core.address import is_valid_address
 from pausenet.core.charter import SLUG_RE, Charter, Role
 from pausenet.core.dsse import Envelope, pae, sha256
 from pausenet.core.payload import CodecError, decode_heartbeat, decode_statement
@@ -28,9 +28,10 @@ from pausenet.core.records import (
     TriggerAttestation,
     Vote,
 )
-from pausenet.errors import VerificationError
+from pausenet.errors import Reason, VerificationError
 
 __all__ = [
+    "RECHECK_SLACK_MS",
     "Reason",
     "Rejection",
     "Verified",
@@ -39,30 +40,14 @@ __all__ = [
     "verify_or_raise",
 ]
 
-_ADDRESS_RE = re.compile(r"[A-Za-z0-9.\-]{1,253}:[0-9]{1,5}|\[[0-9A-Fa-f:.]{2,45}\]:[0-9]{1,5}")
 _MAX_KEYID = 64
-_MAX_ADDRESS = 260
 _MAX_HEARTBEAT_BYTES = 1024
 
-
-class Reason(StrEnum):
-    """Why an envelope is not counted. The string values appear in JSON output and docs."""
-
-    OVERSIZE = "oversize"
-    UNKNOWN_PAYLOAD_TYPE = "unknown-payload-type"
-    BAD_SIGNATURE = "bad-signature"
-    UNKNOWN_MEMBER = "unknown-member"
-    MALFORMED = "malformed"
-    NON_CANONICAL = "non-canonical"
-    MEMBER_MISMATCH = "member-mismatch"
-    WRONG_CHARTER = "wrong-charter"
-    FROM_FUTURE = "from-future"
-    INVALID = "invalid"
-    # set-level reasons, assigned by the view
-    DUPLICATE = "duplicate"
-    MISSING_PREDECESSOR = "missing-predecessor"
-    BROKEN_CHAIN = "broken-chain"
-    SUPERSEDED = "superseded"
+# An item verified once against the clock (a stored statement, an evidence envelope, a held
+# fork) is verified again with `now` this far ahead: "from the future" judged the clock at
+# arrival and must not bite a second time as it runs on, while every other rule still applies.
+# Ten years is far beyond any clock skew a charter allows, and far inside int64 milliseconds.
+RECHECK_SLACK_MS = 10 * 365 * 86_400_000
 
 
 @dataclass(frozen=True)
@@ -86,7 +71,7 @@ Verified = SignedStatement | SignedHeartbeat
 def verify_or_raise(charter: Charter, env: Envelope, *, now_ms: int) -> Verified:
     result = verify_envelope(charter, env, now_ms=now_ms)
     if isinstance(result, Rejection):
-        raise VerificationError(result.reason.value, result.detail)
+        raise VerificationError(result.reason, result.detail)
     return result
 
 
@@ -127,7 +112,7 @@ def verify_envelope(charter: Charter, env: Envelope, *, now_ms: int) -> Verified
             else decode_heartbeat(env.payload)
         )
     except CodecError as exc:
-        return reject(Reason(exc.reason), str(exc), keyid)
+        return reject(exc.reason, str(exc), keyid)
     if obj.member != keyid:
         return reject(
             Reason.MEMBER_MISMATCH,
@@ -161,11 +146,6 @@ def verify_envelope(charter: Charter, env: Envelope, *, now_ms: int) -> Verified
     if problem:
         return reject(Reason.INVALID, problem, keyid)
     return SignedStatement(obj, env, h)
-
-
-def is_valid_address(address: str) -> bool:
-    """Whether a heartbeat may carry this address (host:port or [ipv6]:port, no zone index)."""
-    return len(address) <= _MAX_ADDRESS and bool(_ADDRESS_RE.fullmatch(address))
 
 
 def _heartbeat_problem(hb: Heartbeat) -> str:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
+from pausenet.core.chain import Predecessor, link_problem
 from pausenet.core.charter import Charter, Role
 from pausenet.core.dsse import Envelope
 from pausenet.core.evidence import Evidence, commitments, find_conflict
@@ -268,26 +269,20 @@ class _Evaluation:
         valid: dict[int, list[SignedStatement]] = {}
         for seq in sorted(seqs):
             ok: list[SignedStatement] = []
+            counted = {p.hash for p in valid.get(seq - 1, [])}
             for st in seqs[seq]:
-                if seq == 1:
-                    ok.append(st)
-                    continue
-                preds = valid.get(seq - 1, [])
-                link = [p for p in preds if p.hash == st.statement.prev_hash]
-                if link and any(
-                    p.statement.issued_at_ms <= st.statement.issued_at_ms for p in link
-                ):
-                    ok.append(st)
-                elif link:
-                    self._reject(st, Reason.BROKEN_CHAIN, "issued earlier than its predecessor")
-                elif any(p.hash == st.statement.prev_hash for p in seqs.get(seq - 1, [])):
+                # A fork may hold several n-1: check against the one st names, if held.
+                held = seqs.get(seq - 1, [])
+                pred = next((p for p in held if p.hash == st.statement.prev_hash), None)
+                if pred is not None and pred.hash not in counted:
                     self._reject(st, Reason.MISSING_PREDECESSOR, f"seq {seq - 1} is not counted")
-                elif seq - 1 in seqs:
-                    self._reject(
-                        st, Reason.BROKEN_CHAIN, f"prev_hash does not match seq {seq - 1}'s hash"
-                    )
+                    continue
+                pred = pred or (held[0] if held else None)
+                problem = link_problem(st.statement, Predecessor.of(pred) if pred else None)
+                if problem is None:
+                    ok.append(st)
                 else:
-                    self._reject(st, Reason.MISSING_PREDECESSOR, f"seq {seq - 1} is missing")
+                    self._reject(st, problem.reason, problem.detail)
             if ok:
                 valid[seq] = ok
         return valid

@@ -25,16 +25,16 @@ one line naming the file, the key and the fix.
 from __future__ import annotations
 
 import ipaddress
-import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pausenet.core.address import parse_address
 from pausenet.core.charter import SLUG_RE, load_charter
 from pausenet.core.keys import load_signing_key
-from pausenet.errors import CharterError, ConfigError, KeyFileError
+from pausenet.errors import AddressError, CharterError, ConfigError, KeyFileError
 from pausenet.node.tls import TlsConfig
 
 __all__ = [
@@ -99,31 +99,12 @@ _KEYS = {
     "advertise",
     "tls",
 }
-_HOST_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.\-]{0,251}[A-Za-z0-9])?")
 
 
 def parse_host_port(text: str, *, allow_port_zero: bool = True) -> tuple[str, int]:
-    """Split 'host:port' or '[v6]:port'; raises ValueError with a one-line reason."""
-    host, sep, port_s = text.rpartition(":")
-    if not sep or not host or not text.isascii():  # not isascii: '٧٤٠٠'.isdigit() is true
-        raise ValueError(f"{text!r} is not host:port (e.g. 127.0.0.1:7400)")
-    if host.startswith("[") and host.endswith("]"):
-        try:
-            ipaddress.IPv6Address(host[1:-1])
-        except ValueError as exc:
-            raise ValueError(f"{host!r} is not an IPv6 address") from exc
-        host = host[1:-1]
-    elif ":" in host:
-        raise ValueError(f"{text!r}: write an IPv6 address in brackets, e.g. [::1]:7400")
-    elif not _HOST_RE.fullmatch(host):
-        raise ValueError(f"{host!r} is not a host name or IP address")
-    if not port_s.isdigit() or len(port_s) > 5:
-        raise ValueError(f"port {port_s!r} is not a number")
-    port = int(port_s)
-    lowest = 0 if allow_port_zero else 1
-    if not lowest <= port <= 65535:
-        raise ValueError(f"port {port} is outside {lowest}..65535")
-    return host, port
+    """Split 'host:port' or '[v6]:port' (the grammar in `pausenet.core.address`); raises
+    AddressError with a one-line reason."""
+    return parse_address(text, allow_port_zero=allow_port_zero)
 
 
 def is_loopback(host: str) -> bool:
@@ -185,7 +166,7 @@ class _Loader:
     def address(self, key: str, value: str, *, peer: bool = False) -> tuple[str, int]:
         try:
             return parse_host_port(value, allow_port_zero=not peer)
-        except ValueError as exc:
+        except AddressError as exc:
             raise self.fail(key, str(exc)) from exc
 
     def load(self, data: Mapping[str, Any]) -> NodeConfig:
@@ -244,12 +225,6 @@ class _Loader:
             advertise = self.string(data, "advertise")
             if advertise:
                 self.address("advertise", advertise, peer=True)
-                if "%" in advertise:  # heartbeats carry no zone index (protocol.md §4.3)
-                    raise self.fail(
-                        "advertise",
-                        f"{advertise!r}: a zone index (%...) means nothing to other hosts;"
-                        " advertise an address they can reach",
-                    )
         tls = self.tls(data.get("tls")) if "tls" in data else None
         token = self.file_path(data, "admin_token") if "admin_token" in data else None
         log_level = self.string(data, "log_level", d.log_level)

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from pausenet.errors import PausenetError
+from pausenet.errors import PausenetError, PeerError
 from pausenet.node.limits import PENALTIES
 from pausenet.node.messages import Digest, Items
 from pausenet.node.replica import IngestReport, Replica
@@ -72,10 +72,6 @@ class DigestReply:
 class ExchangeReply:
     items: Items
     more: bool
-
-
-class PeerError(Exception):
-    """A call to a peer failed (unreachable, timed out, refused, or answered nonsense)."""
 
 
 class PeerClient(Protocol):

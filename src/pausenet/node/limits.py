@@ -13,27 +13,29 @@ from collections import Counter, OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from pausenet.errors import Reason
+
 __all__ = ["PENALTIES", "PeerGuard", "RateLimit", "TokenBucket"]
 
 # Points an item costs by rejection reason. Honest nodes verify before they relay, so they never
 # send forgeries; a clock-skew rejection can happen between honest nodes and costs little.
-PENALTIES: Mapping[str, float] = {
-    "bad-signature": 10,
-    "unknown-member": 10,
-    "wrong-charter": 10,
-    "member-mismatch": 10,
-    "malformed": 10,
-    "non-canonical": 10,
-    "unknown-payload-type": 10,
-    "type-confusion": 10,
-    "oversize": 10,
-    "invalid": 10,
-    "bad-evidence": 10,
-    "broken-chain": 5,
-    "gap": 1,
-    "from-future": 1,
-    "superseded": 0,
-    "quota": 0,  # an honest relay may pass on more of an equivocator's branches than we keep
+PENALTIES: Mapping[Reason, float] = {
+    Reason.BAD_SIGNATURE: 10,
+    Reason.UNKNOWN_MEMBER: 10,
+    Reason.WRONG_CHARTER: 10,
+    Reason.MEMBER_MISMATCH: 10,
+    Reason.MALFORMED: 10,
+    Reason.NON_CANONICAL: 10,
+    Reason.UNKNOWN_PAYLOAD_TYPE: 10,
+    Reason.TYPE_CONFUSION: 10,
+    Reason.OVERSIZE: 10,
+    Reason.INVALID: 10,
+    Reason.BAD_EVIDENCE: 10,
+    Reason.BROKEN_CHAIN: 5,
+    Reason.GAP: 1,
+    Reason.FROM_FUTURE: 1,
+    Reason.SUPERSEDED: 0,
+    Reason.QUOTA: 0,  # an honest relay may pass on more of an equivocator's branches than we keep
 }
 
 
@@ -92,7 +94,7 @@ class PeerGuard:
         self.max_peers = max_peers
         self._peers: OrderedDict[str, _Peer] = OrderedDict()
         self._addresses: OrderedDict[str, _Peer] = OrderedDict()
-        self.rejected: Counter[str] = Counter()  # items rejected, by reason
+        self.rejected: Counter[Reason] = Counter()  # items rejected, by reason
         self.refused: Counter[str] = Counter()  # calls refused, by cause
 
     def _peer(self, key: str) -> _Peer:
@@ -125,7 +127,7 @@ class PeerGuard:
             return f"rate limit for {kind}: {limit.rate_per_s:g}/s"
         return None
 
-    def judge(self, key: str, rejected: Mapping[str, int], accepted: int, now_s: float) -> None:
+    def judge(self, key: str, rejected: Mapping[Reason, int], accepted: int, now_s: float) -> None:
         """Update a peer's score after one message: what it sent that failed, and what was news."""
         p = self._peer(key)
         penalty = 0.0

@@ -28,10 +28,11 @@ from pathlib import Path
 from types import TracebackType
 
 from pausenet.core.answer import sign_answer
-from pausenet.core.charter import Charter, Role, load_charter
+from pausenet.core.charter import Charter, load_charter
 from pausenet.core.dsse import Envelope
 from pausenet.core.evidence import Evidence, check_evidence
 from pausenet.core.keys import SigningKey, load_signing_key
+from pausenet.core.policy import check_trigger_attestation, compliance_epoch, vote_epoch
 from pausenet.core.records import (
     Body,
     Compliance,
@@ -42,8 +43,14 @@ from pausenet.core.records import (
     Vote,
 )
 from pausenet.core.signing import sign_heartbeat
-from pausenet.core.verify import Rejection, Verified, is_valid_address, verify_envelope
-from pausenet.core.view import PauseState, View
+from pausenet.core.verify import (
+    RECHECK_SLACK_MS,
+    Rejection,
+    Verified,
+    is_valid_address,
+    verify_envelope,
+)
+from pausenet.core.view import View
 from pausenet.errors import ConfigError, PausenetError, SigningRefusedError, StoreError
 from pausenet.node import rpc
 from pausenet.node.config import NODE_FILE, NodeConfig, is_loopback, parse_host_port
@@ -61,7 +68,6 @@ log = logging.getLogger("pausenet.node")
 STORE_FILE = "pausenet.db"
 LOCK_FILE = "node.lock"
 _FIRST_CONTACT_WAIT_S = 5.0
-_LOAD_SLACK_MS = 10 * 365 * 86_400_000  # stored items were checked against the clock on ingest
 
 
 def wall_clock_ms() -> int:
@@ -219,7 +225,7 @@ class Node:
 
     async def _load(self) -> None:
         assert self.store is not None
-        now = self.clock() + _LOAD_SLACK_MS
+        now = self.clock() + RECHECK_SLACK_MS
         bad = 0
 
         def verified(envs: list[Envelope]) -> list[Verified]:
@@ -411,7 +417,7 @@ class Node:
         statement the store finished first, which would otherwise never be gossiped."""
         assert self.store is not None
         head, _ = self.replica.head(self.member)
-        now = self.clock() + _LOAD_SLACK_MS
+        now = self.clock() + RECHECK_SLACK_MS
         for env in await self.store.statements(self.member, from_seq=head + 1):
             v = verify_envelope(self.charter, env, now_ms=now)
             if isinstance(v, Rejection) or not isinstance(v, SignedStatement):
@@ -421,84 +427,19 @@ class Node:
     async def cast_vote(
         self, decision: Decision, *, epoch: int = 0, triggers: tuple[str, ...] = (), note: str = ""
     ) -> SignedStatement:
-        v = self.view()
-        me = self.charter.member(self.member)
-        assert me is not None
-        cur = v.epoch
-        if decision is Decision.PAUSE:
-            if me.role is Role.OVERSEER and not self.charter.rules.overseer_pause_threshold:
-                raise SigningRefusedError(
-                    "this charter does not let overseers vote to start a pause"
-                )
-            if v.certified_state is PauseState.PAUSED:
-                raise SigningRefusedError(
-                    f"epoch {cur} is already paused; a PAUSE vote for epoch {cur + 1} can be cast"
-                    " once it is lifted"
-                )
-            want = cur + 1
-            if epoch == 0:
-                epoch = want
-            elif epoch != want:
-                raise SigningRefusedError(
-                    f"wrong epoch {epoch}: the next pause would be epoch {want}"
-                )
-            if not triggers:
-                raise SigningRefusedError(
-                    f"a PAUSE vote must name a trigger; this charter's triggers:"
-                    f" {', '.join(sorted(self.charter.trigger_ids()))}"
-                )
-            unknown = [t for t in triggers if t not in self.charter.trigger_ids()]
-            if unknown:
-                raise SigningRefusedError(
-                    f"unknown trigger {unknown[0]!r}; this charter's triggers:"
-                    f" {', '.join(sorted(self.charter.trigger_ids()))}"
-                )
-        else:
-            if v.certified_state is not PauseState.PAUSED:
-                raise SigningRefusedError(
-                    "no pause is in effect to lift"
-                    + (f" (epoch {cur} was already lifted)" if cur else "")
-                )
-            if epoch == 0:
-                epoch = cur
-            elif epoch != cur:
-                raise SigningRefusedError(
-                    f"wrong epoch {epoch}: the pause in effect is epoch {cur}"
-                )
-            if triggers:
-                raise SigningRefusedError("a LIFT vote names no triggers")
-        rec = next((e for e in v.epochs if e.epoch == epoch), None)
-        already = rec and self.member in (
-            rec.pause_votes if decision is Decision.PAUSE else rec.lift_votes
-        )
-        if already:
-            raise SigningRefusedError(
-                f"{self.member} has already voted {decision.value.upper()} for epoch {epoch}"
-            )
+        epoch = vote_epoch(self.charter, self.member, self.view(), decision, epoch, triggers)
         return await self._issue(Vote(epoch, decision, tuple(triggers), note))
 
     async def attest_compliance(
         self, state: ComplianceState, *, epoch: int = 0, evidence_sha256: bytes = b""
     ) -> SignedStatement:
-        me = self.charter.member(self.member)
-        assert me is not None
-        if me.role is not Role.LAB:
-            raise SigningRefusedError("only labs attest compliance")
-        v = self.view()
-        if epoch == 0:
-            if v.certified_state is not PauseState.PAUSED:
-                raise SigningRefusedError("no pause is in effect; give --epoch to attest for one")
-            epoch = v.epoch
+        epoch = compliance_epoch(self.charter, self.member, self.view(), epoch)
         return await self._issue(Compliance(epoch, state, evidence_sha256))
 
     async def attest_trigger(
         self, trigger_id: str, *, evidence_sha256: bytes = b"", note: str = ""
     ) -> SignedStatement:
-        if trigger_id not in self.charter.trigger_ids():
-            raise SigningRefusedError(
-                f"unknown trigger {trigger_id!r}; this charter's triggers:"
-                f" {', '.join(sorted(self.charter.trigger_ids()))}"
-            )
+        check_trigger_attestation(self.charter, trigger_id)
         return await self._issue(TriggerAttestation(trigger_id, evidence_sha256, note))
 
     # -- heartbeats -------------------------------------------------------------------------

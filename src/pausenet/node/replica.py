@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from pausenet.core.chain import Predecessor, link_problem
 from pausenet.core.charter import Charter
 from pausenet.core.dsse import Envelope, sha256
 from pausenet.core.evidence import (
@@ -34,7 +35,13 @@ from pausenet.core.evidence import (
     find_conflict,
 )
 from pausenet.core.records import SignedHeartbeat, SignedStatement
-from pausenet.core.verify import Rejection, Verified, verify_envelope
+from pausenet.core.verify import (
+    RECHECK_SLACK_MS,
+    Reason,
+    Rejection,
+    Verified,
+    verify_envelope,
+)
 from pausenet.core.view import View, evaluate
 from pausenet.node.messages import Digest, Items, MemberHead
 
@@ -59,7 +66,7 @@ class IngestReport:
     heartbeats: int = 0
     evidence: int = 0
     duplicates: int = 0
-    rejected: Counter[str] = field(default_factory=Counter)
+    rejected: Counter[Reason] = field(default_factory=Counter)
     rejections: list[Rejection] = field(default_factory=list)
     # items that yielded evidence: counted there, not again as statements or heartbeats
     evidenced: set[bytes] = field(default_factory=set, repr=False)
@@ -70,7 +77,7 @@ class IngestReport:
     def changed(self) -> bool:
         return bool(self.statements or self.heartbeats or self.evidence or self.branched)
 
-    def reject(self, reason: str, r: Rejection | None = None) -> None:
+    def reject(self, reason: Reason, r: Rejection | None = None) -> None:
         self.rejected[reason] += 1
         if r is not None and len(self.rejections) < 100:
             self.rejections.append(r)
@@ -189,7 +196,7 @@ class Replica:
         turns it into the object the view takes, without re-checking it on every view)."""
         h = env.payload_hash
         if h not in self._fork_items:
-            v = verify_envelope(self.charter, env, now_ms=self.clock() + _FAR_FUTURE_SLACK)
+            v = verify_envelope(self.charter, env, now_ms=self.clock() + RECHECK_SLACK_MS)
             self._fork_items[h] = None if isinstance(v, Rejection) else v
         return self._fork_items[h]
 
@@ -330,9 +337,9 @@ class Replica:
         for env in items.statements:
             v = verify_envelope(self.charter, env, now_ms=now)
             if isinstance(v, Rejection):
-                report.reject(v.reason.value, v)
+                report.reject(v.reason, v)
             elif isinstance(v, SignedHeartbeat):
-                report.reject("type-confusion")
+                report.reject(Reason.TYPE_CONFUSION)
             else:
                 by_member.setdefault(v.member, []).append(v)
         for member in sorted(by_member):
@@ -341,9 +348,9 @@ class Replica:
         for env in items.heartbeats:
             v = verify_envelope(self.charter, env, now_ms=now)
             if isinstance(v, Rejection):
-                report.reject(v.reason.value, v)
+                report.reject(v.reason, v)
             elif isinstance(v, SignedStatement):
-                report.reject("type-confusion")
+                report.reject(Reason.TYPE_CONFUSION)
             else:
                 await self._ingest_heartbeat(v, report)
         if report.changed:
@@ -376,14 +383,15 @@ class Replica:
                 continue
             if st.seq > head + 1:
                 if not await self._branch(st, to_append, report):
-                    report.reject("gap")
+                    report.reject(Reason.GAP)
                 continue
             if tip is not None and st.statement.prev_hash != tip.hash:
                 await self._record_fork(tip, st, report)  # n+1 contradicts our n: a fork
                 await self._branch(st, to_append, report)
                 continue
-            if tip is not None and st.statement.issued_at_ms < tip.statement.issued_at_ms:
-                report.reject("broken-chain")
+            problem = link_problem(st.statement, Predecessor.of(tip) if tip else None)
+            if problem is not None:
+                report.reject(problem.reason)
                 continue
             forked = False
             for hb in self._witnesses(member):
@@ -429,12 +437,13 @@ class Replica:
         )
         if st.seq > 1 and (pred is None or pred.member != m or pred.seq != st.seq - 1):
             return False
-        if pred is not None and st.statement.issued_at_ms < pred.statement.issued_at_ms:
-            report.reject("broken-chain")
+        problem = link_problem(st.statement, Predecessor.of(pred) if pred else None)
+        if problem is not None:
+            report.reject(problem.reason)
             return True
         branch = self._branches.setdefault(m, {})
         if len(branch) >= BRANCH_STATEMENTS_PER_MEMBER:
-            report.reject("quota")
+            report.reject(Reason.QUOTA)
             return True
         for hb in self._witnesses(m):
             if find_conflict(hb, st) is not None:
@@ -486,7 +495,7 @@ class Replica:
             if hb.hash in keeps:
                 report.heartbeats += 1  # a commitment or witness we did not hold
             else:
-                report.reject("superseded")  # replay or rollback of an older heartbeat
+                report.reject(Reason.SUPERSEDED)  # replay or rollback of an older heartbeat
 
     async def _prune_witnesses(self, member: str, *, persist: bool = False) -> frozenset[bytes]:
         """Keep, besides the latest heartbeat, the one with the highest head (the log may never
@@ -531,16 +540,16 @@ class Replica:
             report.duplicates += 1
             return
         # Items of a fork may be old; the time check does not apply to evidence.
-        ev = check_evidence(self.charter, first, second, now_ms=now + _FAR_FUTURE_SLACK)
+        ev = check_evidence(self.charter, first, second, now_ms=now + RECHECK_SLACK_MS)
         if isinstance(ev, Rejection):
-            report.reject("bad-evidence", ev)
+            report.reject(Reason.BAD_EVIDENCE, ev)
             return
         await self._store_evidence(ev, report)
 
     async def _record_fork(self, a: Verified, b: Verified, report: IngestReport) -> None:
         seq = find_conflict(a, b)
         if seq is None:  # not a fork after all (e.g. the same statement): nothing to record
-            report.reject("broken-chain")
+            report.reject(Reason.BROKEN_CHAIN)
             return
         first, second = sorted((a, b), key=lambda v: v.hash)
         ev = Evidence(a.member, seq, first.envelope, second.envelope)
@@ -649,11 +658,6 @@ class Replica:
         self._digest = None
         self._summary = None
         self.version += 1
-
-
-# Evidence items and held forks are re-checked without the "from the future" rule's bite:
-# they were within the skew when first verified.
-_FAR_FUTURE_SLACK = 10 * 365 * 86_400_000
 
 
 def _hb_key(hb: SignedHeartbeat) -> tuple[int, int, bytes]:

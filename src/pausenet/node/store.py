@@ -34,6 +34,7 @@ from typing import Any
 
 import aiosqlite
 
+from pausenet.core.chain import Predecessor, link_problem
 from pausenet.core.charter import Charter
 from pausenet.core.dsse import Envelope, Signature, sha256, sign_envelope
 from pausenet.core.keys import SigningKey
@@ -453,17 +454,10 @@ class Store:
             return AppendResult(
                 AppendOutcome.GAP, None, f"{st.member}'s head is seq {head_seq}, got seq {st.seq}"
             )
-        if st.prev_hash != head_hash:
+        problem = link_problem(st, Predecessor(head_hash, head_at) if head_seq else None)
+        if problem is not None:
             return AppendResult(
-                AppendOutcome.BROKEN_CHAIN,
-                None,
-                f"prev_hash of {st.member}#{st.seq} is not the hash of seq {head_seq}",
-            )
-        if st.issued_at_ms < head_at:
-            return AppendResult(
-                AppendOutcome.BROKEN_CHAIN,
-                None,
-                f"{st.member}#{st.seq} is issued before seq {head_seq}",
+                AppendOutcome.BROKEN_CHAIN, None, f"{st.member}#{st.seq}: {problem.detail}"
             )
         return AppendResult(AppendOutcome.APPENDED)
 

@@ -170,9 +170,23 @@ def keygen(
 def charter_show(
     file: Annotated[Path, typer.Argument(help="The charter TOML file.", show_default=False)],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
+    canonical: Annotated[
+        bool,
+        typer.Option(
+            "--canonical",
+            help="Print exactly the charter's canonical bytes and nothing else (no newline):"
+            " their SHA-256 is the digest.",
+        ),
+    ] = False,
 ) -> None:
     """Print a charter's digest and explain its rules in plain sentences."""
+    if canonical and as_json:
+        raise PausenetError("--canonical and --json: give one of them")
     charter = load_charter(file)
+    if canonical:
+        sys.stdout.buffer.write(charter.canonical_bytes)
+        sys.stdout.buffer.flush()
+        return
     if as_json:
         _print_json(
             {
