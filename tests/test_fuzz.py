@@ -15,7 +15,8 @@ check are reached. The contract (docs/protocol.md §3-§7, §9, §12, DESIGN.md 
   canonical and valid;
 - evidence never frames an honest member, and ingest never changes what is held for one.
 
-PAUSENET_FUZZ_EXAMPLES=3000 for a longer hunt (default 300 per test). Examples run per target are
+300 examples per target under the `ci` hypothesis profile, 60 under `dev`, 3000 under `deep`
+(HYPOTHESIS_PROFILE=deep for a longer hunt; tests/conftest.py). Examples run per target are
 counted in EXAMPLES and kept in pytest's cache: `pytest --cache-show 'pausenet/fuzz*'`.
 """
 
@@ -26,7 +27,6 @@ import copy
 import datetime as dt
 import itertools
 import json
-import os
 import re
 import tomllib
 from collections import Counter
@@ -53,6 +53,7 @@ from helpers import (
 )
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
+from profiles import examples
 
 from pausenet.core.answer import (
     ANSWER_TYPE,
@@ -102,8 +103,7 @@ from pausenet.ops.federation import Federation, init_federation
 from pausenet.v1 import envelope_pb2, gossip_pb2, oversight_pb2, statement_pb2
 
 FUZZ = settings(
-    max_examples=int(os.environ.get("PAUSENET_FUZZ_EXAMPLES", "300")),
-    deadline=None,
+    max_examples=examples(300),
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 
