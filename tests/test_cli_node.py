@@ -491,6 +491,8 @@ def test_pause_attest_verify_and_lift(cli: Cli, cluster: Cluster, tmp_path: Path
         "signed_by": "lab-c",
     }
 
+    # lab-a's own node must know of the pause (lab-b's vote reaches it by gossip) to attest for it
+    wait_for_state(cli, c.address("lab-a"), "PAUSED", 1)
     m = signed(cli("attest", "compliance", "--config", c.config("lab-a"), "--state", "halted"))
     assert m["what"] == "compliance halted epoch 1"
 
