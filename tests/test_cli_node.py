@@ -426,6 +426,7 @@ def test_a_wrong_admin_token_is_refused(cli: Cli, cluster: Cluster) -> None:
     )
 
 
+@pytest.mark.slow
 def test_stats_shows_counters_and_peer_scores(cli: Cli, cluster: Cluster) -> None:
     r = cli("stats", "--config", cluster.config("lab-a"), "--json")
     assert r.code == 0, r.err
