@@ -355,8 +355,9 @@ async def run_kill_loop(
     loop = asyncio.get_running_loop()
     started = loop.time()
     phase = "starting the nodes"
+    deadline = asyncio.timeout(timeout_s)
     try:
-        async with asyncio.timeout(timeout_s):
+        async with deadline:
             # first lives: every store and admin token created without interruption
             await asyncio.gather(*(n.start() for n in nodes.values()))
             tokens = {
@@ -405,6 +406,8 @@ async def run_kill_loop(
                 if reply.evidence:
                     evidence.append(n.member)
     except TimeoutError as exc:
+        if not deadline.expired():
+            raise
         raise TimeoutError(
             f"kill loop (seed {seed}) still {phase} after {timeout_s:g}s:"
             f" {tally.kills} of {kills} kills, {len(tally.acks)} of {min_acknowledged}"
