@@ -1,12 +1,56 @@
-"""Shared fixtures. The builders live in tests/helpers.py (`from helpers import ...`)."""
+"""Shared fixtures and the hypothesis profiles. The builders live in tests/helpers.py
+(`from helpers import ...`).
+
+Hypothesis profiles, chosen by HYPOTHESIS_PROFILE (default `dev`, or `ci` when CI is set):
+
+    dev    20 examples per property by default: for iterating, several times faster than ci
+    ci     100 by default, derandomized (the same examples on every run, so a failure in CI
+           reproduces anywhere), no example database: what .ci/run runs
+    deep   1000 by default: a nightly or pre-release hunt
+
+Tests that want more or fewer examples than the default say how many under ci with
+`profiles.examples(n)`, which scales n like the loaded profile. No profile has a deadline: on a
+loaded machine one slow example is not a bug.
+"""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from helpers import T0, make_federation
+from hypothesis import HealthCheck, settings
 
 from pausenet.core.charter import Charter
 from pausenet.core.keys import SigningKey
+
+_LOADED_MACHINE = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
+settings.register_profile("dev", max_examples=20, print_blob=True, **_LOADED_MACHINE)
+settings.register_profile(
+    "ci", max_examples=100, derandomize=True, database=None, print_blob=True, **_LOADED_MACHINE
+)
+settings.register_profile("deep", max_examples=1000, print_blob=True, **_LOADED_MACHINE)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # before the test modules are imported, so that their examples(n) see the profile; an
+    # explicit --hypothesis-profile is loaded after this and wins
+    name = os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
+    if name not in ("dev", "ci", "deep"):
+        raise pytest.UsageError(
+            f"HYPOTHESIS_PROFILE={name!r} is not a profile; use dev, ci or deep"
+        )
+    settings.load_profile(name)
+
+
+def pytest_report_header() -> str:
+    # --hypothesis-profile, if given, was loaded after this file: ask for the current one
+    s = settings()
+    return (
+        f"hypothesis profile {settings.get_current_profile_name()!r}"
+        f" (max_examples={s.max_examples}, derandomize={s.derandomize});"
+        " HYPOTHESIS_PROFILE=dev|ci|deep chooses"
+    )
 
 
 @pytest.fixture

@@ -426,6 +426,7 @@ def test_a_wrong_admin_token_is_refused(cli: Cli, cluster: Cluster) -> None:
     )
 
 
+@pytest.mark.slow
 def test_stats_shows_counters_and_peer_scores(cli: Cli, cluster: Cluster) -> None:
     r = cli("stats", "--config", cluster.config("lab-a"), "--json")
     assert r.code == 0, r.err
@@ -491,6 +492,8 @@ def test_pause_attest_verify_and_lift(cli: Cli, cluster: Cluster, tmp_path: Path
         "signed_by": "lab-c",
     }
 
+    # lab-a's own node must know of the pause (lab-b's vote reaches it by gossip) to attest for it
+    wait_for_state(cli, c.address("lab-a"), "PAUSED", 1)
     m = signed(cli("attest", "compliance", "--config", c.config("lab-a"), "--state", "halted"))
     assert m["what"] == "compliance halted epoch 1"
 

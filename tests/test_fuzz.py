@@ -15,7 +15,8 @@ check are reached. The contract (docs/protocol.md §3-§7, §9, §12, DESIGN.md 
   canonical and valid;
 - evidence never frames an honest member, and ingest never changes what is held for one.
 
-PAUSENET_FUZZ_EXAMPLES=3000 for a longer hunt (default 300 per test). Examples run per target are
+300 examples per target under the `ci` hypothesis profile, 60 under `dev`, 3000 under `deep`
+(HYPOTHESIS_PROFILE=deep for a longer hunt; tests/conftest.py). Examples run per target are
 counted in EXAMPLES and kept in pytest's cache: `pytest --cache-show 'pausenet/fuzz*'`.
 """
 
@@ -27,7 +28,6 @@ import datetime as dt
 import ipaddress
 import itertools
 import json
-import os
 import re
 import tomllib
 from collections import Counter
@@ -54,6 +54,7 @@ from helpers import (
 )
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
+from profiles import examples
 
 from pausenet.core.answer import (
     ANSWER_TYPE,
@@ -103,8 +104,7 @@ from pausenet.ops.federation import Federation, init_federation
 from pausenet.v1 import envelope_pb2, gossip_pb2, oversight_pb2, statement_pb2
 
 FUZZ = settings(
-    max_examples=int(os.environ.get("PAUSENET_FUZZ_EXAMPLES", "300")),
-    deadline=None,
+    max_examples=examples(300),
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 
@@ -1293,6 +1293,33 @@ def test_replica_ingest_never_raises_counts_every_rejection_and_spares_honest_me
     assert not again.changed
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="known problem (found by the deep profile): of two statements at the next seq in one"
+    " batch, one signed before its predecessor is judged as the next link and rejected"
+    " (broken-chain); sent again, once the other one is held, it is evidence of a fork"
+    " (node/replica.py _ingest_statements)",
+)
+def test_ingesting_a_fork_and_a_broken_link_in_one_batch_again_changes_nothing() -> None:
+    seq2 = LOGS["lab-b"][1]  # the preloaded replica holds lab-b up to seq 1
+    earlier = log_for(
+        CHARTER,
+        KEYS["lab-b"],
+        "lab-b",
+        [attest("eval-threshold")],
+        T0 - 60_000,
+        after=LOGS["lab-b"][:1],
+    )[0]  # also seq 2 after seq 1, but signed before it
+    items = Items(statements=(seq2.envelope, earlier.envelope))
+
+    async def run() -> tuple[Any, Any]:
+        replica = _preloaded_replica()
+        return await replica.ingest(items), await replica.ingest(items)
+
+    first, again = asyncio.run(run())
+    assert not again.changed, (first, again)
+
+
 # -- pausenet.core.view --------------------------------------------------------------------------------
 
 
@@ -1400,7 +1427,7 @@ def _tweaked(draw: st.DrawFn, v: Any) -> Any:
     if isinstance(v, bool):
         return draw(st.sampled_from([not v, 0, 1, "true"]))
     if isinstance(v, int):
-        as_float = float(v) if abs(v) < 2**1000 else 1e308  # an earlier tweak may be 10**400
+        as_float = float(v) if abs(v) < 2**1023 else float("inf")  # 10**400 is beyond a float
         return draw(st.sampled_from([v - 1, v + 1, 0, -1, -v, 2**63, 2**64, 10**400, as_float]))
     return draw(JSON_LEAF)
 

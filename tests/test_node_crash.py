@@ -7,6 +7,9 @@ through its Admin API, then restarted on the same data dir, again and again. Aft
   per seq, and no peer holds evidence against it);
 - every statement the Admin API acknowledged is held by every node;
 - after each restart it catches up from its peers on what it missed while down.
+
+It is killed LIVES times (and more until more statements were acknowledged than it was killed),
+within one generous timeout: a slow machine takes longer but does not fail.
 """
 
 from __future__ import annotations
@@ -32,10 +35,8 @@ from pausenet.errors import NodeError
 pytestmark = pytest.mark.slow
 
 VICTIM = "lab-a"
-LIVES = 10
-BUDGET_S = 60.0
-KEEP_GOING_S = 40.0  # no new life after this, so a slow machine still ends within the budget
-MIN_KILLS = 4
+LIVES = 10  # about 8 s on an idle machine
+TIMEOUT_S = 600.0
 
 
 class Victim:
@@ -128,7 +129,7 @@ async def test_a_node_killed_while_signing_never_forks_and_keeps_every_acknowled
     acked: list[tuple[int, bytes]] = []
     kills = 0
     try:
-        async with asyncio.timeout(BUDGET_S + 30):
+        async with asyncio.timeout(TIMEOUT_S):
             peers = [await cluster.start(m) for m in ("lab-b", "lab-c")]
             config = write_victim_config(cluster, [p.address for p in peers])
             victim = Victim(config, tmp_path)
@@ -154,8 +155,8 @@ async def test_a_node_killed_while_signing_never_forks_and_keeps_every_acknowled
                     }
                     assert all(held.get(seq) == payload for seq, payload in acked)
 
-                out_of_time = time.monotonic() - started > KEEP_GOING_S
-                if kills == LIVES or out_of_time:
+                # enough lives, and statements were really being cast when it died
+                if kills >= LIVES and len(acked) > kills:
                     break
                 async with AdminClient(victim.admin_address, token, timeout=5) as admin:
                     caster = asyncio.create_task(cast_until_killed(admin, kills, acked))
@@ -165,8 +166,6 @@ async def test_a_node_killed_while_signing_never_forks_and_keeps_every_acknowled
                     await caster
                 await peers[0].attest_trigger("rsi-detected", note=f"while {VICTIM} is down")
 
-            assert kills >= MIN_KILLS, f"only {kills} kills in {KEEP_GOING_S:g}s"
-            assert len(acked) > kills  # statements were really being cast when it died
             last_seq = max(seq for seq, _ in acked)
 
             # every node ends up holding every acknowledged statement
@@ -208,4 +207,3 @@ async def test_a_node_killed_while_signing_never_forks_and_keeps_every_acknowled
             with contextlib.suppress(ProcessLookupError):
                 await victim.terminate()
         await cluster.aclose()
-    assert time.monotonic() - started < BUDGET_S + 30

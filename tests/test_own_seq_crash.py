@@ -5,7 +5,9 @@ A child process (tests/crash_issuer.py) issues statements in a loop. It prints e
 the moment the store makes it (as if each one leaked at once) and every statement the store
 returned. This test kills it with SIGKILL at a random moment 0-150 ms after it is ready (so kills
 land while it opens the store, recovers, journals, signs or appends), restarts it, and at the end
-checks every printed and every stored statement.
+checks every printed and every stored statement. It kills KILLS times, and more until at least one
+kill has landed between journaling and appending, within one generous timeout: a slow machine
+takes longer but does not fail.
 """
 
 from __future__ import annotations
@@ -34,8 +36,8 @@ from pausenet.node.wire import decode_envelope
 
 ISSUER = Path(__file__).with_name("crash_issuer.py")
 MEMBER = "lab-a"
-KILLS = 100
-BUDGET_S = 60.0
+KILLS = 100  # about 20 s on an idle machine
+TIMEOUT_S = 600.0
 MAX_DELAY_S = 0.150
 
 
@@ -102,7 +104,16 @@ async def test_kill_9_never_forks_the_own_log_or_loses_an_acknowledged_statement
     printed: list[tuple[str, Envelope]] = []
     kills = quiet_runs = 0
     started = time.monotonic()
-    while kills < KILLS and time.monotonic() - started < BUDGET_S:
+
+    def recovered() -> int:  # statements journaled before a kill and finished at a restart
+        return sum(kind == "recovered" for kind, _ in printed)
+
+    while kills < KILLS or not recovered():
+        if time.monotonic() - started > TIMEOUT_S:
+            pytest.fail(
+                f"{kills} kills ({recovered()} statements recovered) in {TIMEOUT_S:g}s;"
+                f" wanted {KILLS} and one recovered (rng seed {seed})"
+            )
         lines = run_and_kill(args, rng.uniform(0, MAX_DELAY_S))
         kills += 1
         quiet_runs += not lines
@@ -148,5 +159,5 @@ async def test_kill_9_never_forks_the_own_log_or_loses_an_acknowledged_statement
         f" {quiet_runs} runs killed before printing anything; {len(stored)} stored;"
         f" {len(forks)} seqs with two payloads"
     )
-    assert kills >= KILLS, f"only {kills} kills in {BUDGET_S} s; the machine is too slow"
+    assert kills >= KILLS
     assert count["recovered"] > 0, "no kill landed between journaling and appending"

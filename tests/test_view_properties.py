@@ -11,7 +11,6 @@ known problems these properties work around or do not reach.
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from helpers import (
 )
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from profiles import examples
 
 from pausenet.core.charter import Charter, Role
 from pausenet.core.dsse import Envelope, Signature, sign_envelope
@@ -51,10 +51,9 @@ from pausenet.core.view import PauseState, View, evaluate, evaluate_envelopes
 S = 1000
 PAUSED, NOT_PAUSED, UNKNOWN = PauseState.PAUSED, PauseState.NOT_PAUSED, PauseState.UNKNOWN
 
-# PAUSENET_PROPERTY_EXAMPLES=5000 for a longer hunt.
+# 150 examples per property under the ci profile; HYPOTHESIS_PROFILE=deep for a longer hunt.
 PROPERTY = settings(
-    max_examples=int(os.environ.get("PAUSENET_PROPERTY_EXAMPLES", "150")),
-    deadline=None,
+    max_examples=examples(150),
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 
