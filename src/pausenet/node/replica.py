@@ -370,6 +370,7 @@ class Replica:
     ) -> None:
         log = self._logs[member]
         to_append: list[SignedStatement] = []
+        late: list[tuple[SignedStatement, Reason]] = []
         for st in batch:
             if st.hash in self._hashes or any(s.hash == st.hash for s in to_append):
                 report.duplicates += 1
@@ -391,7 +392,9 @@ class Replica:
                 continue
             problem = link_problem(st.statement, Predecessor.of(tip) if tip else None)
             if problem is not None:
-                report.reject(problem.reason)
+                # judged after the batch: another statement at this seq may yet be appended,
+                # and then this one is a fork, whatever its time (ingest is idempotent)
+                late.append((st, problem.reason))
                 continue
             forked = False
             for hb in self._witnesses(member):
@@ -408,6 +411,14 @@ class Replica:
                 await self._branch(st, to_append, report)
                 continue
             to_append.append(st)
+        for st, reason in late:
+            at = len(log) + len(to_append)
+            if st.seq <= at:
+                held = log[st.seq - 1] if st.seq <= len(log) else to_append[st.seq - len(log) - 1]
+                if held.hash != st.hash and find_conflict(held, st) is not None:
+                    await self._record_fork(held, st, report)
+                    continue
+            report.reject(reason)
         if not to_append:
             return
         if self.persistence is not None:
