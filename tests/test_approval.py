@@ -48,9 +48,11 @@ def test_a_signed_approval_verifies_and_names_exactly_the_charter() -> None:
     g = _genesis()
     s = sign_approval(key_for("lab-a"), g, "lab-a", T)
     got = verify_approval(g, g, s.envelope)
-    assert isinstance(got, SignedApproval) and got
+    assert isinstance(got, SignedApproval)
+    assert got
     assert got.approval == CharterApproval(g.federation_id, 1, g.digest, b"", "lab-a", T)
-    assert got.hash == s.hash and got.key == key_for("lab-a").public_key
+    assert got.hash == s.hash
+    assert got.key == key_for("lab-a").public_key
     assert s.envelope.payload_type == APPROVAL_TYPE
     assert verify_approval_or_raise(g, g, s.envelope).member == "lab-a"
 
@@ -59,7 +61,8 @@ def test_an_approval_of_version_2_names_its_predecessor() -> None:
     g = _genesis()
     v2 = _successor(g, pause_threshold=3)
     s = sign_approval(key_for("lab-b"), v2, "lab-b", T)
-    assert s.approval.previous_digest == g.digest and s.approval.version == 2
+    assert s.approval.previous_digest == g.digest
+    assert s.approval.version == 2
     assert verify_approval(v2, g, s.envelope)
     # an approval of one version never counts for another
     assert _reason(verify_approval(g, g, s.envelope)) is Reason.WRONG_CHARTER

@@ -144,7 +144,8 @@ def test_a_tripwire_names_roles_and_members() -> None:
     assert t.auto_pause == Tripwire(3, ("lab-a", "lab-b", "overseer"))
     assert t.auto_pause.eligible(c.members) == ("lab-a", "lab-b", "overseer-a")
     sentence = c.explain_tripwire(t)
-    assert "3 of the 3 eligible members" in sentence and t.id in sentence
+    assert "3 of the 3 eligible members" in sentence
+    assert t.id in sentence
     assert any("Tripwire:" in line for line in c.explain())
     lab_role = parse_charter(_tripwire({"attest_threshold": 3, "attesters": ["lab"]}))
     t = next(t for t in lab_role.triggers if t.auto_pause is not None)
@@ -169,7 +170,8 @@ def test_a_tripwire_names_roles_and_members() -> None:
 )
 def test_a_bad_tripwire_is_refused_naming_the_field(auto_pause: Any, words: str) -> None:
     msg = _refused(_tripwire(auto_pause))
-    assert "auto_pause" in msg and words in msg
+    assert "auto_pause" in msg
+    assert words in msg
 
 
 def test_a_role_name_used_as_a_member_id_is_ambiguous_in_a_tripwire() -> None:
