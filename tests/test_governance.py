@@ -388,9 +388,18 @@ def test_the_chain_agrees_with_a_direct_reading_of_the_rules(picked: set[str], r
     r: ChainResult = follow_chain(_G, [_Y, _X], envs)
     chosen = {item for item in _POOL if item[0] in picked}
     assert r.current == reference(chosen)
-    # never two successors in force; evidence iff the reference saw a fork
+    # never two successors in force; evidence iff some member of _G approved both
     assert len(r.in_force) <= 2
-    # monotone in approvals for one successor: adding approvals of _X alone never un-adopts it
+
+    def approvers(side: Charter) -> set[str]:  # members of _G approving with their key in _G
+        return {m for _, c, m, k in chosen if c is side and _key_in(_G, m) == k.public_key.raw}
+
+    forked = approvers(_X) & approvers(_Y)
+    assert {e.member for e in r.evidence} == forked
+    # monotone: more approvals of _X by members who did not approve _Y never un-adopt it
     if r.current == _X:
-        more = envs + [_SIGNED[k] for k in _SIGNED if k.endswith(">x")]
+        y_members = {p.split("/")[0] for p in picked if p.endswith(">y")}
+        more = envs + [
+            _SIGNED[k] for k in _SIGNED if k.endswith(">x") and k.split("/")[0] not in y_members
+        ]
         assert follow_chain(_G, [_X, _Y], more).current == _X
