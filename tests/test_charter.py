@@ -295,7 +295,7 @@ _INVALID: list[tuple[str, Callable[[dict[str, Any]], None], str, str]] = [
     ("no-triggers", _set("triggers", []), "triggers", "at least one"),
     ("bad-federation-id", _set("federation_id", "Demo Fed"), "federation_id", "a-z"),
     ("missing-federation-id", _set("federation_id", _DEL), "federation_id", "missing"),
-    ("bad-format", _set("format", "pausenet.charter.v2"), "format", "unsupported"),
+    ("bad-format", _set("format", "pausenet.charter.v3"), "format", "unsupported"),
     ("unknown-top-key", _set("rule", {}), "rule", "unknown key"),
     ("unknown-rule-key", _set("rules/pause_treshold", 2), "rules.pause_treshold", "unknown key"),
     ("unknown-member-key", _set("members/0/pubkey", _KA), "members[0].pubkey", "unknown key"),

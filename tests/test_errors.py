@@ -138,6 +138,7 @@ def test_reason_strings_never_change() -> None:
             "gap",
             "type-confusion",
             "bad-evidence",
+            "quota",
         ]
     )
 

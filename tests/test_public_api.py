@@ -32,6 +32,7 @@ PUBLIC = [
     "EpochRecord",
     "Evidence",
     "FormatError",
+    "GovernanceError",
     "Heartbeat",
     "KeyFileError",
     "KeyFormatError",

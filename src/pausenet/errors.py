@@ -11,6 +11,7 @@
     ├── CharterError              a charter file or value is invalid                       [local]
     ├── ConfigError               a node config file is invalid                            [local]
     ├── BundleError               a bundle file is malformed                               [input]
+    ├── GovernanceError           no charter version is in force on the chain given        [input]
     ├── VerificationError         a signed object failed verification; .reason             [peer]
     ├── PeerError                 a call to a peer failed, or the peer misbehaved          [peer]
     ├── StoreError                this node's on-disk store is unusable                    [local]
@@ -47,6 +48,7 @@ __all__ = [
     "ConfigError",
     "EnvelopeFormatError",
     "FormatError",
+    "GovernanceError",
     "KeyFileError",
     "KeyFormatError",
     "NodeError",
@@ -137,6 +139,10 @@ class ConfigError(PausenetError):
 
 class BundleError(PausenetError):
     """A bundle file is malformed."""
+
+
+class GovernanceError(PausenetError):
+    """No charter version is in force: genesis not ratified, or the pinned charter unusable."""
 
 
 class VerificationError(PausenetError):

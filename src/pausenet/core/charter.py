@@ -3,6 +3,13 @@
 The digest is SHA-256 over the canonical bytes: compact JSON with sorted keys, members and
 triggers sorted by id, every default written out. Two charters that say the same thing have the
 same digest whatever their TOML formatting; docs/protocol.md gives the exact form.
+
+Two canonical forms exist. A charter that says nothing a format-1 charter could not say (version 1,
+the default amendment rules, no tripwire) keeps the format-1 form, so every charter written before
+governance keeps its digest and everything signed under it still counts. Any other charter has the
+format-2 form, which writes out the version, the previous digest (from version 2 on), the amendment
+rules and each trigger's tripwire. Which form applies follows from the values alone, never from the
+`format` key the file spelled, so two files that say the same thing still share one digest.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from pausenet.errors import CharterError, KeyFormatError
 
 __all__ = [
     "CHARTER_FORMAT",
+    "CHARTER_FORMAT_V2",
     "SLUG_RE",
     "Charter",
     "Limits",
@@ -30,11 +38,16 @@ __all__ = [
     "Role",
     "Rules",
     "Trigger",
+    "Tripwire",
+    "default_amend_threshold",
     "load_charter",
     "parse_charter",
 ]
 
 CHARTER_FORMAT = "pausenet.charter.v1"
+CHARTER_FORMAT_V2 = "pausenet.charter.v2"
+_MAX_VERSION = 2**63 - 1  # like every counter in the protocol: fits a signed 64-bit integer
+_ROLE_NAMES = frozenset({"lab", "overseer"})
 _MAX_CHARTER_BYTES = 4 * 1024 * 1024
 SLUG_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
 _FED_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
@@ -54,9 +67,27 @@ class Member:
 
 
 @dataclass(frozen=True)
+class Tripwire:
+    """An if-then commitment: when attest_threshold eligible members attest the trigger, pause.
+
+    `attesters` holds role names ("lab", "overseer") and/or member ids, sorted; a member is
+    eligible when its role or its id is listed.
+    """
+
+    attest_threshold: int
+    attesters: tuple[str, ...]
+
+    def eligible(self, members: tuple[Member, ...]) -> tuple[str, ...]:
+        """Ids of the members that may attest for this tripwire, sorted."""
+        named = set(self.attesters)
+        return tuple(sorted(m.id for m in members if m.id in named or m.role.value in named))
+
+
+@dataclass(frozen=True)
 class Trigger:
     id: str
     description: str
+    auto_pause: Tripwire | None = None
 
 
 @dataclass(frozen=True)
@@ -99,6 +130,10 @@ class Charter:
     limits: Limits
     canonical_bytes: bytes
     digest: bytes
+    version: int = 1
+    previous: bytes = b""  # digest of version - 1; empty for version 1
+    amend_threshold: int = 1  # labs of this version whose approval an amendment needs
+    amend_overseer_threshold: int = 0  # overseers of this version it needs too
 
     def member(self, member_id: str) -> Member | None:
         return self._by_id().get(member_id)
@@ -129,6 +164,7 @@ class Charter:
         labs, ovs = len(self.labs()), len(self.overseers())
         out = [
             f"Federation '{self.federation_id}' has {labs} lab(s) and {ovs} overseer(s).",
+            self._explain_version(),
             f"A pause starts when {r.pause_threshold} of {labs} labs vote PAUSE for the same epoch,"
             " each naming at least one trigger below.",
         ]
@@ -152,15 +188,61 @@ class Charter:
             f"A member whose latest heartbeat is older than {_dur(r.heartbeat_ttl_s)} is stale;"
             " a node answers UNKNOWN rather than guess while stale members could change the answer.",
             f"Signed times may run at most {_dur(r.max_clock_skew_s)} ahead of the verifier's clock.",
+            self._explain_amendment(),
             "Triggers:",
         ]
-        out += [f"  {t.id}: {t.description}" for t in self.triggers]
+        for t in self.triggers:
+            out.append(f"  {t.id}: {t.description}")
+            if t.auto_pause is not None:
+                out.append(f"    Tripwire: {self.explain_tripwire(t)}")
         out.append("Members:")
         out += [
             f"  {m.id} ({m.role.value}){' ' + m.name if m.name else ''}: {m.public_key.hex()}"
             for m in self.members
         ]
         return out
+
+    def _explain_version(self) -> str:
+        if self.version == 1:
+            return (
+                "This is version 1 (genesis): it is in force once every member listed below"
+                " has approved it."
+            )
+        return (
+            f"This is version {self.version}, amending version {self.version - 1}"
+            f" (digest {self.previous.hex()}); it is in force once version {self.version - 1}'s"
+            " amendment rule and every member it adds or re-keys have approved it."
+        )
+
+    def _explain_amendment(self) -> str:
+        labs, ovs = len(self.labs()), len(self.overseers())
+        rule = f"An amendment (the next version) needs the approval of {self.amend_threshold} of"
+        rule += f" {labs} labs"
+        if self.amend_overseer_threshold:
+            rule += f" and {self.amend_overseer_threshold} of {ovs} overseers"
+        return rule + (
+            ", plus every member it adds or whose key it changes (with the new key); a member"
+            " approving two different amendments of one version freezes the chain there."
+        )
+
+    def explain_tripwire(self, trigger: Trigger) -> str:
+        """One sentence: what the trigger's pre-committed pause rule does."""
+        tw = trigger.auto_pause
+        if tw is None:
+            return f"Trigger {trigger.id} has no tripwire: only votes start a pause for it."
+        who = [f"{a}s" for a in tw.attesters if a in _ROLE_NAMES]
+        who += [a for a in tw.attesters if a not in _ROLE_NAMES]
+        eligible = len(tw.eligible(self.members))
+        return (
+            f"If {tw.attest_threshold} of the {eligible} eligible members ({', '.join(who)})"
+            f" attest trigger {trigger.id} for the next epoch, a pause starts without a vote,"
+            " because every lab agreed to it by ratifying this charter."
+        )
+
+
+def default_amend_threshold(labs: int) -> int:
+    """The smallest strict majority of the labs."""
+    return labs // 2 + 1
 
 
 def _dur(seconds: int) -> str:
@@ -196,25 +278,70 @@ def load_charter(path: Path) -> Charter:
 def parse_charter(data: Mapping[str, Any], *, source: str = "charter") -> Charter:
     """Validate charter data (as parsed from TOML or from canonical JSON)."""
     p = _Parser(source)
-    p.keys(data, "", {"format", "federation_id", "members", "triggers", "rules", "limits"})
-    fmt = data.get("format", CHARTER_FORMAT)
-    if fmt != CHARTER_FORMAT:
-        p.fail("format", f"unsupported charter format {fmt!r}; expected {CHARTER_FORMAT!r}")
+    p.keys(
+        data,
+        "",
+        {
+            "format",
+            "federation_id",
+            "version",
+            "previous",
+            "members",
+            "triggers",
+            "rules",
+            "limits",
+        },
+    )
+    fmt = data.get("format", CHARTER_FORMAT_V2)
+    if fmt not in (CHARTER_FORMAT, CHARTER_FORMAT_V2):
+        p.fail(
+            "format",
+            f"unsupported charter format {fmt!r}; expected {CHARTER_FORMAT!r} or"
+            f" {CHARTER_FORMAT_V2!r}",
+        )
     fed = p.string(data, "federation_id", required=True)
     if not _FED_RE.fullmatch(fed):
         p.fail(
             "federation_id", "use 1-64 of a-z, 0-9, '.', '_', '-', starting with a letter or digit"
         )
 
+    version, previous = _parse_version(p, data)
     members = _parse_members(p, data.get("members"))
-    triggers = _parse_triggers(p, data.get("triggers"))
-    rules = _parse_rules(p, data.get("rules"), members)
+    triggers = _parse_triggers(p, data.get("triggers"), members)
+    raw_rules = data.get("rules")
+    rules = _parse_rules(p, raw_rules, members)
+    amend, amend_ov = _parse_amend_rules(p, raw_rules, members)
     limits = _parse_limits(p, data.get("limits", {}))
 
     members = tuple(sorted(members, key=lambda m: m.id))
     triggers = tuple(sorted(triggers, key=lambda t: t.id))
-    canonical = canonical_bytes(fed, members, triggers, rules, limits)
-    return Charter(fed, members, triggers, rules, limits, canonical, sha256(canonical))
+    uses_v2 = (
+        version != 1
+        or amend != default_amend_threshold(len([m for m in members if m.role is Role.LAB]))
+        or amend_ov != 0
+        or any(t.auto_pause is not None for t in triggers)
+    )
+    if uses_v2 and fmt == CHARTER_FORMAT and "format" in data:
+        p.fail(
+            "format",
+            f"{CHARTER_FORMAT!r} has no version, amendment rules or tripwires;"
+            f" write format = {CHARTER_FORMAT_V2!r} (or leave format out)",
+        )
+    governance = (version, previous, amend, amend_ov) if uses_v2 else None
+    canonical = canonical_bytes(fed, members, triggers, rules, limits, governance)
+    return Charter(
+        fed,
+        members,
+        triggers,
+        rules,
+        limits,
+        canonical,
+        sha256(canonical),
+        version,
+        previous,
+        amend,
+        amend_ov,
+    )
 
 
 def canonical_bytes(
@@ -223,23 +350,43 @@ def canonical_bytes(
     triggers: tuple[Trigger, ...],
     rules: Rules,
     limits: Limits,
+    governance: tuple[int, bytes, int, int] | None = None,
 ) -> bytes:
-    doc = {
+    """The canonical JSON; `governance` = (version, previous, amend_threshold,
+    amend_overseer_threshold) selects the format-2 form, None the format-1 form."""
+    rules_doc: dict[str, Any] = asdict(rules)
+    doc: dict[str, Any] = {
         "format": CHARTER_FORMAT,
         "federation_id": federation_id,
         "members": [
             {"id": m.id, "role": m.role.value, "public_key": m.public_key.hex(), "name": m.name}
             for m in sorted(members, key=lambda m: m.id)
         ],
-        "triggers": [
-            {"id": t.id, "description": t.description} for t in sorted(triggers, key=lambda t: t.id)
-        ],
-        "rules": asdict(rules),
+        "triggers": [_trigger_doc(t) for t in sorted(triggers, key=lambda t: t.id)],
+        "rules": rules_doc,
         "limits": asdict(limits),
     }
+    if governance is not None:
+        version, previous, amend, amend_ov = governance
+        doc["format"] = CHARTER_FORMAT_V2
+        doc["version"] = version
+        if version > 1:
+            doc["previous"] = previous.hex()
+        rules_doc["amend_threshold"] = amend
+        rules_doc["amend_overseer_threshold"] = amend_ov
     return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
         "utf-8"
     )
+
+
+def _trigger_doc(t: Trigger) -> dict[str, Any]:
+    doc: dict[str, Any] = {"id": t.id, "description": t.description}
+    if t.auto_pause is not None:
+        doc["auto_pause"] = {
+            "attest_threshold": t.auto_pause.attest_threshold,
+            "attesters": list(t.auto_pause.attesters),
+        }
+    return doc
 
 
 class _Parser:
@@ -276,7 +423,7 @@ class _Parser:
         return str(v)
 
     def integer(self, table: Mapping[str, Any], key: str, where: str, default: int | None) -> int:
-        name = f"{where}.{key}"
+        name = f"{where}.{key}" if where else key
         if key not in table:
             if default is None:
                 self.fail(name, "missing; add it")
@@ -327,7 +474,66 @@ def _parse_members(p: _Parser, raw: object) -> tuple[Member, ...]:
     return tuple(out)
 
 
-def _parse_triggers(p: _Parser, raw: object) -> tuple[Trigger, ...]:
+def _parse_version(p: _Parser, data: Mapping[str, Any]) -> tuple[int, bytes]:
+    version = p.integer(data, "version", "", 1)
+    if not 1 <= version <= _MAX_VERSION:
+        p.fail("version", f"{version} is outside 1..{_MAX_VERSION}; genesis is version 1")
+    if version == 1:
+        if "previous" in data:
+            p.fail("previous", "version 1 (genesis) has no previous version; remove it")
+        return 1, b""
+    if "previous" not in data:
+        p.fail(
+            "previous",
+            f"missing; version {version} must name the digest of version {version - 1}"
+            " (as 'pausenet charter show' prints it)",
+        )
+    prev = data["previous"]
+    if not isinstance(prev, str) or not re.fullmatch(r"[0-9a-f]{64}", prev):
+        p.fail("previous", "must be 64 lowercase hex digits: the previous version's digest")
+    return version, bytes.fromhex(prev)
+
+
+def _parse_tripwire(p: _Parser, raw: object, where: str, members: tuple[Member, ...]) -> Tripwire:
+    if not isinstance(raw, Mapping):
+        p.fail(where, 'must be a table like { attest_threshold = 2, attesters = ["overseer"] }')
+    assert isinstance(raw, Mapping)
+    p.keys(raw, where, {"attest_threshold", "attesters"})
+    attesters = raw.get("attesters")
+    if not isinstance(attesters, list) or not attesters:
+        p.fail(f"{where}.attesters", "need a list of roles ('lab', 'overseer') and/or member ids")
+    assert isinstance(attesters, list)
+    ids = {m.id for m in members}
+    seen: set[str] = set()
+    for a in attesters:
+        if not isinstance(a, str):
+            p.fail(f"{where}.attesters", f"must hold strings, got {type(a).__name__}")
+        if a in seen:
+            p.fail(f"{where}.attesters", f"{a!r} is listed twice")
+        seen.add(a)
+        if a in _ROLE_NAMES and a in ids:
+            p.fail(
+                f"{where}.attesters",
+                f"{a!r} is both a role and a member id; rename that member",
+            )
+        if a not in _ROLE_NAMES and a not in ids:
+            shown = repr(a[:64]) if a.isprintable() else repr(a[:64].encode("utf-8", "replace"))
+            p.fail(
+                f"{where}.attesters",
+                f"{shown} is neither a role ('lab', 'overseer') nor a member id of this charter",
+            )
+    tw = Tripwire(0, tuple(sorted(seen)))
+    eligible = len(tw.eligible(members))
+    threshold = p.integer(raw, "attest_threshold", where, None)
+    if not 1 <= threshold <= eligible:
+        p.fail(
+            f"{where}.attest_threshold",
+            f"{threshold} is outside 1..{eligible} (the members eligible to attest)",
+        )
+    return Tripwire(threshold, tw.attesters)
+
+
+def _parse_triggers(p: _Parser, raw: object, members: tuple[Member, ...]) -> tuple[Trigger, ...]:
     if not isinstance(raw, list) or not raw:
         p.fail("triggers", "need at least one [[triggers]] entry with id and description")
     assert isinstance(raw, list)
@@ -335,7 +541,7 @@ def _parse_triggers(p: _Parser, raw: object) -> tuple[Trigger, ...]:
     seen: set[str] = set()
     for i, t in enumerate(raw):
         where = f"triggers[{i}]"
-        p.keys(t, where, {"id", "description"})
+        p.keys(t, where, {"id", "description", "auto_pause"})
         tid = p.string(t, "id", where=where, required=True)
         if not SLUG_RE.fullmatch(tid):
             p.fail(f"{where}.id", f"{tid!r} is not a trigger id; use 1-32 of a-z, 0-9, '-'")
@@ -345,7 +551,10 @@ def _parse_triggers(p: _Parser, raw: object) -> tuple[Trigger, ...]:
         desc = p.string(t, "description", where=f"triggers[{tid}]", required=True)
         if not desc.strip():
             p.fail(f"triggers[{tid}].description", "empty; say what the trigger means")
-        out.append(Trigger(tid, desc))
+        tw = None
+        if "auto_pause" in t:
+            tw = _parse_tripwire(p, t["auto_pause"], f"triggers[{tid}].auto_pause", members)
+        out.append(Trigger(tid, desc, tw))
     return tuple(out)
 
 
@@ -358,7 +567,7 @@ def _parse_rules(p: _Parser, raw: object, members: tuple[Member, ...]) -> Rules:
         p.fail("rules", "must be a table")
     assert isinstance(raw, Mapping)
     names = {f.name for f in fields(Rules)}
-    p.keys(raw, "rules", names)
+    p.keys(raw, "rules", names | {"amend_threshold", "amend_overseer_threshold"})
     defaults = Rules(pause_threshold=0, lift_threshold=0)
     vals = {
         f.name: p.integer(
@@ -393,6 +602,30 @@ def _parse_rules(p: _Parser, raw: object, members: tuple[Member, ...]) -> Rules:
         if not lo <= v <= hi:
             p.fail(f"rules.{name}", f"{v} is outside {lo}..{hi} seconds")
     return rules
+
+
+def _parse_amend_rules(p: _Parser, raw: object, members: tuple[Member, ...]) -> tuple[int, int]:
+    """(amend_threshold, amend_overseer_threshold); _parse_rules has checked the table."""
+    assert isinstance(raw, Mapping)
+    labs = sum(1 for m in members if m.role is Role.LAB)
+    ovs = sum(1 for m in members if m.role is Role.OVERSEER)
+    majority = default_amend_threshold(labs)
+    amend = p.integer(raw, "amend_threshold", "rules", majority)
+    if not majority <= amend <= labs:
+        # A strict majority: two different successors of one version cannot both gather it
+        # unless some lab approves both, and that approval pair is evidence that stops the chain.
+        p.fail(
+            "rules.amend_threshold",
+            f"{amend} is outside {majority}..{labs}: an amendment needs a strict majority of"
+            f" the {labs} labs",
+        )
+    amend_ov = p.integer(raw, "amend_overseer_threshold", "rules", 0)
+    if not 0 <= amend_ov <= ovs:
+        p.fail(
+            "rules.amend_overseer_threshold",
+            f"{amend_ov} is outside 0..{ovs} (the charter has {ovs} overseers)",
+        )
+    return amend, amend_ov
 
 
 def _parse_limits(p: _Parser, raw: object) -> Limits:

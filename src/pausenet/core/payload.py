@@ -1,4 +1,4 @@
-"""The canonical encoding of signed payloads: statements and heartbeats as exact protobuf bytes.
+"""The canonical encoding of signed payloads: statements, heartbeats and charter approvals.
 
 Encoding is canonical: the protobuf encoding with fields in field-number order, each
 scalar at its default omitted, no unknown fields. `decode_*` rejects any other byte string for
@@ -13,6 +13,7 @@ from google.protobuf.message import DecodeError, Message
 
 from pausenet.core.records import (
     Body,
+    CharterApproval,
     Compliance,
     ComplianceState,
     Decision,
@@ -22,7 +23,7 @@ from pausenet.core.records import (
     Vote,
 )
 from pausenet.errors import CodecError, Reason
-from pausenet.v1 import oversight_pb2, statement_pb2
+from pausenet.v1 import governance_pb2, oversight_pb2, statement_pb2
 
 __all__ = [
     "CodecError",
@@ -30,8 +31,10 @@ __all__ = [
     "compliance_state_to_pb",
     "decision_from_pb",
     "decision_to_pb",
+    "decode_approval",
     "decode_heartbeat",
     "decode_statement",
+    "encode_approval",
     "encode_heartbeat",
     "encode_statement",
     "pause_state_from_pb",
@@ -179,6 +182,33 @@ def decode_heartbeat(data: bytes) -> Heartbeat:
         counter=pb.counter,
         issued_at_ms=pb.issued_at_ms,
         address=pb.address,
+    )
+
+
+# -- charter approvals ----------------------------------------------------------------------
+
+
+def encode_approval(a: CharterApproval) -> bytes:
+    return governance_pb2.CharterApproval(
+        federation_id=a.federation_id,
+        version=a.version,
+        charter_digest=a.charter_digest,
+        previous_digest=a.previous_digest,
+        member=a.member,
+        issued_at_ms=a.issued_at_ms,
+    ).SerializeToString(deterministic=True)
+
+
+def decode_approval(data: bytes) -> CharterApproval:
+    pb = governance_pb2.CharterApproval()
+    _parse(pb, data, "charter approval payload")
+    return CharterApproval(
+        federation_id=pb.federation_id,
+        version=pb.version,
+        charter_digest=pb.charter_digest,
+        previous_digest=pb.previous_digest,
+        member=pb.member,
+        issued_at_ms=pb.issued_at_ms,
     )
 
 

@@ -13,11 +13,13 @@ from enum import StrEnum
 from pausenet.core.dsse import Envelope
 
 __all__ = [
+    "APPROVAL_TYPE",
     "HASH_BYTES",
     "HEARTBEAT_TYPE",
     "MAX_SEQ",
     "STATEMENT_TYPE",
     "Body",
+    "CharterApproval",
     "Compliance",
     "ComplianceState",
     "Decision",
@@ -31,6 +33,7 @@ __all__ = [
 
 STATEMENT_TYPE = "application/vnd.pausenet.statement.v1+protobuf"
 HEARTBEAT_TYPE = "application/vnd.pausenet.heartbeat.v1+protobuf"
+APPROVAL_TYPE = "application/vnd.pausenet.charter-approval.v1+protobuf"
 HASH_BYTES = 32
 MAX_SEQ = 2**63 - 1  # seqs, epochs and counters must fit a signed 64-bit integer
 
@@ -117,3 +120,15 @@ class SignedHeartbeat:
     @property
     def member(self) -> str:
         return self.heartbeat.member
+
+
+@dataclass(frozen=True)
+class CharterApproval:
+    """A member's approval of one charter version (docs/protocol.md, governance)."""
+
+    federation_id: str
+    version: int
+    charter_digest: bytes
+    previous_digest: bytes  # the approved charter's `previous`; empty for version 1
+    member: str
+    issued_at_ms: int

@@ -30,13 +30,20 @@ from pausenet.core.answer import AnswerCheck
 from pausenet.core.bundle import check_bundle_answer, read_bundle, view_of_bundle, write_bundle
 from pausenet.core.charter import Charter, load_charter
 from pausenet.core.dsse import Envelope
-from pausenet.core.keys import generate, write_signing_key
+from pausenet.core.keys import generate, load_signing_key, write_signing_key
 from pausenet.core.records import ComplianceState, Decision, SignedStatement, Statement
 from pausenet.core.verify import Rejection, verify_envelope
 from pausenet.core.view import evaluate_envelopes
 from pausenet.errors import NodeError, PausenetError
 from pausenet.node.config import LOG_LEVELS, NODE_FILE, NodeConfig, load_config, parse_host_port
 from pausenet.node.tls import TlsFiles, client_tls
+from pausenet.ops.charters import (
+    charter_status,
+    describe_changes,
+    sign_charter,
+    status_json,
+    status_lines,
+)
 from pausenet.ops.demo import run_demo
 from pausenet.ops.federation import DEFAULT_BASE_PORT, DEFAULT_FEDERATION_ID, init_federation
 from pausenet.ops.logging_setup import LOG_FORMATS, LogFormat, LogSetup, setup_logging
@@ -98,7 +105,9 @@ def _global_options(
     _client_tls = client_tls(tls_ca, tls_cert, tls_key)
 
 
-charter_app = typer.Typer(help="Read a charter: the federation's rulebook and roster.")
+charter_app = typer.Typer(
+    help="Read, approve and compare charters: the federation's rulebook and roster."
+)
 tls_app = typer.Typer(help="TLS for local federations: a test CA and node certificates.")
 federation_app = typer.Typer(help="Create a local federation: keys, charter and node configs.")
 vote_app = typer.Typer(help="Cast your member's vote through your node's admin API.")
@@ -201,6 +210,104 @@ def charter_show(
     _out.print()
     for line in charter.explain():
         _out.print(Text(line), style="bold" if line.endswith(":") else "")
+
+
+@charter_app.command("sign")
+def charter_sign(
+    file: Annotated[
+        Path, typer.Argument(help="The charter version to approve.", show_default=False)
+    ],
+    key: Annotated[Path, typer.Option("--key", help="Your private key file.")],
+    member: Annotated[
+        str | None,
+        typer.Option(
+            "--member",
+            help="Whose approval this is (default: the member whose key it is in FILE). A member"
+            " this version re-keys or removes signs with its key in the version amended.",
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write the approval here (default: stdout).")
+    ] = None,
+) -> None:
+    """Sign your approval of a charter version, offline (no node, no network).
+
+    The approval is a DSSE envelope in JSON; hand it to whoever collects approvals.
+    """
+    charter = load_charter(file)
+    signed = sign_charter(charter, load_signing_key(key), member, _now_ms())
+    text = json.dumps(signed.approval.envelope.to_json(), indent=2) + "\n"
+    if signed.note:
+        _err.print(Text(f"note: {signed.note}", style="yellow"))
+    if out is None:
+        sys.stdout.write(text)
+        return
+    _write_new_file(out, text)
+    _err.print(
+        f"Wrote {signed.approval.member}'s approval of version {charter.version}"
+        f" ({charter.digest_hex[:16]}…) to {out}"
+    )
+
+
+def _write_new_file(path: Path, text: str) -> None:
+    try:
+        with path.open("x", encoding="utf-8") as f:
+            f.write(text)
+    except FileExistsError as exc:
+        raise PausenetError(f"{path}: already exists; choose another path or remove it") from exc
+    except OSError as exc:
+        raise PausenetError(f"{path}: cannot write: {exc.strerror}") from exc
+
+
+@charter_app.command("status")
+def charter_status_command(
+    file: Annotated[Path, typer.Argument(help="The charter version to check.", show_default=False)],
+    approvals: Annotated[
+        list[Path],
+        typer.Option("--approvals", help="Approval files (repeatable; a file may hold a list)."),
+    ],
+    trust: Annotated[
+        str | None,
+        typer.Option(
+            "--trust",
+            help="The pinned version, as a file or a digest (default: FILE, which must be"
+            " version 1).",
+        ),
+    ] = None,
+    chain: Annotated[
+        list[Path] | None,
+        typer.Option("--chain", help="The charter versions between --trust and FILE (repeatable)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
+) -> None:
+    """Say who has approved a charter version, whether it is in force, and what is missing.
+
+    Exits 0 when FILE is in force, 1 when it is not.
+    """
+    target, result = charter_status(file, approvals, trust, chain or [])
+    doc = status_json(target, result)
+    if as_json:
+        _print_json(doc)
+    else:
+        for line in status_lines(target, result):
+            _out.print(Text(line), soft_wrap=True)
+    if not doc["in_force"]:
+        raise typer.Exit(EXIT_INVALID)
+
+
+@charter_app.command("diff")
+def charter_diff(
+    old: Annotated[Path, typer.Argument(help="The version in force.", show_default=False)],
+    new: Annotated[Path, typer.Argument(help="The proposed version.", show_default=False)],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
+) -> None:
+    """Explain in sentences what NEW changes relative to OLD."""
+    lines = describe_changes(load_charter(old), load_charter(new))
+    if as_json:
+        _print_json({"changes": lines})
+        return
+    for line in lines:
+        _out.print(Text(line), soft_wrap=True)
 
 
 @federation_app.command("init")

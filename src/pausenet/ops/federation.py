@@ -11,14 +11,17 @@ one overseer when there is one; overseers cannot start a pause.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import string
+import time
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from pausenet.core.approval import sign_approval
 from pausenet.core.charter import Charter, Role, Rules, parse_charter
 from pausenet.core.keys import SigningKey, generate, write_signing_key
 from pausenet.errors import PausenetError
@@ -47,7 +50,7 @@ DEFAULT_TRIGGERS = (
     ("eval-threshold", "A dangerous-capability evaluation crossed the threshold the charter names"),
 )
 # What `init_federation` creates; `force` replaces exactly these and nothing else in the dir.
-_OWNED = ("charter.toml", "keys", "node_configs", "data", "bundle.json")
+_OWNED = ("charter.toml", "keys", "node_configs", "data", "bundle.json", "approvals")
 
 
 @dataclass(frozen=True)
@@ -140,6 +143,16 @@ def init_federation(
     _write(charter_path, charter_text)
     for m in members:
         _write(m.config_path, _config_toml(m, [p.listen for p in members if p is not m]))
+    # Genesis is in force once every member approved it; this function holds every key.
+    approvals_dir = dir / "approvals"
+    try:
+        approvals_dir.mkdir()
+    except OSError as exc:
+        raise PausenetError(f"{dir}: cannot create the federation: {exc.strerror}") from exc
+    now_ms = time.time_ns() // 1_000_000
+    for m in members:
+        env = sign_approval(m.key, charter, m.id, now_ms).envelope
+        _write(approvals_dir / f"{m.id}.json", json.dumps(env.to_json(), indent=2) + "\n")
     return Federation(dir, charter_path, charter, members)
 
 
