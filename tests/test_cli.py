@@ -19,7 +19,7 @@ import pytest
 from helpers import T0, heartbeat_for, log_for, pause
 from rich.console import Console
 
-import pausenet.ops.cli
+import pausenet.ops.cli.app
 from pausenet.core.bundle import write_bundle
 from pausenet.core.charter import load_charter
 from pausenet.core.keys import load_signing_key
@@ -356,7 +356,7 @@ def test_keyboard_interrupt_exits_130_quietly(
     def interrupted(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(pausenet.ops.cli, "app", interrupted)
+    monkeypatch.setattr(pausenet.ops.cli.app, "app", interrupted)
     assert cli_main(["demo"]) == 130
     assert capsys.readouterr() == ("", "")
 
