@@ -10,7 +10,8 @@
     ├── StoreError                the on-disk store is unusable
     │   └── ConflictError         an append conflicts with what is stored
     ├── SigningRefusedError       the node refuses to sign a statement (wrong epoch, …)
-    └── NodeError                 a call to a node failed (unreachable, refused, bad reply)
+    ├── NodeError                 a call to a node failed (unreachable, refused, bad reply)
+    └── ClusterError              a local cluster command failed (no cluster, a node not ready)
 
 Messages are one line, name what was wrong, and say how to fix it where there is a fix.
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 __all__ = [
     "BundleError",
     "CharterError",
+    "ClusterError",
     "CodecError",
     "ConfigError",
     "ConflictError",
@@ -83,3 +85,7 @@ class SigningRefusedError(PausenetError):
 
 class NodeError(PausenetError):
     """A call to a node failed: unreachable, refused, or answered with something unusable."""
+
+
+class ClusterError(PausenetError):
+    """A cluster command failed: no cluster, a node not ready in time, a step that timed out."""
