@@ -421,3 +421,49 @@ def test_writing_a_bundle_into_a_directory_is_one_line(tmp_path: Path) -> None:
     (tmp_path / "dir").mkdir()
     with pytest.raises(BundleError, match="cannot write bundle"):
         write_bundle(tmp_path / "dir", [], None)
+
+
+# -- checking a log as a node sent it (pausenet log --charter) ------------------------------
+
+
+def test_check_log_flags_a_gap_a_broken_link_and_another_members_statement(
+    paused_bundle: tuple[Path, Path],
+) -> None:
+    from pausenet.client import check_log
+    from pausenet.core.dsse import Envelope
+
+    charter = load_charter(paused_bundle[0])
+    key = load_signing_key(paused_bundle[0].parent / "keys" / "lab-a.key")
+    other = load_signing_key(paused_bundle[0].parent / "keys" / "lab-b.key")
+    log = log_for(charter, key, "lab-a", [pause(1), pause(2), pause(3), pause(4)])
+    envs = [s.envelope for s in log]
+    now = T0 + 10_000
+
+    good = check_log(envs, "lab-a", charter, now_ms=now)
+    assert good
+    assert good.verified
+    assert [e.statement.seq for e in good.entries if e.statement] == [1, 2, 3, 4]
+
+    gap = check_log([envs[0], envs[2]], "lab-a", charter, now_ms=now)
+    assert not gap
+    assert [e.problem for e in gap.entries] == ["", "seq 3 after 1"]
+
+    # a validly signed seq 2 that does not link to the seq 1 before it
+    fork = log_for(charter, key, "lab-a", [pause(9)], after=[log[0]], start_ms=T0 + 500)
+    forged_first = log_for(charter, key, "lab-a", [pause(1, note="another")])[0]
+    broken = check_log([forged_first.envelope, fork[0].envelope], "lab-a", charter, now_ms=now)
+    assert [e.problem for e in broken.entries] == [
+        "",
+        "broken chain: prev_hash is not the hash of the statement before",
+    ]
+
+    theirs = log_for(charter, other, "lab-b", [pause(1)])[0].envelope
+    mixed = check_log([theirs], "lab-a", charter, now_ms=now)
+    assert mixed.entries[0].problem == "a statement of lab-b, not lab-a"
+
+    junk = Envelope(envs[0].payload_type, b"\xff\xff", envs[0].signatures)
+    unchecked = check_log([junk, envs[1]], "lab-a", None, now_ms=now)
+    assert not unchecked.verified
+    assert unchecked.entries[0].statement is None
+    assert unchecked.entries[0].problem.startswith("malformed")
+    assert unchecked.entries[1].problem == ""  # decoded, links not checked without a charter

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -16,9 +14,9 @@ from pausenet.ops.cli.offline import answer_signer, parse_nonce, print_answer_ch
 if TYPE_CHECKING:
     from rich.text import Text
 
+    from pausenet.client import LogEntry, ReplyCheck
     from pausenet.core.charter import Charter
     from pausenet.core.dsse import Envelope
-    from pausenet.core.records import Statement
     from pausenet.v1.oversight_pb2 import ViewReply
 
 __all__ = ["log_command", "status", "view_command"]
@@ -49,78 +47,17 @@ def _load_charter(path: Path | None) -> Charter | None:
     return load_charter(path)
 
 
-@dataclass(frozen=True)
-class _Check:
-    """Whether a node's reply matches what the charter gives for its proof envelopes."""
+def _check_note(check: ReplyCheck) -> Text:
+    """The line under a status that says whether the node's answer checked."""
+    from rich.text import Text
 
-    digest: str
-    problems: tuple[str, ...]
-    signed_by: str | None = None
-
-    def __bool__(self) -> bool:
-        return not self.problems
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "charter_digest": self.digest,
-            "ok": not self.problems,
-            "problems": list(self.problems),
-            "signed_by": self.signed_by,
-        }
-
-    def note(self) -> Text:
-        from rich.text import Text
-
-        short = self.digest[:16] + "…"
-        if not self.problems:
-            signed = f"; answer signed by {self.signed_by}" if self.signed_by else ""
-            return Text(f"verified against charter {short}{signed}", style="green")
-        return Text(
-            f"NOT verified against charter {short}: {'; '.join(self.problems)}", style="bold red"
-        )
-
-
-def _check_reply(charter: Charter, reply: ViewReply, nonce: bytes | None) -> _Check:
-    """Recompute the view from the reply's proof envelopes at the node's time, compare it with
-    what the node says, and, when it signed an answer for `nonce`, check that answer too."""
-    from pausenet.core.answer import check_answer
-    from pausenet.core.payload import pause_state_from_pb
-    from pausenet.core.view import evaluate_envelopes
-    from pausenet.node.wire import envelope_from_pb
-
-    digest = charter.digest_hex
-    if bytes(reply.charter_digest) != charter.digest:
-        return _Check(
-            digest,
-            (f"the node runs under another charter ({bytes(reply.charter_digest).hex()[:16]}…)",),
-        )
-    proof = [envelope_from_pb(e) for e in reply.proof]
-    local = evaluate_envelopes(charter, proof, reply.now_ms)
-    problems: list[str] = []
-    said = (
-        pause_state_from_pb(reply.state),
-        reply.epoch,
-        reply.as_of_ms or None,
-        pause_state_from_pb(reply.certified_state),
+    short = check.charter_digest[:16] + "…"
+    if check:
+        signed = f"; answer signed by {check.signed_by}" if check.signed_by else ""
+        return Text(f"verified against charter {short}{signed}", style="green")
+    return Text(
+        f"NOT verified against charter {short}: {'; '.join(check.problems)}", style="bold red"
     )
-    mine = (local.state.value, local.epoch, local.as_of_ms, local.certified_state.value)
-    if said != mine:
-        problems.append(
-            f"the node says {said[0]} epoch {said[1]} as of {said[2]} (certified {said[3]}), but"
-            f" its proof gives {mine[0]} epoch {mine[1]} as of {mine[2]} (certified {mine[3]})"
-        )
-    if local.rejected:
-        problems.append(f"{len(local.rejected)} proof envelope(s) rejected: {local.rejected[0]}")
-    signed_by = None
-    if nonce is not None:
-        if not reply.HasField("signed_answer"):
-            problems.append("the node did not sign its answer")
-        else:
-            answer_env = envelope_from_pb(reply.signed_answer)
-            check = check_answer(charter, answer_env, proof, nonce=nonce)
-            problems.extend(check.problems)
-            signed_by = answer_signer(answer_env) if check else None
-    return _Check(digest, tuple(problems), signed_by)
 
 
 @app.command()
@@ -171,21 +108,21 @@ def status(
 async def _status_once(address: str, ch: Charter | None, as_json: bool, timeout: float) -> bool:
     import secrets
 
-    from pausenet.client import OversightClient
+    from pausenet.client import OversightClient, check_view_reply
     from pausenet.node.wire import view_reply_to_json
     from pausenet.ops.render import status_renderable
 
     nonce = secrets.token_bytes(32) if ch is not None else b""
     async with OversightClient(address, timeout=timeout, tls=client_tls()) as client:
         reply = await client.get_view(nonce)
-    check = _check_reply(ch, reply, nonce) if ch is not None else None
+    check = check_view_reply(ch, reply, nonce) if ch is not None else None
     doc = view_reply_to_json(reply)
     if as_json:
         if check is not None:
             doc["verified"] = check.to_json()
         print_json(doc)
     else:
-        console().print(status_renderable(doc, [check.note()] if check is not None else []))
+        console().print(status_renderable(doc, [_check_note(check)] if check is not None else []))
     return check is None or bool(check)
 
 
@@ -201,7 +138,7 @@ async def _watch_status(address: str, ch: Charter | None, as_json: bool) -> None
     from rich.live import Live
     from rich.text import Text
 
-    from pausenet.client import OversightClient
+    from pausenet.client import OversightClient, check_view_reply
     from pausenet.node.wire import view_reply_to_json
     from pausenet.ops.render import status_renderable
 
@@ -224,7 +161,7 @@ async def _watch_status(address: str, ch: Charter | None, as_json: bool) -> None
     try:
         async with OversightClient(address, tls=client_tls()) as client:
             async for reply in client.watch():
-                check = _check_reply(ch, reply, None) if ch is not None else None
+                check = check_view_reply(ch, reply, None) if ch is not None else None
                 doc = view_reply_to_json(reply)
                 if as_json:
                     if check is not None:
@@ -232,7 +169,7 @@ async def _watch_status(address: str, ch: Charter | None, as_json: bool) -> None
                     sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
                     sys.stdout.flush()
                     continue
-                notes = [check.note()] if check is not None else []
+                notes = [_check_note(check)] if check is not None else []
                 notes.append(Text("watching; Ctrl-C to stop", style="dim"))
                 shown = (doc, notes, time.monotonic())
                 if not out.is_terminal:
@@ -278,11 +215,14 @@ def log_command(
     """
     import asyncio
 
+    from pausenet.client import check_log
+
     address = _node_address(node)
     ch = _load_charter(charter)
     envelopes = asyncio.run(_fetch_log(address, member, from_seq, limit, timeout))
-    rows = _log_rows(envelopes, member, ch)
-    bad = sum(1 for r in rows if r["problem"])
+    checked = check_log(envelopes, member, ch, now_ms=now_ms())
+    rows = [_log_row(e) for e in checked.entries]
+    bad = checked.problems
     if as_json:
         print_json(
             {
@@ -367,61 +307,20 @@ async def _fetch_log(
 _MAX_LOG_FETCH = 1_000_000
 
 
-def _log_rows(
-    envelopes: Sequence[Envelope], member: str, ch: Charter | None
-) -> list[dict[str, Any]]:
-    from pausenet.core.payload import CodecError, decode_statement
-    from pausenet.core.records import SignedStatement
-    from pausenet.core.verify import Rejection, verify_envelope
-
-    rows: list[dict[str, Any]] = []
-    now = now_ms()
-    prev: Statement | None = None
-    prev_hash = b""
-    for env in envelopes:
-        problem = ""
-        st: Statement | None = None
-        if ch is not None:
-            got = verify_envelope(ch, env, now_ms=now)
-            if isinstance(got, SignedStatement):
-                st = got.statement
-            else:
-                problem = str(got) if isinstance(got, Rejection) else "not a statement"
-        else:
-            try:
-                st = decode_statement(env.payload)
-            except CodecError as exc:
-                problem = f"malformed: {exc}"
-        h = env.payload_hash
-        if st is None:
-            rows.append(_log_row(None, h, env, problem or "unreadable"))
-            prev = None
-            continue
-        if st.member != member:
-            problem = problem or f"a statement of {st.member}, not {member}"
-        elif ch is not None and prev is not None and st.seq == prev.seq + 1:
-            if st.prev_hash != prev_hash:
-                problem = "broken chain: prev_hash is not the hash of the statement before"
-        elif ch is not None and prev is not None:
-            problem = f"seq {st.seq} after {prev.seq}"
-        rows.append(_log_row(st, h, env, problem))
-        prev, prev_hash = st, h
-    return rows
-
-
-def _log_row(st: Statement | None, h: bytes, env: Envelope, problem: str) -> dict[str, Any]:
+def _log_row(e: LogEntry) -> dict[str, Any]:
     from pausenet.ops.render import describe_statement
 
+    st = e.statement
     kind, summary = describe_statement(st.body) if st is not None else ("?", "")
     return {
         "seq": st.seq if st else None,
         "issued_at": st.issued_at_ms if st else None,
         "kind": kind,
         "summary": summary,
-        "hash": h.hex(),
+        "hash": e.hash.hex(),
         "prev_hash": st.prev_hash.hex() if st else None,
-        "problem": problem or None,
-        "envelope": env.to_json(),
+        "problem": e.problem or None,
+        "envelope": e.envelope.to_json(),
     }
 
 
