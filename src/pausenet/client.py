@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -28,6 +27,7 @@ from pausenet.core.verify import Rejection, verify_envelope
 from pausenet.core.view import evaluate_envelopes
 from pausenet.errors import CodecError, NodeError
 from pausenet.node.rpc import open_channel
+from pausenet.node.runfile import read_admin_token
 from pausenet.node.tls import TlsFiles
 from pausenet.node.wire import envelope_from_pb
 from pausenet.v1 import (
@@ -187,17 +187,6 @@ class AdminClient(_Client):
             trigger_id=trigger_id, evidence_sha256=evidence_sha256, note=note
         )
         return await self._call(self.stub.AttestTrigger, req, "trigger attestation")
-
-
-def read_admin_token(path: Path) -> str:
-    try:
-        return path.read_text(encoding="ascii").strip()
-    except FileNotFoundError:
-        raise NodeError(
-            f"{path}: admin token not found; it is created when the node first starts"
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise NodeError(f"{path}: cannot read the admin token: {exc}") from exc
 
 
 # -- checking what a node sent ----------------------------------------------------------------

@@ -41,9 +41,9 @@ class _AdminTarget:
 
 
 def _admin_target(config: Path) -> _AdminTarget:
-    from pausenet.client import read_admin_token
     from pausenet.core.charter import load_charter
     from pausenet.node.config import NODE_FILE, load_config, parse_host_port
+    from pausenet.node.runfile import read_admin_token
 
     cfg = load_config(config)
     address = _running_admin_address(cfg)
@@ -67,37 +67,14 @@ def _admin_target(config: Path) -> _AdminTarget:
 
 def _running_admin_address(cfg: NodeConfig) -> str | None:
     """The admin address in <data_dir>/node.json, if a node for this member is running."""
-    import json
+    from pausenet.node.runfile import process_alive, read_node_file
 
-    from pausenet.node.config import NODE_FILE
-
-    path = cfg.data_dir / NODE_FILE
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    info = read_node_file(cfg.data_dir)
+    if info is None or info.member != cfg.member_id:
         return None
-    except (OSError, ValueError) as exc:
-        raise NodeError(f"{path}: unreadable ({exc}); remove it if no node is running") from exc
-    if not isinstance(doc, dict):
-        return None
-    pid, address = doc.get("pid"), doc.get("admin_address")
-    if doc.get("member") != cfg.member_id or not isinstance(address, str) or not address:
-        return None
-    if isinstance(pid, int) and pid > 0 and not _process_alive(pid):
+    if not process_alive(info.pid):
         return None  # left behind by a node that was killed
-    return address
-
-
-def _process_alive(pid: int) -> bool:
-    import os
-
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process: alive
-    return True
+    return info.admin_address
 
 
 def _issue(

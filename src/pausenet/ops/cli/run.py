@@ -73,7 +73,7 @@ async def _serve(cfg: NodeConfig, fmt: LogFormat, logs: LogSetup) -> None:
     import os
     import signal
 
-    from pausenet.node.config import NODE_FILE
+    from pausenet.node.runfile import NodeFile, remove_node_file, write_node_file
 
     loop = asyncio.get_running_loop()
     stop_requested = asyncio.Event()
@@ -89,7 +89,6 @@ async def _serve(cfg: NodeConfig, fmt: LogFormat, logs: LogSetup) -> None:
         loop.add_signal_handler(sig, on_signal, sig)
     from pausenet.node.node import Node
 
-    node_file = cfg.data_dir / NODE_FILE
     try:
         _log.info("starting node %s from %s", cfg.member_id, cfg.data_dir)
         try:
@@ -98,14 +97,9 @@ async def _serve(cfg: NodeConfig, fmt: LogFormat, logs: LogSetup) -> None:
         except OSError as exc:
             raise PausenetError(f"cannot start node {cfg.member_id}: {exc}") from exc
         try:
-            _write_node_file(
-                node_file,
-                {
-                    "member": node.member,
-                    "address": node.address,
-                    "admin_address": node.admin_address,
-                    "pid": os.getpid(),
-                },
+            write_node_file(
+                cfg.data_dir,
+                NodeFile(node.member, node.address, node.admin_address, os.getpid()),
             )
             logs.release()
             _announce_ready(node, fmt)
@@ -119,7 +113,7 @@ async def _serve(cfg: NodeConfig, fmt: LogFormat, logs: LogSetup) -> None:
                 await asyncio.gather(closed, requested, return_exceptions=True)
         finally:
             await node.stop()
-            _remove_node_file(node_file)
+            remove_node_file(cfg.data_dir, os.getpid())
         if node.failure:
             raise PausenetError(f"node {cfg.member_id} stopped: {node.failure}")
     finally:
@@ -162,38 +156,3 @@ def _announce_ready(node: Node, fmt: LogFormat) -> None:
         line = words
     sys.stdout.write(line + "\n")
     sys.stdout.flush()
-
-
-def _write_node_file(path: Path, doc: dict[str, Any]) -> None:
-    """Write node.json atomically, readable by the owner only, like the rest of data_dir."""
-    import json
-    import os
-    import tempfile
-
-    try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise PausenetError(f"{path}: cannot write: {exc.strerror}") from exc
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(json.dumps(doc, indent=1) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _remove_node_file(path: Path) -> None:
-    """Remove node.json if it is still ours (a second node on the same data_dir stops at
-    node.lock before writing one, but a file left by a killed node may have been replaced)."""
-    import contextlib
-    import json
-    import os
-
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return
-    if isinstance(doc, dict) and doc.get("pid") == os.getpid():
-        with contextlib.suppress(OSError):
-            path.unlink()

@@ -31,6 +31,7 @@ from pausenet.client import OversightClient
 from pausenet.core.charter import Charter, load_charter
 from pausenet.errors import ClusterError, NodeError
 from pausenet.node.config import load_config
+from pausenet.node.runfile import process_alive
 from pausenet.ops.federation import init_federation
 from pausenet.v1 import oversight_pb2
 
@@ -233,7 +234,8 @@ class Cluster:
     def _signal(self, n: ClusterNode, sig: signal.Signals) -> None:
         if n.pid is None or not self.is_running(n):
             return
-        with contextlib.suppress(ProcessLookupError):
+        # the process may have exited (and its pid gone to another user's) since the check
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(n.pid, sig)
 
     def _wait_gone(self, nodes: Sequence[ClusterNode], timeout_s: float = 5.0) -> None:
@@ -317,21 +319,19 @@ def _ps_runs(pid: int, config: Path) -> bool:
 
 def pid_is_node(pid: int, config: Path) -> bool:
     """True when pid is a live process running the node of this config (not a recycled pid)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    if not process_alive(pid):
         return False
-    except PermissionError:
-        return False  # another user's process took the pid
+    # alive, but a pid can be recycled: our node runs with its config in its command line
     proc = Path("/proc") / str(pid)
     if not Path("/proc/self").exists():
         return _ps_runs(pid, config)  # no /proc: ask ps, never trust a bare pid
     try:
+        mine = proc.stat().st_uid == os.getuid()  # a node this user started runs as this user
         state = (proc / "stat").read_text().rpartition(")")[2].split()[0]
         argv = (proc / "cmdline").read_bytes().split(b"\0")
     except (OSError, IndexError):
         return False
-    return state != "Z" and str(config).encode() in argv
+    return mine and state != "Z" and str(config).encode() in argv
 
 
 def last_log_line(path: Path, limit: int = 240) -> str:
