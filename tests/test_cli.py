@@ -11,12 +11,13 @@ import re
 import stat
 import subprocess
 import sys
+import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from helpers import T0, heartbeat_for, log_for, pause
+from helpers import T0, heartbeat_for, key_for, log_for, pause
 from rich.console import Console
 
 import pausenet.ops.cli.app
@@ -190,6 +191,29 @@ def test_federation_init_charter_is_commented(tmp_path: Path) -> None:
     for rule in ("pause_threshold", "lift_threshold", "lift_overseer_threshold", "heartbeat_ttl_s"):
         before = text.split(f"\n{rule} =")[0]
         assert before.rstrip().splitlines()[-1].startswith("#"), rule
+
+
+def test_the_generated_charter_is_the_same_charter_for_the_same_inputs(tmp_path: Path) -> None:
+    """The charter's digest for fixed keys and rules is pinned: how the TOML is written may
+    change, the charter it loads as may not."""
+    from pausenet.core.charter import Role, parse_charter
+    from pausenet.ops.federation import FederationMember, charter_toml, default_rules
+
+    roles = [("lab-a", Role.LAB), ("lab-b", Role.LAB), ("lab-c", Role.LAB)]
+    members = [
+        FederationMember(
+            mid, role, key_for(mid), tmp_path / mid, tmp_path / mid, tmp_path / mid, "x", "y"
+        )
+        for mid, role in [*roles, ("overseer-a", Role.OVERSEER)]
+    ]
+    text = charter_toml("local", members, default_rules(3, 1))
+    assert parse_charter(tomllib.loads(text), source="t").digest_hex == (
+        "db797b7a896ebb902d1168374acee29748eba5f942d003aaf8969bb69fbe6369"
+    )
+    two_labs = charter_toml("test-fed", members[:2], default_rules(2, 0))
+    assert parse_charter(tomllib.loads(two_labs), source="t").digest_hex == (
+        "df475ec4c404578fc0165f28174eed71ba6686b1dfb8a2fba59c9e1e4cb07913"
+    )
 
 
 def test_federation_init_refuses_a_non_empty_dir_unless_forced(cli: Cli, tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import tomli_w
 
 from pausenet.client import AdminClient, OversightClient, read_admin_token
 from pausenet.core.payload import pause_state_from_pb
@@ -141,3 +142,18 @@ def test_rewrite_config_changes_addresses_only(tmp_path: Path) -> None:
         before.data_dir,
         before.admin_token_file,
     )
+
+
+def test_rewrite_config_keeps_paths_with_quotes_and_backslashes(tmp_path: Path) -> None:
+    fed = init_federation(tmp_path / 'we"ird\\dir', 2, 0)
+    path = fed.members[0].config_path
+    data_dir = fed.dir / 'da"ta\\lab-a'
+    text = path.read_text().replace(
+        'data_dir = "../data/lab-a"', tomli_w.dumps({"data_dir": str(data_dir)}).strip()
+    )
+    path.write_text(text)
+    rewrite_config(path, listen="127.0.0.1:1", admin_listen="127.0.0.1:2", peers=[])
+    after = load_config(path)
+    assert after.data_dir == data_dir.resolve()
+    assert after.key_path == fed.members[0].key_path.resolve()
+    assert (after.listen, after.admin_listen, after.peers) == ("127.0.0.1:1", "127.0.0.1:2", ())

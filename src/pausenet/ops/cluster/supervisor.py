@@ -27,8 +27,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import tomli_w
+
 from pausenet.client import OversightClient
 from pausenet.core.charter import Charter, load_charter
+from pausenet.core.files import write_atomic
 from pausenet.errors import ClusterError, NodeError
 from pausenet.node.config import load_config
 from pausenet.node.runfile import process_alive
@@ -150,9 +153,10 @@ class Cluster:
             "charter": str(self.charter_path),
             "nodes": [n.to_json() for n in self.nodes],
         }
-        tmp = self.file.with_name(CLUSTER_FILE + ".tmp")
-        tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, self.file)
+        try:
+            write_atomic(self.file, json.dumps(data, indent=2) + "\n")
+        except OSError as exc:
+            raise ClusterError(f"{self.file}: cannot write it: {exc.strerror}") from exc
 
     def charter(self) -> Charter:
         return load_charter(self.charter_path)
@@ -413,26 +417,15 @@ def rewrite_config(path: Path, *, listen: str, admin_listen: str, peers: list[st
     """Rewrite a node config with other addresses, keeping every other key as it was."""
     data = tomllib.loads(path.read_text(encoding="utf-8"))
     data.update(listen=listen, admin_listen=admin_listen, peers=peers)
-    lines = [
-        f"# pausenet node config for {data.get('member_id', '?')}, written by {PROG} up with free",
-        "# loopback ports picked for this cluster. Paths are relative to this file.",
-    ]
-    lines += [f"{k} = {_toml_value(v)}" for k, v in data.items()]
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def _toml_value(v: object) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, str):
-        return json.dumps(v, ensure_ascii=False)  # a JSON string is a TOML basic string
-    if isinstance(v, list):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    raise ClusterError(f"cannot write {v!r} back into a node config")
+    member = " ".join(str(data.get("member_id", "?")).split())  # one comment line, whatever
+    header = (
+        f"# pausenet node config for {member}, written by {' '.join(PROG.split())} up with free\n"
+        "# loopback ports picked for this cluster. Paths are relative to this file.\n"
+    )
+    try:
+        write_atomic(path, header + tomli_w.dumps(data))
+    except OSError as exc:
+        raise ClusterError(f"{path}: cannot write it: {exc.strerror}") from exc
 
 
 def _utc_now() -> str:
