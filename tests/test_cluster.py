@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import tomli_w
+from helpers import one_line_error, run_command
 
 from pausenet.client import AdminClient, OversightClient, read_admin_token
 from pausenet.core.payload import pause_state_from_pb
@@ -24,13 +25,7 @@ MEMBERS = ["lab-a", "lab-b", "lab-c", "overseer-a"]
 
 
 def cluster(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pausenet.ops.cluster", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    return run_command([sys.executable, "-m", "pausenet.ops.cluster", *args], timeout)
 
 
 def nodes_of(d: Path) -> dict[str, dict[str, Any]]:
@@ -74,9 +69,7 @@ def test_up_scenario_kill_start_down(tmp_path: Path) -> None:
         assert len({n["address"] for n in nodes.values()}) == 4
 
         again = cluster("up", "--labs", "3", "--dir", str(d))
-        assert again.returncode == 2
-        assert "cluster already up" in again.stderr
-        assert "down --dir" in again.stderr
+        one_line_error(again, "cluster already up", "down --dir")
 
         sc = cluster("scenario", "--dir", str(d))
         assert sc.returncode == 0, sc.stdout + sc.stderr
@@ -117,10 +110,7 @@ def test_up_scenario_kill_start_down(tmp_path: Path) -> None:
 
 
 def test_commands_need_a_cluster(tmp_path: Path) -> None:
-    r = cluster("status", "--dir", str(tmp_path / "none"))
-    assert r.returncode == 2
-    assert "no cluster here" in r.stderr
-    assert len(r.stderr.strip().splitlines()) == 1
+    one_line_error(cluster("status", "--dir", str(tmp_path / "none")), "no cluster here")
 
 
 def test_rewrite_config_changes_addresses_only(tmp_path: Path) -> None:
