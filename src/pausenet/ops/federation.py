@@ -7,6 +7,10 @@
 
 Default rules: a pause starts and lifts by a majority of labs (floor(N/2)+1); a lift also needs
 one overseer when there is one; overseers cannot start a pause.
+
+The `pausenet` command reads this module's defaults for `federation init --help` whatever
+command it runs, so the core and the TOML writer are imported by the functions that use them:
+`pausenet keygen` does not load the charter code.
 """
 
 from __future__ import annotations
@@ -14,17 +18,16 @@ from __future__ import annotations
 import os
 import shutil
 import string
-import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import tomli_w
-
-from pausenet.core.charter import Charter, Role, Rules, parse_charter
-from pausenet.core.files import write_atomic
-from pausenet.core.keys import SigningKey, generate, write_signing_key
 from pausenet.errors import PausenetError
+
+if TYPE_CHECKING:
+    from pausenet.core.charter import Charter, Role, Rules
+    from pausenet.core.keys import SigningKey
 
 __all__ = [
     "DEFAULT_BASE_PORT",
@@ -81,6 +84,8 @@ def member_ids(labs: int, overseers: int) -> tuple[list[str], list[str]]:
 
 
 def default_rules(labs: int, overseers: int) -> Rules:
+    from pausenet.core.charter import Rules
+
     majority = labs // 2 + 1
     return Rules(
         pause_threshold=majority,
@@ -101,6 +106,11 @@ def init_federation(
 ) -> Federation:
     """Create a federation in dir. Refuses a non-empty dir unless force (which replaces the
     files and directories this function creates, node data included, and leaves others alone)."""
+    import tomllib
+
+    from pausenet.core.charter import Role, parse_charter
+    from pausenet.core.keys import generate, write_signing_key
+
     if not 1 <= labs <= MAX_MEMBERS_PER_ROLE:
         raise PausenetError(f"labs must be 1..{MAX_MEMBERS_PER_ROLE}, got {labs}")
     if not 0 <= overseers <= MAX_MEMBERS_PER_ROLE:
@@ -168,6 +178,8 @@ def _prepare_dir(dir: Path, force: bool) -> None:
 
 
 def _write(path: Path, text: str) -> None:
+    from pausenet.core.files import write_atomic
+
     try:
         write_atomic(path, text)
     except OSError as exc:
@@ -177,11 +189,15 @@ def _write(path: Path, text: str) -> None:
 def _line(key: str, value: object) -> str:
     """`key = value` in TOML, quoted and escaped by tomli-w (which writes no comments: the
     generated files are these lines with comment lines and table headers between them)."""
+    import tomli_w
+
     return tomli_w.dumps({key: value}).rstrip("\n")
 
 
 def charter_toml(federation_id: str, members: Iterable[FederationMember], rules: Rules) -> str:
     """The charter as TOML, with a comment before each rule saying what it does."""
+    from pausenet.core.charter import Role
+
     ms = list(members)
     labs = sum(1 for m in ms if m.role is Role.LAB)
     ovs = len(ms) - labs

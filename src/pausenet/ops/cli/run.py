@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -13,6 +12,7 @@ from pausenet.ops.cli.app import app
 
 if TYPE_CHECKING:
     import asyncio
+    import logging
     from collections.abc import Sequence
 
     from pausenet.node.config import NodeConfig
@@ -21,7 +21,11 @@ if TYPE_CHECKING:
 
 __all__ = ["run_node"]
 
-_log = logging.getLogger("pausenet.cli")
+
+def _logger() -> logging.Logger:
+    import logging  # only here: the other commands start faster without it
+
+    return logging.getLogger("pausenet.cli")
 
 
 @app.command("run")
@@ -75,13 +79,14 @@ async def _serve(cfg: NodeConfig, fmt: LogFormat, logs: LogSetup) -> None:
 
     from pausenet.node.runfile import NodeFile, remove_node_file, write_node_file
 
+    log = _logger()
     loop = asyncio.get_running_loop()
     stop_requested = asyncio.Event()
     received: list[str] = []
 
     def on_signal(sig: signal.Signals) -> None:
         if not received:
-            _log.info("received %s; stopping", sig.name)
+            log.info("received %s; stopping", sig.name)
         received.append(sig.name)
         stop_requested.set()
 
@@ -90,7 +95,7 @@ async def _serve(cfg: NodeConfig, fmt: LogFormat, logs: LogSetup) -> None:
     from pausenet.node.node import Node
 
     try:
-        _log.info("starting node %s from %s", cfg.member_id, cfg.data_dir)
+        log.info("starting node %s from %s", cfg.member_id, cfg.data_dir)
         try:
             node = Node(cfg)
             await node.start()
@@ -122,8 +127,8 @@ async def _serve(cfg: NodeConfig, fmt: LogFormat, logs: LogSetup) -> None:
     me = asyncio.current_task()
     left = [t for t in asyncio.all_tasks() if t is not me and not t.done()]
     if left:
-        _log.warning("%d task(s) still running at exit: %s", len(left), _task_names(left))
-    _log.info("node %s shut down cleanly", cfg.member_id)
+        log.warning("%d task(s) still running at exit: %s", len(left), _task_names(left))
+    log.info("node %s shut down cleanly", cfg.member_id)
 
 
 def _task_names(tasks: Sequence[asyncio.Task[Any]]) -> str:
@@ -140,7 +145,7 @@ def _announce_ready(node: Node, fmt: LogFormat) -> None:
         f"node {node.member} ready: gossip and oversight on {node.address},"
         f" admin on {node.admin_address} (pid {os.getpid()})"
     )
-    _log.info("%s", words)
+    _logger().info("%s", words)
     if fmt == "json":
         line = json.dumps(
             {
