@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from helpers import T0, make_federation
+from helpers import T0, Cli, CliResult, make_federation
 from hypothesis import HealthCheck, settings
 
 from pausenet.core.charter import Charter
@@ -73,3 +73,16 @@ def keys(federation: tuple[Charter, dict[str, SigningKey]]) -> dict[str, Signing
 def now_ms() -> int:
     """A fixed 'now' in Unix ms, the default start time of helpers.log_for."""
     return T0
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
+    """Run the `pausenet` command line in this process: cli("status", "--node", addr)."""
+    from pausenet.ops.cli import cli_main
+
+    def invoke(*args: object) -> CliResult:
+        code = cli_main([str(a) for a in args])
+        out, err = capsys.readouterr()
+        return CliResult(code, out, err)
+
+    return invoke

@@ -1,18 +1,27 @@
-"""Deterministic builders shared by the tests: federations, signed logs and heartbeats.
+"""Deterministic builders shared by the tests: federations, signed logs and heartbeats; and
+the tools of the command-line tests (the `cli` fixture in conftest.py runs on them).
 
 Everything here is reproducible: member keys are derived from member ids, times are explicit.
 
     charter, keys = make_federation(labs=3, overseers=1, min_pause_s=600)
     log = log_for(charter, keys["lab-a"], "lab-a", [pause(1), comply(1)])
     hb = heartbeat_for(charter, keys["lab-a"], "lab-a", log, counter=1, issued_at_ms=T0 + 5_000)
+    one_line_error(cli("keygen", "--out", path), "already exists")
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import string
-from collections.abc import Iterable, Mapping, Sequence
+import subprocess
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+from rich.console import Console
 
 from pausenet.core.charter import Charter, parse_charter
 from pausenet.core.keys import SigningKey
@@ -32,6 +41,8 @@ __all__ = [
     "FEDERATION_ID",
     "T0",
     "TRIGGERS",
+    "Cli",
+    "CliResult",
     "attest",
     "comply",
     "federation_data",
@@ -41,7 +52,12 @@ __all__ = [
     "log_for",
     "make_federation",
     "member_ids",
+    "node_command",
+    "one_line_error",
     "pause",
+    "pausenet_command",
+    "quiet_console",
+    "run_command",
 ]
 
 FEDERATION_ID = "test-federation"
@@ -206,3 +222,59 @@ def heartbeat_for(
         issued_at_ms=issued_at_ms,
         address=address,
     )
+
+
+# -- the command line -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CliResult:
+    """What a command did: its exit code and everything it printed."""
+
+    code: int
+    out: str
+    err: str
+
+
+Cli = Callable[..., CliResult]  # the `cli` fixture: cli("keygen", "--out", path) -> CliResult
+
+
+def one_line_error(r: CliResult | subprocess.CompletedProcess[str], *fragments: str) -> str:
+    """Assert that a command failed the pausenet way, exit code 2 and one 'error: ' line on
+    stderr naming each fragment, never a traceback; return that line."""
+    if isinstance(r, subprocess.CompletedProcess):
+        r = CliResult(r.returncode, r.stdout, r.stderr)
+    assert r.code == 2, r
+    assert "Traceback" not in r.out + r.err
+    lines = r.err.strip().splitlines()
+    assert len(lines) == 1, r.err
+    assert lines[0].startswith("error: "), lines[0]
+    for f in fragments:
+        assert f in lines[0], lines[0]
+    return lines[0]
+
+
+def run_command(args: Sequence[object], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run a command as a user would, in its own process, capturing its output as text."""
+    return subprocess.run(
+        [str(a) for a in args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def pausenet_command() -> list[str]:
+    """The installed `pausenet` console script (or the same entry point through python)."""
+    script = Path(sys.executable).with_name("pausenet")
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-c", "from pausenet.ops.cli import main; main()"]
+
+
+def node_command(config: Path, *extra: str) -> list[str]:
+    """The command that runs one node: `python -m pausenet run --config CONFIG ...`."""
+    return [sys.executable, "-m", "pausenet", "run", "--config", str(config), *extra]
+
+
+def quiet_console(width: int = 200) -> tuple[Console, io.StringIO]:
+    """A console that prints into a buffer (for the demo and the cluster scenario)."""
+    buf = io.StringIO()
+    return Console(file=buf, width=width), buf

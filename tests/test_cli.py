@@ -5,21 +5,27 @@ Errors are one red line on stderr with exit code 2, never a traceback.
 
 from __future__ import annotations
 
-import io
 import json
 import re
 import stat
-import subprocess
-import sys
-from collections.abc import Callable
-from dataclasses import dataclass
+import tomllib
 from pathlib import Path
 
 import pytest
-from helpers import T0, heartbeat_for, log_for, pause
-from rich.console import Console
+from helpers import (
+    T0,
+    Cli,
+    heartbeat_for,
+    key_for,
+    log_for,
+    one_line_error,
+    pause,
+    pausenet_command,
+    quiet_console,
+    run_command,
+)
 
-import pausenet.ops.cli
+import pausenet.ops.cli.app
 from pausenet.core.bundle import write_bundle
 from pausenet.core.charter import load_charter
 from pausenet.core.keys import load_signing_key
@@ -30,39 +36,9 @@ from pausenet.ops.demo import DemoResult, run_demo
 from pausenet.ops.federation import init_federation
 
 
-@dataclass(frozen=True)
-class Result:
-    code: int
-    out: str
-    err: str
-
-
-Cli = Callable[..., Result]
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
-    def invoke(*args: object) -> Result:
-        code = cli_main([str(a) for a in args])
-        out, err = capsys.readouterr()
-        return Result(code, out, err)
-
-    return invoke
-
-
-def assert_one_line_error(r: Result, *fragments: str) -> None:
-    assert r.code == 2, r
-    assert "Traceback" not in r.out + r.err
-    lines = r.err.strip().splitlines()
-    assert len(lines) == 1, r.err
-    assert lines[0].startswith("error: ")
-    for f in fragments:
-        assert f in lines[0], lines[0]
-
-
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoResult:
-    return run_demo(tmp_path_factory.mktemp("demo") / "fed", console=Console(file=io.StringIO()))
+    return run_demo(tmp_path_factory.mktemp("demo") / "fed", console=quiet_console()[0])
 
 
 @pytest.fixture
@@ -98,7 +74,7 @@ def test_keygen_writes_an_owner_only_key_and_prints_the_public_key(
 def test_keygen_refuses_to_overwrite(cli: Cli, tmp_path: Path) -> None:
     out = tmp_path / "lab.key"
     first = cli("keygen", "--out", out).out
-    assert_one_line_error(cli("keygen", "--out", out), "already exists")
+    one_line_error(cli("keygen", "--out", out), "already exists")
     assert load_signing_key(out).public_key.hex() == first.strip()
     again = cli("keygen", "--out", out, "--force")
     assert again.code == 0
@@ -107,7 +83,7 @@ def test_keygen_refuses_to_overwrite(cli: Cli, tmp_path: Path) -> None:
 
 
 def test_keygen_into_a_missing_directory(cli: Cli, tmp_path: Path) -> None:
-    assert_one_line_error(cli("keygen", "--out", tmp_path / "no" / "k"), "cannot create key file")
+    one_line_error(cli("keygen", "--out", tmp_path / "no" / "k"), "cannot create key file")
 
 
 # -- charter show ---------------------------------------------------------------------------
@@ -131,10 +107,10 @@ def test_charter_show_json(cli: Cli, tmp_path: Path) -> None:
 
 
 def test_charter_show_bad_charter(cli: Cli, tmp_path: Path) -> None:
-    assert_one_line_error(cli("charter", "show", tmp_path / "nope.toml"), "charter file not found")
+    one_line_error(cli("charter", "show", tmp_path / "nope.toml"), "charter file not found")
     bad = tmp_path / "bad.toml"
     bad.write_text('federation_id = "x"\n[rules]\npause_threshold = "two"\n')
-    assert_one_line_error(cli("charter", "show", bad), str(bad))
+    one_line_error(cli("charter", "show", bad), str(bad))
 
 
 # -- federation init ------------------------------------------------------------------------
@@ -192,13 +168,36 @@ def test_federation_init_charter_is_commented(tmp_path: Path) -> None:
         assert before.rstrip().splitlines()[-1].startswith("#"), rule
 
 
+def test_the_generated_charter_is_the_same_charter_for_the_same_inputs(tmp_path: Path) -> None:
+    """The charter's digest for fixed keys and rules is pinned: how the TOML is written may
+    change, the charter it loads as may not."""
+    from pausenet.core.charter import Role, parse_charter
+    from pausenet.ops.federation import FederationMember, charter_toml, default_rules
+
+    roles = [("lab-a", Role.LAB), ("lab-b", Role.LAB), ("lab-c", Role.LAB)]
+    members = [
+        FederationMember(
+            mid, role, key_for(mid), tmp_path / mid, tmp_path / mid, tmp_path / mid, "x", "y"
+        )
+        for mid, role in [*roles, ("overseer-a", Role.OVERSEER)]
+    ]
+    text = charter_toml("local", members, default_rules(3, 1))
+    assert parse_charter(tomllib.loads(text), source="t").digest_hex == (
+        "db797b7a896ebb902d1168374acee29748eba5f942d003aaf8969bb69fbe6369"
+    )
+    two_labs = charter_toml("test-fed", members[:2], default_rules(2, 0))
+    assert parse_charter(tomllib.loads(two_labs), source="t").digest_hex == (
+        "df475ec4c404578fc0165f28174eed71ba6686b1dfb8a2fba59c9e1e4cb07913"
+    )
+
+
 def test_federation_init_refuses_a_non_empty_dir_unless_forced(cli: Cli, tmp_path: Path) -> None:
     d = tmp_path / "fed"
     assert cli("federation", "init", "--dir", d).code == 0
     old = load_charter(d / "charter.toml").digest
     (d / "data" / "lab-a").mkdir(parents=True)
     (d / "notes.txt").write_text("mine")
-    assert_one_line_error(cli("federation", "init", "--dir", d), "not empty", "--force")
+    one_line_error(cli("federation", "init", "--dir", d), "not empty", "--force")
     assert cli("federation", "init", "--dir", d, "--labs", 2, "--force").code == 0
     assert load_charter(d / "charter.toml").digest != old
     assert sorted(p.name for p in (d / "keys").iterdir()) == [
@@ -213,7 +212,7 @@ def test_federation_init_refuses_a_non_empty_dir_unless_forced(cli: Cli, tmp_pat
 def test_federation_init_into_a_file(cli: Cli, tmp_path: Path) -> None:
     f = tmp_path / "file"
     f.write_text("x")
-    assert_one_line_error(cli("federation", "init", "--dir", f), "not a directory")
+    one_line_error(cli("federation", "init", "--dir", f), "not a directory")
 
 
 @pytest.mark.parametrize(
@@ -230,7 +229,7 @@ def test_federation_init_into_a_file(cli: Cli, tmp_path: Path) -> None:
 def test_federation_init_validates_arguments(
     cli: Cli, tmp_path: Path, args: list[str], fragment: str
 ) -> None:
-    assert_one_line_error(cli("federation", "init", "--dir", tmp_path / "fed", *args), fragment)
+    one_line_error(cli("federation", "init", "--dir", tmp_path / "fed", *args), fragment)
 
 
 # -- verify ---------------------------------------------------------------------------------
@@ -318,18 +317,18 @@ def test_verify_malformed_bundle_exits_2_with_one_line(
     bad = tmp_path / "bad.json"
     bad.write_text(content)
     r = cli("verify", "--charter", demo_run.charter_path, bad)
-    assert_one_line_error(r, str(bad), fragment)
+    one_line_error(r, str(bad), fragment)
     assert r.out == ""
 
 
 def test_verify_missing_inputs(cli: Cli, demo_run: DemoResult, tmp_path: Path) -> None:
-    assert_one_line_error(
+    one_line_error(
         cli("verify", "--charter", tmp_path / "no.toml", demo_run.bundle_path), "charter file not"
     )
-    assert_one_line_error(
+    one_line_error(
         cli("verify", "--charter", demo_run.charter_path, tmp_path / "no.json"), "bundle file not"
     )
-    assert_one_line_error(
+    one_line_error(
         cli("verify", "--charter", demo_run.charter_path, demo_run.bundle_path, "--now", "-5"),
         "--now -5",
     )
@@ -356,16 +355,9 @@ def test_keyboard_interrupt_exits_130_quietly(
     def interrupted(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(pausenet.ops.cli, "app", interrupted)
+    monkeypatch.setattr(pausenet.ops.cli.app, "app", interrupted)
     assert cli_main(["demo"]) == 130
     assert capsys.readouterr() == ("", "")
-
-
-def _console_script() -> list[str]:
-    script = Path(sys.executable).with_name("pausenet")
-    if script.exists():
-        return [str(script)]
-    return [sys.executable, "-c", "from pausenet.ops.cli import main; main()"]
 
 
 def test_errors_from_the_real_command_never_show_a_traceback(
@@ -382,13 +374,7 @@ def test_errors_from_the_real_command_never_show_a_traceback(
         ["federation", "init", "--dir", str(key)],
         ["charter", "show", str(tmp_path / "missing.toml")],
     ):
-        p = subprocess.run(
-            [*_console_script(), *args], capture_output=True, text=True, timeout=60, check=False
-        )
-        assert p.returncode == 2, (args, p.stderr)
-        assert "Traceback" not in p.stderr + p.stdout
-        assert len(p.stderr.strip().splitlines()) == 1, p.stderr
-        assert p.stderr.startswith("error: ")
+        one_line_error(run_command([*pausenet_command(), *args]))
 
 
 def test_verify_with_a_nonce_refuses_a_bundle_without_a_signed_answer(
@@ -421,3 +407,49 @@ def test_writing_a_bundle_into_a_directory_is_one_line(tmp_path: Path) -> None:
     (tmp_path / "dir").mkdir()
     with pytest.raises(BundleError, match="cannot write bundle"):
         write_bundle(tmp_path / "dir", [], None)
+
+
+# -- checking a log as a node sent it (pausenet log --charter) ------------------------------
+
+
+def test_check_log_flags_a_gap_a_broken_link_and_another_members_statement(
+    paused_bundle: tuple[Path, Path],
+) -> None:
+    from pausenet.client import check_log
+    from pausenet.core.dsse import Envelope
+
+    charter = load_charter(paused_bundle[0])
+    key = load_signing_key(paused_bundle[0].parent / "keys" / "lab-a.key")
+    other = load_signing_key(paused_bundle[0].parent / "keys" / "lab-b.key")
+    log = log_for(charter, key, "lab-a", [pause(1), pause(2), pause(3), pause(4)])
+    envs = [s.envelope for s in log]
+    now = T0 + 10_000
+
+    good = check_log(envs, "lab-a", charter, now_ms=now)
+    assert good
+    assert good.verified
+    assert [e.statement.seq for e in good.entries if e.statement] == [1, 2, 3, 4]
+
+    gap = check_log([envs[0], envs[2]], "lab-a", charter, now_ms=now)
+    assert not gap
+    assert [e.problem for e in gap.entries] == ["", "seq 3 after 1"]
+
+    # a validly signed seq 2 that does not link to the seq 1 before it
+    fork = log_for(charter, key, "lab-a", [pause(9)], after=[log[0]], start_ms=T0 + 500)
+    forged_first = log_for(charter, key, "lab-a", [pause(1, note="another")])[0]
+    broken = check_log([forged_first.envelope, fork[0].envelope], "lab-a", charter, now_ms=now)
+    assert [e.problem for e in broken.entries] == [
+        "",
+        "broken chain: prev_hash is not the hash of the statement before",
+    ]
+
+    theirs = log_for(charter, other, "lab-b", [pause(1)])[0].envelope
+    mixed = check_log([theirs], "lab-a", charter, now_ms=now)
+    assert mixed.entries[0].problem == "a statement of lab-b, not lab-a"
+
+    junk = Envelope(envs[0].payload_type, b"\xff\xff", envs[0].signatures)
+    unchecked = check_log([junk, envs[1]], "lab-a", None, now_ms=now)
+    assert not unchecked.verified
+    assert unchecked.entries[0].statement is None
+    assert unchecked.entries[0].problem.startswith("malformed")
+    assert unchecked.entries[1].problem == ""  # decoded, links not checked without a charter

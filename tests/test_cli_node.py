@@ -15,50 +15,19 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import Cli, CliResult, node_command, one_line_error, run_command
 
-from pausenet.ops.cli import cli_main
 from pausenet.ops.federation import Federation, init_federation
 
 START_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 15.0
 CONVERGE_TIMEOUT_S = 20.0
-
-
-@dataclass(frozen=True)
-class Result:
-    code: int
-    out: str
-    err: str
-
-
-Cli = Callable[..., Result]
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
-    def invoke(*args: object) -> Result:
-        code = cli_main([str(a) for a in args])
-        out, err = capsys.readouterr()
-        return Result(code, out, err)
-
-    return invoke
-
-
-def one_line_error(r: Result, *fragments: str) -> str:
-    assert r.code == 2, r
-    assert "Traceback" not in r.out + r.err
-    lines = r.err.strip().splitlines()
-    assert len(lines) == 1, r.err
-    assert lines[0].startswith("error: "), lines[0]
-    for f in fragments:
-        assert f in lines[0], lines[0]
-    return lines[0]
 
 
 # -- nodes as subprocesses --------------------------------------------------------------------
@@ -109,10 +78,6 @@ class RunningNode:
             self.proc.kill()
             self.proc.wait(timeout=5)
             raise
-
-
-def node_command(config: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "pausenet", "run", "--config", str(config), *extra]
 
 
 def start_node(config: Path, member: str, *extra: str) -> RunningNode:
@@ -219,7 +184,7 @@ SIGNED = re.compile(
 )
 
 
-def signed(r: Result) -> re.Match[str]:
+def signed(r: CliResult) -> re.Match[str]:
     assert r.code == 0, r
     m = SIGNED.fullmatch(r.out.strip().splitlines()[-1])
     assert m is not None, r.out
@@ -288,42 +253,26 @@ def test_run_with_json_logs_and_sigint(fed: Federation) -> None:
     assert {r["level"] for r in records} <= {"DEBUG", "INFO"}
 
 
-def run_briefly(args: list[str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(args, capture_output=True, text=True, timeout=30, check=False)
-
-
-def assert_one_line_exit_2(p: subprocess.CompletedProcess[str], *fragments: str) -> None:
-    assert p.returncode == 2, (p.stdout, p.stderr)
-    assert "Traceback" not in p.stdout + p.stderr
-    lines = p.stderr.strip().splitlines()
-    assert len(lines) == 1, p.stderr
-    assert lines[0].startswith("error: ")
-    for f in fragments:
-        assert f in lines[0], lines[0]
-
-
 def test_run_with_a_bad_config_is_one_line_and_exit_2(fed: Federation, tmp_path: Path) -> None:
-    assert_one_line_exit_2(
-        run_briefly(node_command(tmp_path / "missing.toml")), "config file not found"
-    )
+    one_line_error(run_command(node_command(tmp_path / "missing.toml")), "config file not found")
     bad = write_config(fed.dir, "lab-a", extra='colour = "blue"\n')
-    assert_one_line_exit_2(run_briefly(node_command(bad)), "colour", "unknown key")
+    one_line_error(run_command(node_command(bad)), "colour", "unknown key")
     wrong_key = write_config(fed.dir, "lab-a", name="wrong-key")
     wrong_key.write_text(wrong_key.read_text().replace("keys/lab-a.key", "keys/lab-b.key"))
-    assert_one_line_exit_2(run_briefly(node_command(wrong_key)), "key")
+    one_line_error(run_command(node_command(wrong_key)), "key")
     good = write_config(fed.dir, "lab-a")
-    assert_one_line_exit_2(run_briefly(node_command(good, "--log-format", "xml")), "--log-format")
+    one_line_error(run_command(node_command(good, "--log-format", "xml")), "--log-format")
 
 
 def test_run_fails_in_one_line_when_the_port_or_the_data_dir_is_taken(fed: Federation) -> None:
     first = start_node(write_config(fed.dir, "lab-a"), "lab-a")
     try:
         clash = write_config(fed.dir, "lab-b", listen=first.address, name="lab-b-clash")
-        assert_one_line_exit_2(run_briefly(node_command(clash)), "cannot listen", first.address)
+        one_line_error(run_command(node_command(clash)), "cannot listen", first.address)
         # another node on the same data dir (new ports) would sign blind to the first's log
         twin = write_config(fed.dir, "lab-a", name="lab-a-twin")
-        assert_one_line_exit_2(
-            run_briefly(node_command(twin)), "in use by another node", f"pid {first.proc.pid}"
+        one_line_error(
+            run_command(node_command(twin)), "in use by another node", f"pid {first.proc.pid}"
         )
         info = json.loads((fed.dir / "data" / "lab-a" / "node.json").read_text())
         assert info["pid"] == first.proc.pid
@@ -341,8 +290,8 @@ def test_run_refuses_a_store_made_for_another_charter(fed: Federation, tmp_path:
             'data_dir = "../data/lab-a"', f'data_dir = "{fed.dir / "data" / "lab-a"}"'
         )
     )
-    assert_one_line_exit_2(
-        run_briefly(node_command(config)), "was created for charter", "use a new data dir"
+    one_line_error(
+        run_command(node_command(config)), "was created for charter", "use a new data dir"
     )
 
 

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import tomli_w
+from helpers import one_line_error, run_command
 
 from pausenet.client import AdminClient, OversightClient, read_admin_token
 from pausenet.core.payload import pause_state_from_pb
@@ -23,13 +25,7 @@ MEMBERS = ["lab-a", "lab-b", "lab-c", "overseer-a"]
 
 
 def cluster(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pausenet.ops.cluster", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    return run_command([sys.executable, "-m", "pausenet.ops.cluster", *args], timeout)
 
 
 def nodes_of(d: Path) -> dict[str, dict[str, Any]]:
@@ -73,9 +69,7 @@ def test_up_scenario_kill_start_down(tmp_path: Path) -> None:
         assert len({n["address"] for n in nodes.values()}) == 4
 
         again = cluster("up", "--labs", "3", "--dir", str(d))
-        assert again.returncode == 2
-        assert "cluster already up" in again.stderr
-        assert "down --dir" in again.stderr
+        one_line_error(again, "cluster already up", "down --dir")
 
         sc = cluster("scenario", "--dir", str(d))
         assert sc.returncode == 0, sc.stdout + sc.stderr
@@ -116,10 +110,7 @@ def test_up_scenario_kill_start_down(tmp_path: Path) -> None:
 
 
 def test_commands_need_a_cluster(tmp_path: Path) -> None:
-    r = cluster("status", "--dir", str(tmp_path / "none"))
-    assert r.returncode == 2
-    assert "no cluster here" in r.stderr
-    assert len(r.stderr.strip().splitlines()) == 1
+    one_line_error(cluster("status", "--dir", str(tmp_path / "none")), "no cluster here")
 
 
 def test_rewrite_config_changes_addresses_only(tmp_path: Path) -> None:
@@ -141,3 +132,18 @@ def test_rewrite_config_changes_addresses_only(tmp_path: Path) -> None:
         before.data_dir,
         before.admin_token_file,
     )
+
+
+def test_rewrite_config_keeps_paths_with_quotes_and_backslashes(tmp_path: Path) -> None:
+    fed = init_federation(tmp_path / 'we"ird\\dir', 2, 0)
+    path = fed.members[0].config_path
+    data_dir = fed.dir / 'da"ta\\lab-a'
+    text = path.read_text().replace(
+        'data_dir = "../data/lab-a"', tomli_w.dumps({"data_dir": str(data_dir)}).strip()
+    )
+    path.write_text(text)
+    rewrite_config(path, listen="127.0.0.1:1", admin_listen="127.0.0.1:2", peers=[])
+    after = load_config(path)
+    assert after.data_dir == data_dir.resolve()
+    assert after.key_path == fed.members[0].key_path.resolve()
+    assert (after.listen, after.admin_listen, after.peers) == ("127.0.0.1:1", "127.0.0.1:2", ())

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import io
 import json
 import tempfile
 from pathlib import Path
 
 import pytest
-from rich.console import Console
+from helpers import quiet_console
 
 from pausenet.core.bundle import read_bundle
 from pausenet.core.charter import load_charter
@@ -17,13 +16,8 @@ from pausenet.errors import PausenetError
 from pausenet.ops.demo import DEMO_FEDERATION_ID, run_demo
 
 
-def quiet() -> tuple[Console, io.StringIO]:
-    buf = io.StringIO()
-    return Console(file=buf, width=200), buf
-
-
 def test_demo_runs_end_to_end_and_its_bundle_verifies(tmp_path: Path) -> None:
-    console, buf = quiet()
+    console, buf = quiet_console()
     result = run_demo(tmp_path / "demo", console=console)
     out = buf.getvalue()
 
@@ -68,16 +62,16 @@ def test_demo_without_dir_uses_a_new_temporary_directory(
 ) -> None:
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
-    result = run_demo(console=quiet()[0])
+    result = run_demo(console=quiet_console()[0])
     assert result.dir.parent == tmp_path
     assert result.dir.name.startswith("pausenet-demo-")
     assert result.bundle_path.is_file()
 
 
 def test_demo_can_rerun_in_its_own_dir(tmp_path: Path) -> None:
-    first = run_demo(tmp_path / "d", console=quiet()[0])
+    first = run_demo(tmp_path / "d", console=quiet_console()[0])
     first_bundle = json.loads(first.bundle_path.read_text())
-    second = run_demo(tmp_path / "d", console=quiet()[0])
+    second = run_demo(tmp_path / "d", console=quiet_console()[0])
     assert second.final.state is PauseState.NOT_PAUSED
     assert json.loads(second.bundle_path.read_text()) != first_bundle  # fresh keys
 
@@ -86,5 +80,5 @@ def test_demo_refuses_a_dir_holding_something_else(tmp_path: Path) -> None:
     (tmp_path / "d").mkdir()
     (tmp_path / "d" / "thesis.tex").write_text("precious")
     with pytest.raises(PausenetError, match="not empty and not an earlier demo"):
-        run_demo(tmp_path / "d", console=quiet()[0])
+        run_demo(tmp_path / "d", console=quiet_console()[0])
     assert (tmp_path / "d" / "thesis.tex").read_text() == "precious"

@@ -32,6 +32,7 @@ PUBLIC = [
     "EpochRecord",
     "Evidence",
     "FormatError",
+    "ClusterError",
     "GovernanceError",
     "Heartbeat",
     "KeyFileError",

@@ -118,3 +118,22 @@ def test_tls_init_refuses_a_federation_that_already_has_tls(tmp_path: Path) -> N
     enable_tls_for_federation(fed.dir)
     with pytest.raises(ConfigError, match="already"):
         enable_tls_for_federation(fed.dir)
+
+
+def test_tls_paths_with_a_quote_and_a_backslash_are_escaped(tmp_path: Path) -> None:
+    """Each node's certificate is named after its config file; a name with a quote and a
+    backslash (and a federation directory named so) must still give configs that load."""
+    fed = init_federation(tmp_path / 'we"ird\\dir', 2, 0)
+    odd = fed.dir / "node_configs" / 'lab-a "2\\.toml'
+    odd.write_text(fed.members[0].config_path.read_text())
+    tls_dir = enable_tls_for_federation(fed.dir, client_auth=False)
+    for config, m in [(odd, fed.members[0])] + [(m.config_path, m) for m in fed.members]:
+        cfg = load_config(config)
+        assert cfg.tls is not None
+        assert cfg.tls.client_auth is False
+        assert cfg.tls.ca == (tls_dir / "ca.crt").resolve()
+        assert cfg.tls.cert == (tls_dir / f"{config.stem}.crt").resolve()
+        assert cfg.tls.read().key is not None
+        assert (cfg.member_id, cfg.listen, cfg.data_dir) == (m.id, m.listen, m.data_dir.resolve())
+    with pytest.raises(ConfigError, match="already has a"):
+        enable_tls_for_federation(fed.dir)

@@ -1,22 +1,34 @@
-"""Clients for a node's Oversight and Admin services, for people and scripts.
+"""Clients for a node's Oversight and Admin services, for people and scripts, and the checks
+that let a client trust what a node sent no more than the charter allows.
 
 gRPC errors become `NodeError` with one line that says what failed and, where there is one, the
 fix; a refusal by the node (wrong epoch, unknown trigger) carries the node's own reason.
+
+`check_view_reply` recomputes a node's answer from the envelopes it sent; `check_log` verifies
+a member's log as a node sent it, statement by statement and link by link. Both return result
+objects (true when everything checks) that list each problem in one line.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
 import grpc
 
+from pausenet.core.answer import check_answer
+from pausenet.core.chain import Predecessor, link_problem
+from pausenet.core.charter import Charter
 from pausenet.core.dsse import Envelope
-from pausenet.core.records import ComplianceState, Decision
-from pausenet.errors import NodeError
+from pausenet.core.payload import decode_statement, pause_state_from_pb
+from pausenet.core.records import ComplianceState, Decision, SignedStatement, Statement
+from pausenet.core.verify import Rejection, verify_envelope
+from pausenet.core.view import evaluate_envelopes
+from pausenet.errors import CodecError, NodeError, Reason
 from pausenet.node.rpc import open_channel
+from pausenet.node.runfile import read_admin_token
 from pausenet.node.tls import TlsFiles
 from pausenet.node.wire import envelope_from_pb
 from pausenet.v1 import (
@@ -27,7 +39,16 @@ from pausenet.v1 import (
     statement_pb2,
 )
 
-__all__ = ["AdminClient", "OversightClient", "read_admin_token"]
+__all__ = [
+    "AdminClient",
+    "LogCheck",
+    "LogEntry",
+    "OversightClient",
+    "ReplyCheck",
+    "check_log",
+    "check_view_reply",
+    "read_admin_token",
+]
 
 _MAX_REPLY = 64 * 1024 * 1024
 
@@ -169,12 +190,138 @@ class AdminClient(_Client):
         return await self._call(self.stub.AttestTrigger, req, "trigger attestation")
 
 
-def read_admin_token(path: Path) -> str:
-    try:
-        return path.read_text(encoding="ascii").strip()
-    except FileNotFoundError:
-        raise NodeError(
-            f"{path}: admin token not found; it is created when the node first starts"
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise NodeError(f"{path}: cannot read the admin token: {exc}") from exc
+# -- checking what a node sent ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReplyCheck:
+    """Whether a node's view reply matches what the charter gives for its proof envelopes;
+    true when it does."""
+
+    charter_digest: str  # hex
+    problems: tuple[str, ...]
+    signed_by: str | None = None  # the member whose signed answer checked, if one was asked for
+
+    def __bool__(self) -> bool:
+        return not self.problems
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "charter_digest": self.charter_digest,
+            "ok": not self.problems,
+            "problems": list(self.problems),
+            "signed_by": self.signed_by,
+        }
+
+
+def check_view_reply(
+    charter: Charter, reply: oversight_pb2.ViewReply, nonce: bytes | None
+) -> ReplyCheck:
+    """Recompute the view from the reply's proof envelopes at the node's time and compare it
+    with what the node says; with a nonce, also check the answer the node signed for it."""
+    digest = charter.digest_hex
+    if bytes(reply.charter_digest) != charter.digest:
+        return ReplyCheck(
+            digest,
+            (f"the node runs under another charter ({bytes(reply.charter_digest).hex()[:16]}…)",),
+        )
+    proof = [envelope_from_pb(e) for e in reply.proof]
+    local = evaluate_envelopes(charter, proof, reply.now_ms)
+    problems: list[str] = []
+    said = (
+        pause_state_from_pb(reply.state),
+        reply.epoch,
+        reply.as_of_ms or None,
+        pause_state_from_pb(reply.certified_state),
+    )
+    mine = (local.state.value, local.epoch, local.as_of_ms, local.certified_state.value)
+    if said != mine:
+        problems.append(
+            f"the node says {said[0]} epoch {said[1]} as of {said[2]} (certified {said[3]}), but"
+            f" its proof gives {mine[0]} epoch {mine[1]} as of {mine[2]} (certified {mine[3]})"
+        )
+    if local.rejected:
+        problems.append(f"{len(local.rejected)} proof envelope(s) rejected: {local.rejected[0]}")
+    signed_by = None
+    if nonce is not None:
+        if not reply.HasField("signed_answer"):
+            problems.append("the node did not sign its answer")
+        else:
+            check = check_answer(charter, envelope_from_pb(reply.signed_answer), proof, nonce=nonce)
+            problems.extend(check.problems)
+            # a checked answer names the member whose signature it carries
+            signed_by = check.answer.member if check and check.answer else None
+    return ReplyCheck(digest, tuple(problems), signed_by)
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """One envelope of a log as a node sent it: the statement it holds (None when it could not
+    be read) and what is wrong with it ('' when nothing)."""
+
+    envelope: Envelope
+    hash: bytes
+    statement: Statement | None
+    problem: str = ""
+
+
+@dataclass(frozen=True)
+class LogCheck:
+    """A member's log as a node sent it, entry by entry; true when no entry has a problem.
+    `verified` says whether signatures and links were checked against a charter, or the
+    statements were only decoded."""
+
+    member: str
+    verified: bool
+    entries: tuple[LogEntry, ...]
+
+    @property
+    def problems(self) -> int:
+        return sum(1 for e in self.entries if e.problem)
+
+    def __bool__(self) -> bool:
+        return not self.problems
+
+
+def check_log(
+    envelopes: Sequence[Envelope], member: str, charter: Charter | None, *, now_ms: int
+) -> LogCheck:
+    """Check consecutive statements of member's log (from any seq on). With a charter each
+    envelope is verified and each statement must link to the one before it: the next seq, and
+    prev_hash the hash of that statement. Without one they are only decoded."""
+    entries: list[LogEntry] = []
+    prev: Statement | None = None
+    prev_hash = b""
+    for env in envelopes:
+        problem = ""
+        st: Statement | None = None
+        if charter is not None:
+            got = verify_envelope(charter, env, now_ms=now_ms)
+            if isinstance(got, SignedStatement):
+                st = got.statement
+            else:
+                problem = str(got) if isinstance(got, Rejection) else "not a statement"
+        else:
+            try:
+                st = decode_statement(env.payload)
+            except CodecError as exc:
+                problem = f"malformed: {exc}"
+        h = env.payload_hash
+        if st is None:
+            entries.append(LogEntry(env, h, None, problem or "unreadable"))
+            prev = None
+            continue
+        if st.member != member:
+            problem = problem or f"a statement of {st.member}, not {member}"
+        elif charter is not None and prev is not None and st.seq == prev.seq + 1:
+            link = link_problem(st, Predecessor(prev_hash, prev.issued_at_ms))
+            if link is not None and link.reason is Reason.BROKEN_CHAIN:
+                if st.prev_hash != prev_hash:
+                    problem = "broken chain: prev_hash is not the hash of the statement before"
+                else:
+                    problem = f"broken chain: {link.detail}"
+        elif charter is not None and prev is not None:
+            problem = f"seq {st.seq} after {prev.seq}"
+        entries.append(LogEntry(env, h, st, problem))
+        prev, prev_hash = st, h
+    return LogCheck(member, charter is not None, tuple(entries))

@@ -16,7 +16,8 @@
     ├── PeerError                 a call to a peer failed, or the peer misbehaved          [peer]
     ├── StoreError                this node's on-disk store is unusable                    [local]
     ├── SigningRefusedError       the node refuses to sign a statement that would not count [input]
-    └── NodeError                 a call to a node failed: unreachable, refused, bad reply [remote]
+    ├── NodeError                 a call to a node failed: unreachable, refused, bad reply [remote]
+    └── ClusterError              a local cluster command failed (no cluster, a node not ready) [local]
 
 Whose fault each one is:
 - [input]: a value or file handed to pausenet by its user (a CLI argument, a bundle, an API call's
@@ -44,6 +45,7 @@ __all__ = [
     "AddressError",
     "BundleError",
     "CharterError",
+    "ClusterError",
     "CodecError",
     "ConfigError",
     "EnvelopeFormatError",
@@ -168,3 +170,7 @@ class SigningRefusedError(PausenetError):
 
 class NodeError(PausenetError):
     """A call to a node failed: unreachable, refused, or answered with something unusable."""
+
+
+class ClusterError(PausenetError):
+    """A cluster command failed: no cluster, a node not ready in time, a step that timed out."""

@@ -11,9 +11,7 @@ writes them). A bare JSON list of envelopes is accepted too. docs/protocol.md §
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -23,6 +21,7 @@ from typing import Any
 from pausenet.core.answer import MAX_NONCE, MIN_NONCE, AnswerCheck, check_answer
 from pausenet.core.charter import Charter
 from pausenet.core.dsse import Envelope
+from pausenet.core.files import write_atomic
 from pausenet.core.view import View, evaluate_envelopes
 from pausenet.errors import BundleError, EnvelopeFormatError
 
@@ -196,19 +195,7 @@ def write_bundle(
     doc["envelopes"] = [e.to_json() for e in envelopes]
     if answer is not None:
         doc["answer"] = answer.to_json()
-    text = json.dumps(doc, indent=1) + "\n"
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        write_atomic(path, json.dumps(doc, indent=1) + "\n", mode=0o644)
     except OSError as exc:
         raise BundleError(f"{path}: cannot write bundle: {exc.strerror}") from exc
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise BundleError(f"{path}: cannot write bundle: {exc.strerror}") from exc
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

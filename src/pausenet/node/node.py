@@ -15,11 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
-import json
 import logging
 import os
-import secrets
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -53,11 +50,12 @@ from pausenet.core.verify import (
 from pausenet.core.view import View
 from pausenet.errors import ConfigError, PausenetError, SigningRefusedError, StoreError
 from pausenet.node import rpc
-from pausenet.node.config import NODE_FILE, NodeConfig, is_loopback, parse_host_port
+from pausenet.node.config import NodeConfig, is_loopback, parse_host_port
 from pausenet.node.gossip import GossipConfig, GossipEngine
 from pausenet.node.limits import PeerGuard, RateLimit
 from pausenet.node.messages import Items
 from pausenet.node.replica import Replica
+from pausenet.node.runfile import load_or_create_admin_token, lock_data_dir
 from pausenet.node.store import Store
 from pausenet.node.tls import TlsFiles
 
@@ -66,7 +64,6 @@ __all__ = ["Node", "NodeOptions"]
 log = logging.getLogger("pausenet.node")
 
 STORE_FILE = "pausenet.db"
-LOCK_FILE = "node.lock"
 _FIRST_CONTACT_WAIT_S = 5.0
 
 
@@ -168,7 +165,7 @@ class Node:
                 f"{cfg.key_path}: this key is not {self.member}'s key in {cfg.charter_path}"
             )
         _make_private_dir(cfg.data_dir)
-        self._lock_fd = _lock_data_dir(cfg.data_dir)
+        self._lock_fd = lock_data_dir(cfg.data_dir)
         self.store = await Store.open(cfg.data_dir / STORE_FILE, charter_digest=self.charter.digest)
         recovered = await self.store.recover_pending(self.key, self.member)
         if recovered:
@@ -177,7 +174,7 @@ class Node:
         await self._load()
         start_view = self.replica.view()
         self._seen = (_heads(start_view), frozenset(ev.id for ev in start_view.evidence))
-        self.admin_token = _admin_token(cfg.admin_token_file)
+        self.admin_token = load_or_create_admin_token(cfg.admin_token_file)
 
         self.tls = cfg.tls.read() if cfg.tls is not None else None
         self._transport = rpc.GrpcTransport(
@@ -554,63 +551,3 @@ def _make_private_dir(path: Path) -> None:
         path.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError as exc:
         raise ConfigError(f"data_dir {path}: cannot create it: {exc.strerror}") from exc
-
-
-def _lock_data_dir(data_dir: Path) -> int:
-    """Hold an exclusive lock on <data_dir>/node.lock while the node runs: two nodes on one
-    store would each sign heartbeats blind to the other's statements (evidence of a fork)."""
-    try:
-        fd = os.open(data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
-    except OSError as exc:
-        raise ConfigError(f"data_dir {data_dir}: cannot lock it: {exc.strerror}") from exc
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as exc:
-        os.close(fd)
-        raise ConfigError(
-            f"data_dir {data_dir} is in use by another node{_pid_note(data_dir)}; stop it first,"
-            " or give this node its own data_dir"
-        ) from exc
-    return fd
-
-
-def _pid_note(data_dir: Path) -> str:
-    """' (pid N)' from the node.json that `pausenet run` writes beside the store, if any."""
-    try:
-        pid = json.loads((data_dir / NODE_FILE).read_text(encoding="utf-8"))["pid"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return ""
-    return f" (pid {pid})" if isinstance(pid, int) else ""
-
-
-def _admin_token(path: Path) -> str:
-    """Read the admin token, creating it (owner-only) on first start.
-
-    It is written to a temporary file and renamed into place, so a crash cannot leave an empty
-    or half-written token behind."""
-    if path.exists():
-        return _read_admin_token(path)
-    token = secrets.token_urlsafe(32)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(token + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot create the admin token: {exc.strerror}") from exc
-    return token
-
-
-def _read_admin_token(path: Path) -> str:
-    try:
-        if path.stat().st_mode & 0o077:
-            raise ConfigError(f"{path}: admin token is readable by others; run 'chmod 600 {path}'")
-        token = path.read_text(encoding="ascii", errors="replace").strip()
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the admin token: {exc.strerror}") from exc
-    if len(token) < 32:
-        raise ConfigError(f"{path}: admin token is too short; delete the file to make a new one")
-    return token

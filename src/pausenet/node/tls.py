@@ -23,9 +23,13 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import os
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+import tomli_w
+
+from pausenet.core.files import write_atomic
 from pausenet.errors import ConfigError, PausenetError
 
 __all__ = ["TlsConfig", "TlsFiles", "client_tls", "enable_tls_for_federation", "make_test_ca"]
@@ -189,7 +193,11 @@ def enable_tls_for_federation(fed_dir: Path, *, client_auth: bool = True) -> Pat
     texts = {}
     for c in configs:
         text = c.read_text(encoding="utf-8")
-        if "\n[tls]" in "\n" + text:
+        try:
+            has_tls = "tls" in tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{c}: not valid TOML: {exc}") from exc
+        if has_tls:
             raise ConfigError(f"{c}: already has a [tls] table")
         texts[c] = text
     tls_dir = fed_dir / "tls"
@@ -197,13 +205,15 @@ def enable_tls_for_federation(fed_dir: Path, *, client_auth: bool = True) -> Pat
     for c, text in texts.items():
         t = made[c.stem]
         rel = os.path.relpath(tls_dir, c.parent)
-        c.write_text(
-            text.rstrip("\n")
-            + "\n\n[tls]\n"
-            + f'cert = "{rel}/{t.cert.name}"\n'
-            + f'key = "{rel}/{t.key.name}"\n'
-            + f'ca = "{rel}/ca.crt"\n'
-            + f"client_auth = {'true' if client_auth else 'false'}\n",
-            encoding="utf-8",
-        )
+        table = {
+            "cert": f"{rel}/{t.cert.name}",
+            "key": f"{rel}/{t.key.name}",
+            "ca": f"{rel}/ca.crt",
+            "client_auth": client_auth,
+        }
+        # the config's own text (and comments) stay; tomli-w writes the table, paths escaped
+        try:
+            write_atomic(c, text.rstrip("\n") + "\n\n" + tomli_w.dumps({"tls": table}))
+        except OSError as exc:
+            raise ConfigError(f"{c}: cannot write it: {exc.strerror}") from exc
     return tls_dir

@@ -1,30 +1,33 @@
 """A local federation on disk: keys, a charter and one node config per member.
 
-    D/charter.toml               the rulebook and roster (hand-formatted TOML with comments)
+    D/charter.toml               the rulebook and roster (TOML, commented rule by rule)
     D/keys/<member>.key          each member's private key (mode 0600, in a 0700 directory)
     D/node_configs/<member>.toml each member's node config (see `pausenet.node.config`)
     D/data/<member>/             each node's store (created by the node, not here)
 
 Default rules: a pause starts and lifts by a majority of labs (floor(N/2)+1); a lift also needs
 one overseer when there is one; overseers cannot start a pause.
+
+The `pausenet` command reads this module's defaults for `federation init --help` whatever
+command it runs, so the core and the TOML writer are imported by the functions that use them:
+`pausenet keygen` does not load the charter code.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import string
-import time
-import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pausenet.core.approval import sign_approval
-from pausenet.core.charter import Charter, Role, Rules, parse_charter
-from pausenet.core.keys import SigningKey, generate, write_signing_key
 from pausenet.errors import PausenetError
+
+if TYPE_CHECKING:
+    from pausenet.core.charter import Charter, Role, Rules
+    from pausenet.core.keys import SigningKey
 
 __all__ = [
     "DEFAULT_BASE_PORT",
@@ -81,6 +84,8 @@ def member_ids(labs: int, overseers: int) -> tuple[list[str], list[str]]:
 
 
 def default_rules(labs: int, overseers: int) -> Rules:
+    from pausenet.core.charter import Rules
+
     majority = labs // 2 + 1
     return Rules(
         pause_threshold=majority,
@@ -101,6 +106,14 @@ def init_federation(
 ) -> Federation:
     """Create a federation in dir. Refuses a non-empty dir unless force (which replaces the
     files and directories this function creates, node data included, and leaves others alone)."""
+    import json
+    import time
+    import tomllib
+
+    from pausenet.core.approval import sign_approval
+    from pausenet.core.charter import Role, parse_charter
+    from pausenet.core.keys import generate, write_signing_key
+
     if not 1 <= labs <= MAX_MEMBERS_PER_ROLE:
         raise PausenetError(f"labs must be 1..{MAX_MEMBERS_PER_ROLE}, got {labs}")
     if not 0 <= overseers <= MAX_MEMBERS_PER_ROLE:
@@ -178,13 +191,26 @@ def _prepare_dir(dir: Path, force: bool) -> None:
 
 
 def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    from pausenet.core.files import write_atomic
+
+    try:
+        write_atomic(path, text)
+    except OSError as exc:
+        raise PausenetError(f"{path}: cannot write it: {exc.strerror}") from exc
+
+
+def _line(key: str, value: object) -> str:
+    """`key = value` in TOML, quoted and escaped by tomli-w (which writes no comments: the
+    generated files are these lines with comment lines and table headers between them)."""
+    import tomli_w
+
+    return tomli_w.dumps({key: value}).rstrip("\n")
 
 
 def charter_toml(federation_id: str, members: Iterable[FederationMember], rules: Rules) -> str:
-    """The charter as commented TOML (tomllib has no writer; these values are all we need)."""
+    """The charter as TOML, with a comment before each rule saying what it does."""
+    from pausenet.core.charter import Role
+
     ms = list(members)
     labs = sum(1 for m in ms if m.role is Role.LAB)
     ovs = len(ms) - labs
@@ -198,40 +224,40 @@ def charter_toml(federation_id: str, members: Iterable[FederationMember], rules:
         "# Every signed statement names this charter's digest ('pausenet charter show' prints it),",
         "# so changing anything here, even a description, makes a new, incompatible charter.",
         "",
-        'format = "pausenet.charter.v1"',
-        f"federation_id = {_toml_str(federation_id)}",
+        _line("format", "pausenet.charter.v1"),
+        _line("federation_id", federation_id),
         "",
         "[rules]",
         f"# A pause starts when this many of the {labs} lab(s) vote PAUSE for the same epoch,",
         "# each vote naming at least one trigger below (default: a majority of labs).",
-        f"pause_threshold = {rules.pause_threshold}",
+        _line("pause_threshold", rules.pause_threshold),
         f"# A pause is lifted when this many of the {labs} lab(s) vote LIFT for its epoch",
-        f"lift_threshold = {rules.lift_threshold}",
+        _line("lift_threshold", rules.lift_threshold),
         lift_ov,
-        f"lift_overseer_threshold = {rules.lift_overseer_threshold}",
+        _line("lift_overseer_threshold", rules.lift_overseer_threshold),
         "# Overseers voting PAUSE on their own start a pause only if this is above 0.",
-        f"overseer_pause_threshold = {rules.overseer_pause_threshold}",
+        _line("overseer_pause_threshold", rules.overseer_pause_threshold),
         "# A pause lasts at least this many seconds, whatever the lift votes (0: no minimum).",
-        f"min_pause_s = {rules.min_pause_s}",
+        _line("min_pause_s", rules.min_pause_s),
         "# A member whose latest heartbeat is older than this (seconds) is stale; while stale",
         "# members could change the answer, nodes answer UNKNOWN instead of guessing.",
-        f"heartbeat_ttl_s = {rules.heartbeat_ttl_s}",
+        _line("heartbeat_ttl_s", rules.heartbeat_ttl_s),
         "# Signed times may run at most this many seconds ahead of a verifier's clock.",
-        f"max_clock_skew_s = {rules.max_clock_skew_s}",
+        _line("max_clock_skew_s", rules.max_clock_skew_s),
         "# Once paused, each lab has this many seconds to sign that it has halted.",
-        f"compliance_grace_s = {rules.compliance_grace_s}",
+        _line("compliance_grace_s", rules.compliance_grace_s),
         "",
         "# Named conditions a PAUSE vote must cite.",
     ]
     for tid, desc in DEFAULT_TRIGGERS:
-        out += ["[[triggers]]", f"id = {_toml_str(tid)}", f"description = {_toml_str(desc)}", ""]
+        out += ["[[triggers]]", _line("id", tid), _line("description", desc), ""]
     out.append("# The members: labs vote to pause and lift; overseers help lift and watch.")
     for m in ms:
         out += [
             "[[members]]",
-            f"id = {_toml_str(m.id)}",
-            f"role = {_toml_str(m.role.value)}",
-            f"public_key = {_toml_str(m.key.public_key.hex())}",
+            _line("id", m.id),
+            _line("role", m.role.value),
+            _line("public_key", m.key.public_key.hex()),
             "",
         ]
     return "\n".join(out)
@@ -241,46 +267,27 @@ def _config_toml(m: FederationMember, peers: list[str]) -> str:
     base = m.config_path.parent
 
     def rel(p: Path) -> str:
-        return _toml_str(os.path.relpath(p, base))
+        return os.path.relpath(p, base)
 
-    peer_lines = ",\n".join(f"  {_toml_str(p)}" for p in peers)
     return "\n".join(
         [
             f"# pausenet node config for {m.id} ({m.role.value}). Paths are relative to this file.",
-            f"member_id = {_toml_str(m.id)}",
-            f"charter = {rel(m.config_path.parent.parent / 'charter.toml')}",
-            f"key = {rel(m.key_path)}",
+            _line("member_id", m.id),
+            _line("charter", rel(m.config_path.parent.parent / "charter.toml")),
+            _line("key", rel(m.key_path)),
             "# Where the node keeps its store (created when the node first runs).",
-            f"data_dir = {rel(m.data_dir)}",
+            _line("data_dir", rel(m.data_dir)),
             "# Gossip address other members connect to.",
-            f"listen = {_toml_str(m.listen)}",
+            _line("listen", m.listen),
             "# Admin API (casts this member's votes): loopback only.",
-            f"admin_listen = {_toml_str(m.admin_listen)}",
-            f"admin_token = {rel(m.data_dir / 'admin.token')}",
+            _line("admin_listen", m.admin_listen),
+            _line("admin_token", rel(m.data_dir / "admin.token")),
             "# Bootstrap peers: the other members' gossip addresses.",
-            f"peers = [\n{peer_lines}\n]" if peers else "peers = []",
-            'log_level = "info"',
+            _line("peers", peers),
+            _line("log_level", "info"),
             "",
         ]
     )
-
-
-def _toml_str(s: str) -> str:
-    """A TOML basic string: quotes, backslashes and control characters escaped."""
-    out = ['"']
-    for ch in s:
-        if ch in '"\\':
-            out.append("\\" + ch)
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\u{ord(ch):04x}")
-        else:
-            out.append(ch)
-    out.append('"')
-    return "".join(out)
 
 
 def _suffix(i: int) -> str:
