@@ -33,6 +33,7 @@ __all__ = [
     "Persistence",
     "Replica",
     "envelope_size",
+    "items_size",
 ]
 
 EVIDENCE_PER_MEMBER = 8  # proofs of equivocation kept per member (docs/protocol.md §12.3)
@@ -49,6 +50,7 @@ class IngestReport:
     duplicates: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
     rejections: list[Rejection] = field(default_factory=list)
+    new: list[Verified] = field(default_factory=list)  # statements and heartbeats first held here
 
     @property
     def changed(self) -> bool:
@@ -83,6 +85,15 @@ def envelope_size(e: Envelope) -> int:
     )
 
 
+def items_size(items: Items) -> int:
+    """The bytes a message of `items` costs, as `missing_for` budgets them."""
+    return (
+        sum(envelope_size(e) for e in items.statements)
+        + sum(envelope_size(e) for e in items.heartbeats)
+        + sum(envelope_size(a) + envelope_size(b) for a, b in items.evidence)
+    )
+
+
 class Replica:
     def __init__(
         self,
@@ -107,6 +118,10 @@ class Replica:
         # two ingests checking against the same head would both append the same statement.
         self._ingest_lock = asyncio.Lock()
         self.version = 0  # bumps on every change; lets callers cache views
+        # Told of each statement and heartbeat an ingest adds, once it is held (metrics time
+        # their propagation); must not raise. Own statements (add_own_statement) and items
+        # loaded from the store at start-up are not new arrivals and are not told.
+        self.on_new: Callable[[Verified], None] | None = None
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -280,6 +295,9 @@ class Replica:
                 await self._ingest_heartbeat(v, report)
         if report.changed:
             self._changed()
+        if self.on_new is not None:
+            for v in report.new:
+                self.on_new(v)
         return report
 
     async def _ingest_statements(
@@ -328,6 +346,7 @@ class Replica:
             if st.seq == len(log) + 1:
                 log.append(st)
                 report.statements += 1
+                report.new.append(st)
 
     async def _ingest_heartbeat(self, hb: SignedHeartbeat, report: IngestReport) -> None:
         m = hb.member
@@ -348,6 +367,7 @@ class Replica:
             await self.persistence.put_heartbeat(hb)
         self._heartbeats[m] = hb
         report.heartbeats += 1
+        report.new.append(hb)
 
     async def _ingest_evidence(
         self, first: Envelope, second: Envelope, now: int, report: IngestReport
