@@ -36,6 +36,7 @@ from pausenet.core.verify import Rejection, verify_envelope
 from pausenet.core.view import evaluate_envelopes
 from pausenet.errors import NodeError, PausenetError
 from pausenet.node.config import LOG_LEVELS, NODE_FILE, NodeConfig, load_config, parse_host_port
+from pausenet.node.sdnotify import Supervisor
 from pausenet.node.tls import TlsFiles, client_tls
 from pausenet.ops.demo import run_demo
 from pausenet.ops.federation import DEFAULT_BASE_PORT, DEFAULT_FEDERATION_ID, init_federation
@@ -438,11 +439,17 @@ async def _serve(cfg: NodeConfig, fmt: LogFormat, logs: LogSetup) -> None:
             )
             logs.release()
             _announce_ready(node, fmt)
+            # under systemd (Type=notify): READY=1 now, WATCHDOG=1 while the node runs
+            systemd = Supervisor.start(
+                lambda: not node.stopping and node.failure is None,
+                status=f"serving on {node.address}",
+            )
             closed = asyncio.ensure_future(node.wait_closed())
             requested = asyncio.ensure_future(stop_requested.wait())
             try:
                 await asyncio.wait({closed, requested}, return_when=asyncio.FIRST_COMPLETED)
             finally:
+                await systemd.stop()  # STOPPING=1 before the node drains
                 for t in (closed, requested):
                     t.cancel()
                 await asyncio.gather(closed, requested, return_exceptions=True)
