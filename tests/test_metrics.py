@@ -4,13 +4,16 @@ the propagation histogram, `promtool check metrics` on a scrape, and the endpoin
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import socket
 import subprocess
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers import T0, heartbeat_for, log_for, make_federation, pause
@@ -261,3 +264,129 @@ async def test_promtool_check_metrics_accepts_a_scrape(tmp_path: Path) -> None:
     # promtool prints lint findings and exits 3 when there are any; it finds none here
     assert out.returncode == 0, out.stdout + out.stderr
     assert out.stdout.strip() == ""
+
+
+# -- a real Prometheus server scraping a cluster ----------------------------------------------
+
+
+class PrometheusServer:
+    """`prometheus` on 127.0.0.1 with a temp config and storage, scraping `targets` every second
+    and loading deploy/prometheus/alerts.yml; stopped (and awaited) on close."""
+
+    def __init__(self, binary: str, workdir: Path, targets: dict[str, str]) -> None:
+        self.port = free_port()
+        workdir.mkdir()
+        rules = Path(__file__).resolve().parent.parent / "deploy" / "prometheus" / "alerts.yml"
+        static = "\n".join(
+            f'      - targets: ["{address}"]\n        labels: {{node: "{member}"}}'
+            for member, address in targets.items()
+        )
+        (workdir / "prometheus.yml").write_text(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+            f"rule_files:\n  - {rules}\n"
+            f"scrape_configs:\n  - job_name: pausenet\n    static_configs:\n{static}\n",
+            encoding="utf-8",
+        )
+        self.log = workdir / "prometheus.log"
+        with self.log.open("w") as log:
+            self.proc = subprocess.Popen(
+                [
+                    binary,
+                    f"--config.file={workdir / 'prometheus.yml'}",
+                    f"--storage.tsdb.path={workdir / 'data'}",
+                    f"--web.listen-address=127.0.0.1:{self.port}",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=workdir,
+            )
+
+    def get(self, path: str, **params: str) -> dict[str, Any]:
+        url = f"http://127.0.0.1:{self.port}{path}?{urllib.parse.urlencode(params)}"
+        with urllib.request.urlopen(url, timeout=10) as r:
+            doc: dict[str, Any] = json.loads(r.read())
+        assert doc["status"] == "success", doc
+        return doc["data"]
+
+    def query(self, promql: str) -> dict[str, float]:
+        """An instant query's vector as {node label: value}."""
+        data = self.get("/api/v1/query", query=promql)
+        return {r["metric"].get("node", ""): float(r["value"][1]) for r in data["result"]}
+
+    async def ready(self) -> bool:
+        if self.proc.poll() is not None:
+            raise AssertionError(f"prometheus exited: {self.log.read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/-/ready", timeout=2) as r:
+                return bool(r.status == 200)
+        except OSError:
+            return False
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+
+
+async def until_query(prom: PrometheusServer, promql: str, want: dict[str, float]) -> None:
+    async def ok() -> bool:
+        return await asyncio.to_thread(prom.query, promql) == want
+
+    try:
+        await eventually(ok, timeout=60, interval=0.5, what=promql)
+    except AssertionError:
+        got = await asyncio.to_thread(prom.query, promql)
+        raise AssertionError(f"{promql}: want {want}, got {got}") from None
+
+
+@pytest.mark.slow
+async def test_a_real_prometheus_sees_every_nodes_state_and_the_propagation_after_a_pause(
+    tmp_path: Path,
+) -> None:
+    binary = shutil.which("prometheus")
+    if binary is None:
+        pytest.skip("prometheus not installed (Debian package prometheus; .ci/run installs it)")
+    cluster = Cluster(tmp_path / "cluster", labs=3, overseers=1)
+    ports = {m: free_port() for m in cluster.ids}
+    for m in cluster.ids:
+        cluster.configs[m] = replace(cluster.configs[m], metrics_listen=f"127.0.0.1:{ports[m]}")
+    targets = {m: f"127.0.0.1:{p}" for m, p in ports.items()}
+    async with cluster:
+        prom = PrometheusServer(binary, tmp_path / "prometheus", targets)
+        try:
+            await eventually(prom.ready, timeout=60, interval=0.2, what="prometheus ready")
+            everyone = dict.fromkeys(cluster.ids, 1.0)
+            await until_query(prom, 'up{job="pausenet"}', everyone)
+            await until_query(prom, 'pausenet_state{state="NOT_PAUSED"}', everyone)
+
+            await cluster["lab-a"].attest_trigger("rsi-detected")
+            for m in ("lab-a", "lab-b"):
+                await cluster[m].cast_vote(Decision.PAUSE, triggers=RSI)
+            await cluster.all_say("PAUSED", 1)
+
+            await until_query(prom, 'pausenet_state{state="PAUSED"}', everyone)
+            await until_query(prom, "pausenet_epoch", everyone)
+            # every node timed at least one vote from another member's node
+            await until_query(
+                prom, 'pausenet_propagation_seconds_count{kind="vote"} >= bool 1', everyone
+            )
+            median = await asyncio.to_thread(
+                prom.query,
+                'histogram_quantile(0.5, sum by (node, le) (pausenet_propagation_seconds_bucket{kind="vote"}))',
+            )
+            assert set(median) == set(cluster.ids)
+            assert all(0 <= v <= 3600 for v in median.values()), median
+            print(f"median vote propagation by node (bucket estimate, s): {median}")
+
+            groups = (await asyncio.to_thread(prom.get, "/api/v1/rules"))["groups"]
+            rules = [r for g in groups for r in g["rules"]]
+            assert len(rules) == 6
+            assert all(r["health"] == "ok" for r in rules), rules
+            firing = {r["name"] for r in rules if r["state"] == "firing"}
+            assert firing == set(), firing
+        finally:
+            prom.close()
