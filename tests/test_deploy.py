@@ -1,16 +1,21 @@
 """What deploy/ ships, checked with the real tools: the Prometheus alert rules (`promtool check
 rules`, and `promtool test rules` on deploy/prometheus/alerts_test.yml), the example Prometheus
-config, and the systemd unit (`systemd-analyze verify` and its exposure score). Each test skips,
+config, the systemd unit (`systemd-analyze verify` and its exposure score), and the overseer's
+check script. Each test skips,
 naming the package, where its tool is missing; .ci/run installs them."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import shutil
 import subprocess
 import sys
+from asyncio.subprocess import PIPE
 from pathlib import Path
 
 import pytest
+from netutil import Cluster
 
 ROOT = Path(__file__).resolve().parent.parent
 PROMETHEUS_DIR = ROOT / "deploy" / "prometheus"
@@ -102,3 +107,42 @@ def test_the_unit_is_hardened(tmp_path: Path) -> None:
         "WatchdogSec=",
     ):
         assert line in text, line
+
+
+# -- the overseer's check -------------------------------------------------------------------
+
+CHECK = ROOT / "deploy" / "overseer" / "pausenet-check"
+
+
+async def _check(*args: str) -> tuple[int, str, str]:
+    env = {**os.environ, "PAUSENET": str(Path(sys.executable).with_name("pausenet"))}
+    proc = await asyncio.create_subprocess_exec(
+        str(CHECK), *args, stdout=PIPE, stderr=PIPE, env=env
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+@pytest.mark.slow
+async def test_pausenet_check_exits_0_only_for_a_proven_checked_answer(tmp_path: Path) -> None:
+    async with Cluster(tmp_path / "all", labs=2, overseers=0) as cluster:
+        await cluster.converged()
+        charter = str(cluster.fed.charter_path)
+        address = cluster["lab-a"].address
+        assert await _check(address, charter) == (0, "NOT_PAUSED\n", "")
+        code, out, err = await _check(address, charter, "PAUSED")
+        assert (code, out) == (4, "NOT_PAUSED\n")
+        assert f"{address} says NOT_PAUSED, not PAUSED" in err
+        other = Cluster(tmp_path / "other", labs=2, overseers=0, running=())
+        code, _, err = await _check(address, str(other.fed.charter_path))
+        assert code == 1, err
+        assert "does NOT check" in err
+    # two labs of three unheard from could have paused unseen: lab-a cannot prove either answer
+    async with Cluster(tmp_path / "alone", labs=3, overseers=0, running=("lab-a",)) as alone:
+        code, out, err = await _check(alone["lab-a"].address, str(alone.fed.charter_path))
+        assert (code, out) == (3, "UNKNOWN\n"), err
+        assert "cannot prove an answer now" in err
+    code, _, err = await _check(address, charter)  # that node has stopped
+    assert code == 2, err
+    assert (await _check("only-one-argument"))[0] == 2
