@@ -12,6 +12,8 @@
     advertise = "node-a.example:7400"         # address put in heartbeats; default: the bound
                                               # listen address; "" advertises none
     log_level = "info"                        # debug, info, warning or error
+    metrics_listen = "127.0.0.1:9464"         # Prometheus metrics over HTTP; default: off;
+    metrics_allow_remote = false              # loopback unless metrics_allow_remote
 
     [tls]                                     # optional: TLS on both servers and for gossip
     cert = "../tls/lab-a.crt"                 # PEM chain; key = …, ca = …, client_auth = true
@@ -79,6 +81,8 @@ class NodeConfig:
     admin_allow_remote: bool = False
     advertise: str | None = None  # None: the bound listen address; "": advertise none
     tls: TlsConfig | None = None  # None: plaintext (loopback clusters, tests)
+    metrics_listen: str | None = None  # None: no metrics endpoint
+    metrics_allow_remote: bool = False
 
     @property
     def admin_token_file(self) -> Path:
@@ -98,6 +102,8 @@ _KEYS = {
     "log_level",
     "advertise",
     "tls",
+    "metrics_listen",
+    "metrics_allow_remote",
 }
 
 
@@ -226,6 +232,7 @@ class _Loader:
             if advertise:
                 self.address("advertise", advertise, peer=True)
         tls = self.tls(data.get("tls")) if "tls" in data else None
+        metrics_listen, metrics_allow_remote = self.metrics(data)
         token = self.file_path(data, "admin_token") if "admin_token" in data else None
         log_level = self.string(data, "log_level", d.log_level)
         if log_level not in LOG_LEVELS:
@@ -245,7 +252,27 @@ class _Loader:
             admin_allow_remote=allow_remote,
             advertise=advertise,
             tls=tls,
+            metrics_listen=metrics_listen,
+            metrics_allow_remote=metrics_allow_remote,
         )
+
+    def metrics(self, data: Mapping[str, Any]) -> tuple[str | None, bool]:
+        """metrics_listen (off unless given) and whether it may be a non-loopback address."""
+        allow = data.get("metrics_allow_remote", False)
+        if not isinstance(allow, bool):
+            raise self.fail("metrics_allow_remote", f"must be true or false, got {_kind(allow)}")
+        if "metrics_listen" not in data:
+            return None, allow
+        listen = self.string(data, "metrics_listen")
+        host, _ = self.address("metrics_listen", listen)
+        if not allow and not is_loopback(host):
+            raise self.fail(
+                "metrics_listen",
+                f"{host!r} is not a loopback address; metrics show peer scores and bans, so keep"
+                " them on 127.0.0.1 behind your scraper's proxy (or set metrics_allow_remote ="
+                " true)",
+            )
+        return listen, allow
 
     def tls(self, raw: object) -> TlsConfig:
         if not isinstance(raw, Mapping):

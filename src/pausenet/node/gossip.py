@@ -29,7 +29,7 @@ from typing import Protocol
 from pausenet.errors import PausenetError, PeerError
 from pausenet.node.limits import PENALTIES
 from pausenet.node.messages import Digest, Items
-from pausenet.node.replica import IngestReport, Replica
+from pausenet.node.replica import IngestReport, Replica, items_size
 
 __all__ = [
     "DigestReply",
@@ -120,6 +120,8 @@ class RoundStats:
     failures: int = 0
     items_sent: int = 0
     items_received: int = 0
+    bytes_sent: int = 0  # envelope bytes (payloads, signatures, framing), as budgeted
+    bytes_received: int = 0
     reports: list[IngestReport] = field(default_factory=list)
 
 
@@ -208,6 +210,8 @@ class GossipEngine:
             "failures",
             "items_sent",
             "items_received",
+            "bytes_sent",
+            "bytes_received",
         ):
             n = getattr(mine, name)
             setattr(stats, name, getattr(stats, name) + n)
@@ -232,6 +236,8 @@ class GossipEngine:
             stats.exchanges += 1
             stats.items_sent += len(items)
             stats.items_received += len(ex.items)
+            stats.bytes_sent += items_size(items)
+            stats.bytes_received += items_size(ex.items)
             if ex.items:
                 report = await self.replica.ingest(ex.items)
                 stats.reports.append(report)

@@ -210,6 +210,12 @@ class Node:
         ]
         for t in self._tasks:
             t.add_done_callback(self._task_done)
+        if cfg.metrics_listen is not None:
+            # imported only when wanted: prometheus_client is not needed to run a node
+            from pausenet.node.metrics import start_metrics_server
+
+            # stopped with the other servers, before the store closes
+            self._servers.append(await start_metrics_server(self, cfg.metrics_listen))
         log.info(
             "node %s up: gossip and oversight on %s, admin on %s, %d peer(s) configured,"
             " charter %s",

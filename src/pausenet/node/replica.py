@@ -50,6 +50,7 @@ __all__ = [
     "Persistence",
     "Replica",
     "envelope_size",
+    "items_size",
 ]
 
 EVIDENCE_PER_MEMBER = 8  # proofs of equivocation kept per member (docs/protocol.md §12.3)
@@ -72,6 +73,7 @@ class IngestReport:
     evidenced: set[bytes] = field(default_factory=set, repr=False)
 
     branched: int = 0  # of the evidence items, statements also kept on a branch (§12.3)
+    new: list[Verified] = field(default_factory=list)  # statements and heartbeats first held here
 
     @property
     def changed(self) -> bool:
@@ -110,6 +112,15 @@ def envelope_size(e: Envelope) -> int:
     )
 
 
+def items_size(items: Items) -> int:
+    """The bytes a message of `items` costs, as `missing_for` budgets them."""
+    return (
+        sum(envelope_size(e) for e in items.statements)
+        + sum(envelope_size(e) for e in items.heartbeats)
+        + sum(envelope_size(a) + envelope_size(b) for a, b in items.evidence)
+    )
+
+
 class Replica:
     def __init__(
         self,
@@ -138,6 +149,10 @@ class Replica:
         # two ingests checking against the same head would both append the same statement.
         self._ingest_lock = asyncio.Lock()
         self.version = 0  # bumps on every change; lets callers cache views
+        # Told of each statement and heartbeat an ingest adds, once it is held (metrics time
+        # their propagation); must not raise. Own statements (add_own_statement) and items
+        # loaded from the store at start-up are not new arrivals and are not told.
+        self.on_new: Callable[[Verified], None] | None = None
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -355,6 +370,9 @@ class Replica:
                 await self._ingest_heartbeat(v, report)
         if report.changed:
             self._changed()
+        if self.on_new is not None:
+            for v in report.new:
+                self.on_new(v)
         return report
 
     def _witnesses(self, member: str) -> list[SignedHeartbeat]:
@@ -430,6 +448,7 @@ class Replica:
                 log.append(st)
                 self._hashes[st.hash] = st
                 report.statements += st.hash not in report.evidenced
+                report.new.append(st)
         self._trees.pop(member, None)
         await self._prune_witnesses(member, persist=True)
 
@@ -464,6 +483,7 @@ class Replica:
         branch[st.hash] = st
         self._hashes[st.hash] = st
         self._trees.pop(m, None)
+        report.new.append(st)
         report.statements += st.hash not in report.evidenced
         if st.hash in report.evidenced:
             report.branched += 1
@@ -499,6 +519,7 @@ class Replica:
             if cur is not None:
                 kept[cur.hash] = cur  # a candidate witness; pruned below
             report.heartbeats += hb.hash not in report.evidenced
+            report.new.append(hb)
         else:
             kept[hb.hash] = hb
         keeps = await self._prune_witnesses(m, persist=True)

@@ -13,8 +13,9 @@ verifies peers against `ca` and presents its own certificate. Member identity on
 is still proven by the member key (docs/protocol.md §12.5); TLS adds confidentiality and protects
 sessions from an attacker on the path.
 
-`make_test_ca` writes a CA and one certificate per name, valid for 127.0.0.1, ::1 and localhost:
-for local clusters and tests, never for production. It needs the `cryptography` package
+`make_test_ca` writes a CA and one certificate per name, valid for 127.0.0.1, ::1 and localhost
+(and any extra `hosts`, e.g. test hosts in network namespaces): for local clusters and tests,
+never for production. It needs the `cryptography` package
 (`pip install 'pausenet[tls]'`).
 """
 
@@ -23,7 +24,9 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import os
+import re
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,8 +94,14 @@ def _read(path: Path, what: str, *, private: bool = False) -> bytes:
     return data
 
 
-def make_test_ca(out_dir: Path, names: list[str], *, days: int = 365) -> dict[str, TlsConfig]:
-    """Write ca.crt and <name>.crt/.key for each name into out_dir; returns each name's config."""
+def make_test_ca(
+    out_dir: Path, names: list[str], *, days: int = 365, hosts: Sequence[str] = ()
+) -> dict[str, TlsConfig]:
+    """Write ca.crt and <name>.crt/.key for each name into out_dir; returns each name's config.
+
+    Every certificate is valid for the loopback names and for each of `hosts` (IP addresses or
+    DNS names)."""
+    extra = [_san_entry(h) for h in hosts]
     try:
         from cryptography import x509
         from cryptography.hazmat.primitives import hashes, serialization
@@ -153,6 +162,10 @@ def make_test_ca(out_dir: Path, names: list[str], *, days: int = 365) -> dict[st
             x509.DNSName("localhost"),
             x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
             x509.IPAddress(ipaddress.ip_address("::1")),
+            *(
+                x509.IPAddress(ipaddress.ip_address(v)) if kind == "ip" else x509.DNSName(v)
+                for kind, v in extra
+            ),
         ]
     )
     out: dict[str, TlsConfig] = {}
@@ -183,7 +196,24 @@ def make_test_ca(out_dir: Path, names: list[str], *, days: int = 365) -> dict[st
     return out
 
 
-def enable_tls_for_federation(fed_dir: Path, *, client_auth: bool = True) -> Path:
+def _san_entry(host: str) -> tuple[str, str]:
+    """('ip', address) or ('dns', name) for a certificate's subject alternative names."""
+    try:
+        return "ip", str(ipaddress.ip_address(host))
+    except ValueError:
+        pass
+    if len(host) > 253 or not _DNS_RE.fullmatch(host):
+        raise ConfigError(f"--host {host!r}: give an IP address or a DNS name")
+    return "dns", host
+
+
+_DNS_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_DNS_RE = re.compile(rf"{_DNS_LABEL}(?:\.{_DNS_LABEL})*")
+
+
+def enable_tls_for_federation(
+    fed_dir: Path, *, client_auth: bool = True, hosts: Sequence[str] = ()
+) -> Path:
     """Make a test CA under fed_dir/tls and add a [tls] table to every node config there."""
     configs = sorted((fed_dir / "node_configs").glob("*.toml"))
     if not configs:
@@ -201,7 +231,7 @@ def enable_tls_for_federation(fed_dir: Path, *, client_auth: bool = True) -> Pat
             raise ConfigError(f"{c}: already has a [tls] table")
         texts[c] = text
     tls_dir = fed_dir / "tls"
-    made = make_test_ca(tls_dir, [c.stem for c in configs])
+    made = make_test_ca(tls_dir, [c.stem for c in configs], hosts=hosts)
     for c, text in texts.items():
         t = made[c.stem]
         rel = os.path.relpath(tls_dir, c.parent)

@@ -38,17 +38,25 @@ def tls_init(
         bool,
         typer.Option("--no-client-auth", help="Plain TLS: do not require client certificates."),
     ] = False,
+    host: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--host", help="Make the certificates valid for this IP or name too (repeatable)."
+        ),
+    ] = None,
 ) -> None:
     """Make a local test CA and a certificate per member, and switch every node config to TLS.
 
-    For clusters on one machine and tests only: the certificates are valid for 127.0.0.1, ::1
-    and localhost, and the CA key sits beside them. Needs the cryptography package
+    For clusters on one machine and tests only: the certificates are valid for 127.0.0.1, ::1,
+    localhost and each --host, and the CA key sits beside them. Needs the cryptography package
     (pip install 'pausenet[tls]'). Clients then pass --tls-ca DIR/tls/ca.crt (and, with client
     authentication, --tls-cert/--tls-key of a member).
     """
     from pausenet.node.tls import enable_tls_for_federation
 
-    tls_dir = enable_tls_for_federation(federation, client_auth=not no_client_auth)
+    tls_dir = enable_tls_for_federation(
+        federation, client_auth=not no_client_auth, hosts=host or ()
+    )
     console().print(f"TLS on for every node in {federation}; CA and certificates in {tls_dir}")
     console().print(
         f"query a node with: pausenet --tls-ca {tls_dir / 'ca.crt'}"

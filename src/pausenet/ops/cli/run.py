@@ -78,6 +78,7 @@ async def _serve(cfg: NodeConfig, fmt: LogFormat, logs: LogSetup) -> None:
     import signal
 
     from pausenet.node.runfile import NodeFile, remove_node_file, write_node_file
+    from pausenet.node.sdnotify import Supervisor
 
     log = _logger()
     loop = asyncio.get_running_loop()
@@ -108,11 +109,17 @@ async def _serve(cfg: NodeConfig, fmt: LogFormat, logs: LogSetup) -> None:
             )
             logs.release()
             _announce_ready(node, fmt)
+            # under systemd (Type=notify): READY=1 now, WATCHDOG=1 while the node runs
+            systemd = Supervisor.start(
+                lambda: not node.stopping and node.failure is None,
+                status=f"serving on {node.address}",
+            )
             closed = asyncio.ensure_future(node.wait_closed())
             requested = asyncio.ensure_future(stop_requested.wait())
             try:
                 await asyncio.wait({closed, requested}, return_when=asyncio.FIRST_COMPLETED)
             finally:
+                await systemd.stop()  # STOPPING=1 before the node drains
                 for t in (closed, requested):
                     t.cancel()
                 await asyncio.gather(closed, requested, return_exceptions=True)
