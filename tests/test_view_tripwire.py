@@ -12,10 +12,13 @@ import json
 
 import pytest
 from helpers import T0, attest, heartbeat_for, key_for, lift, make_tripwire_federation, pause
+from rich.console import Console
 from test_view import World, record, statement
 
 from pausenet.core.charter import Charter
 from pausenet.core.view import PATH_LABS, PATH_OVERSEERS, Certificate, PauseState, View, evaluate
+from pausenet.node.wire import view_reply_to_json, view_to_pb
+from pausenet.ops.render import render_view, status_renderable
 
 S = 1000
 PAUSED, NOT_PAUSED, UNKNOWN = PauseState.PAUSED, PauseState.NOT_PAUSED, PauseState.UNKNOWN
@@ -289,3 +292,51 @@ def test_to_json_names_the_path_and_the_attesters(world: World) -> None:
     assert cert["attesters"] == list(OVERSEERS)
     assert len(cert["attestations"]) == 2
     assert doc["epochs"][0]["tripwire_attesters"] == {"rsi-detected": list(OVERSEERS)}
+
+
+# -- which path formed a pause, as status, verify and GetView show it ----------------------------
+
+
+def _printed(renderable: object) -> str:
+    console = Console(record=True, width=200)
+    console.print(renderable)
+    return console.export_text()
+
+
+def test_verify_and_status_say_a_tripwire_formed_the_pause(world: World) -> None:
+    for m in OVERSEERS:
+        world.say(m, attest(epoch=1), at=T0)
+    v = evaluate(world.charter, world.statements(), T0 + 10 * S)
+    console = Console(record=True, width=200)
+    render_view(v, console, charter=world.charter)
+    text = console.export_text()
+    assert "epoch 1 PAUSE: no labs; attested by overseer-a, overseer-b (by tripwire" in text
+    reply = view_to_pb(v, answered_by="lab-a", signed_answer=None)
+    assert reply.certificates[0].path == RSI
+    assert list(reply.certificates[0].attesters) == list(OVERSEERS)
+    doc = view_reply_to_json(reply)
+    assert doc["certificates"][0]["path"] == RSI
+    status = _printed(status_renderable(doc))
+    assert "epoch 1 PAUSE: no labs; attested by overseer-a, overseer-b (by tripwire" in status
+
+
+def test_a_tripwire_short_of_its_threshold_is_shown_with_what_it_needs(world: World) -> None:
+    world.say("overseer-a", attest(epoch=1), at=T0)
+    console = Console(record=True, width=200)
+    render_view(evaluate(world.charter, world.statements(), T0 + S), console, charter=world.charter)
+    assert (
+        "epoch 1 tripwire rsi-detected: no certificate yet; attested by overseer-a; 2 needed"
+        in console.export_text()
+    )
+
+
+def test_lab_vote_certificates_print_as_before(world: World) -> None:
+    world.say("lab-a", pause(1), at=T0)
+    world.say("lab-b", pause(1), at=T0)
+    v = evaluate(world.charter, world.statements(), T0 + 10 * S)
+    doc = view_reply_to_json(view_to_pb(v, answered_by="lab-a", signed_answer=None))
+    assert "  epoch 1 PAUSE: labs lab-a, lab-b (in effect " in _printed(status_renderable(doc))
+    console = Console(record=True, width=200)
+    render_view(v, console)
+    assert "epoch 1 PAUSE: labs lab-a, lab-b (formed " in console.export_text()
+    assert "formed by" not in v.explanation
