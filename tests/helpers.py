@@ -134,11 +134,13 @@ def make_tripwire_federation(
     tripwires: Mapping[str, tuple[int, Sequence[str]]],
     labs: int = 3,
     overseers: int = 2,
+    *,
+    federation_id: str = FEDERATION_ID,
     **rule_overrides: int,
 ) -> Charter:
     """A format-2 charter whose triggers carry tripwires: {trigger: (attest_threshold,
     attesters)}, attesters being role names and/or member ids."""
-    data = federation_data(labs, overseers, **rule_overrides)
+    data = federation_data(labs, overseers, federation_id=federation_id, **rule_overrides)
     data["format"] = "pausenet.charter.v2"
     for t in data["triggers"]:
         if t["id"] in tripwires:
