@@ -51,6 +51,7 @@ __all__ = [
     "lift",
     "log_for",
     "make_federation",
+    "make_tripwire_federation",
     "member_ids",
     "node_command",
     "one_line_error",
@@ -145,6 +146,25 @@ def make_federation(
     return charter, {m.id: key_for(m.id) for m in charter.members}
 
 
+def make_tripwire_federation(
+    tripwires: Mapping[str, tuple[int, Sequence[str]]],
+    labs: int = 3,
+    overseers: int = 2,
+    *,
+    federation_id: str = FEDERATION_ID,
+    **rule_overrides: int,
+) -> Charter:
+    """A format-2 charter whose triggers carry tripwires: {trigger: (attest_threshold,
+    attesters)}, attesters being role names and/or member ids."""
+    data = federation_data(labs, overseers, federation_id=federation_id, **rule_overrides)
+    data["format"] = "pausenet.charter.v2"
+    for t in data["triggers"]:
+        if t["id"] in tripwires:
+            k, who = tripwires[t["id"]]
+            t["auto_pause"] = {"attest_threshold": k, "attesters": list(who)}
+    return parse_charter(data, source="test charter")
+
+
 # -- bodies ---------------------------------------------------------------------------------
 
 
@@ -162,11 +182,12 @@ def comply(epoch: int = 1, state: ComplianceState = ComplianceState.HALTED) -> C
 
 
 def attest(
-    trigger_id: str = "rsi-detected", evidence: bytes = b"", note: str = ""
+    trigger_id: str = "rsi-detected", evidence: bytes = b"", note: str = "", *, epoch: int = 0
 ) -> TriggerAttestation:
-    """A trigger attestation; evidence (any bytes) is hashed into evidence_sha256."""
+    """A trigger attestation, bound to `epoch` (0: none); evidence (any bytes) is hashed into
+    evidence_sha256."""
     return TriggerAttestation(
-        trigger_id, hashlib.sha256(evidence).digest() if evidence else b"", note
+        trigger_id, hashlib.sha256(evidence).digest() if evidence else b"", note, epoch
     )
 
 

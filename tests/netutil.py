@@ -48,6 +48,7 @@ __all__ = [
     "facts",
     "gossip_authenticator",
     "set_heartbeat_ttl",
+    "set_tripwires",
     "views_agree",
 ]
 
@@ -245,6 +246,26 @@ def set_heartbeat_ttl(charter_path: Path, ttl_s: int) -> None:
     charter_path.write_text(new, encoding="utf-8")
 
 
+def set_tripwires(charter_path: Path, tripwires: Mapping[str, tuple[int, Sequence[str]]]) -> None:
+    """Give triggers of a freshly written charter tripwires, {trigger: (attest_threshold,
+    attesters)}: the charter becomes format 2 (before anything is signed under it)."""
+    text = charter_path.read_text(encoding="utf-8")
+    text, n = re.subn(
+        r'(?m)^format = "pausenet.charter.v1"$', 'format = "pausenet.charter.v2"', text
+    )
+    assert n == 1, "charter.toml has no format line"
+    for trigger, (k, attesters) in tripwires.items():
+        # a JSON array of strings is a TOML array too
+        rule = f"{{ attest_threshold = {k}, attesters = {json.dumps(list(attesters))} }}"
+        text, n = re.subn(
+            rf'(?m)^(id = "{re.escape(trigger)}"\ndescription = .*)$',
+            lambda m, rule=rule: f"{m.group(1)}\nauto_pause = {rule}",
+            text,
+        )
+        assert n == 1, f"charter.toml has no trigger {trigger!r}"
+    charter_path.write_text(text, encoding="utf-8")
+
+
 class Cluster:
     """A federation made by `init_federation` in a temp dir, its nodes run in this process.
 
@@ -263,11 +284,14 @@ class Cluster:
         options: NodeOptions | None = None,
         extra_peers: tuple[str, ...] = (),
         running: tuple[str, ...] | None = None,
+        tripwires: Mapping[str, tuple[int, Sequence[str]]] | None = None,
     ) -> None:
         self.extra_peers = extra_peers
         self.fed: Federation = init_federation(dir / "fed", labs, overseers)
         if heartbeat_ttl_s is not None:
             set_heartbeat_ttl(self.fed.charter_path, heartbeat_ttl_s)
+        if tripwires:
+            set_tripwires(self.fed.charter_path, tripwires)
         self.options = options or NodeOptions(gossip=FAST_GOSSIP, heartbeat_interval_s=0.5)
         self.ids = [m.id for m in self.fed.members]
         self.configs: dict[str, NodeConfig] = {

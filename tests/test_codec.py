@@ -43,6 +43,7 @@ BODIES: dict[str, Body] = {
     "not-halted": Compliance(7, ComplianceState.NOT_HALTED),
     "attestation": TriggerAttestation("rsi-detected", EVIDENCE, "run 42 — ünïcode"),
     "attestation-bare": TriggerAttestation("eval-threshold"),
+    "attestation-epoch": TriggerAttestation("rsi-detected", EVIDENCE, "tripwire", 3),
 }
 
 
@@ -112,6 +113,14 @@ def test_statement_round_trip(name: str) -> None:
     assert encode_statement(decode_statement(data)) == data
 
 
+def test_attestation_epoch_is_field_4_and_omitted_when_0() -> None:
+    bound = encode_statement(_statement(TriggerAttestation("t", epoch=3)))
+    unbound = encode_statement(_statement(TriggerAttestation("t")))
+    assert bound == _statement_bytes(*_head(), ld(12, ld(1, "t") + vi(4, 3)))
+    # an attestation bound to no epoch keeps the bytes (and hash) it had before the field existed
+    assert unbound == _statement_bytes(*_head(), ld(12, ld(1, "t")))
+
+
 def test_first_statement_round_trip() -> None:
     s = _statement(BODIES["pause"], seq=1, prev=b"")
     assert decode_statement(encode_statement(s)) == s
@@ -151,7 +160,7 @@ _bodies = st.one_of(
         _text,
     ),
     st.builds(Compliance, _u63, st.sampled_from(ComplianceState), _hash),
-    st.builds(TriggerAttestation, _text, _hash, _text),
+    st.builds(TriggerAttestation, _text, _hash, _text, _u63),
 )
 
 

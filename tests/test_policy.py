@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from helpers import T0, lift, log_for, make_federation, pause
+from helpers import T0, attest, lift, log_for, make_federation, make_tripwire_federation, pause
 
 from pausenet.core.charter import Charter
-from pausenet.core.policy import check_trigger_attestation, compliance_epoch, vote_epoch
+from pausenet.core.policy import (
+    attestation_epoch,
+    check_trigger_attestation,
+    compliance_epoch,
+    vote_epoch,
+)
 from pausenet.core.records import Body, Decision, SignedStatement
 from pausenet.core.view import PauseState, View, evaluate
 from pausenet.errors import SigningRefusedError
@@ -148,3 +153,83 @@ def test_trigger_attestation_refusal() -> None:
     with pytest.raises(SigningRefusedError) as info:
         check_trigger_attestation(CHARTER, "made-up")
     assert str(info.value) == f"unknown trigger 'made-up'; this charter's triggers: {TRIGGERS}"
+
+
+# -- trigger attestations and tripwires ------------------------------------------------------
+
+TRIPWIRE = make_tripwire_federation({"rsi-detected": (2, ["overseer", "lab-a"])}, overseers=1)
+TW_NEVER_PAUSED = _view(TRIPWIRE)
+TW_PAUSED = _view(TRIPWIRE, lab_a=[pause(1)], lab_b=[pause(1)])
+TW_LIFTED = _view(
+    TRIPWIRE, lab_a=[pause(1), lift(1)], lab_b=[pause(1), lift(1)], overseer_a=[lift(1)]
+)
+
+
+def test_an_eligible_attester_binds_a_tripwire_trigger_to_the_next_epoch() -> None:
+    assert attestation_epoch(TRIPWIRE, "overseer-a", TW_NEVER_PAUSED, "rsi-detected") == 1
+    assert attestation_epoch(TRIPWIRE, "overseer-a", TW_LIFTED, "rsi-detected") == 2
+    assert attestation_epoch(TRIPWIRE, "overseer-a", TW_LIFTED, "rsi-detected", 2) == 2
+
+
+def test_other_attestations_are_bound_to_no_epoch_unless_asked() -> None:
+    # a trigger without a tripwire, and a member not eligible for the tripwire
+    assert attestation_epoch(TRIPWIRE, "overseer-a", TW_PAUSED, "eval-threshold") == 0
+    assert attestation_epoch(TRIPWIRE, "lab-b", TW_PAUSED, "rsi-detected") == 0
+    assert attestation_epoch(CHARTER, "lab-a", NEVER_PAUSED, "rsi-detected") == 0
+    assert attestation_epoch(CHARTER, "lab-a", LIFTED, "rsi-detected", 2) == 2
+
+
+@pytest.mark.parametrize(
+    ("charter", "member", "view", "trigger", "epoch", "message"),
+    [
+        (
+            TRIPWIRE,
+            "overseer-a",
+            TW_PAUSED,
+            "rsi-detected",
+            0,
+            "epoch 1 is already paused; the tripwire on rsi-detected would bind to epoch 2,"
+            " which can be attested once epoch 1 is lifted",
+        ),
+        (
+            TRIPWIRE,
+            "lab-b",
+            TW_PAUSED,
+            "rsi-detected",
+            2,
+            "epoch 1 is already paused; an attestation would bind to epoch 2, which can be"
+            " attested once epoch 1 is lifted",
+        ),
+        (
+            TRIPWIRE,
+            "overseer-a",
+            TW_LIFTED,
+            "rsi-detected",
+            1,
+            "wrong epoch 1: the next pause would be epoch 2",
+        ),
+        (
+            TRIPWIRE,
+            "overseer-a",
+            _view(TRIPWIRE, overseer_a=[attest(epoch=1)]),
+            "rsi-detected",
+            0,
+            "overseer-a has already attested rsi-detected for epoch 1",
+        ),
+        (
+            TRIPWIRE,
+            "overseer-a",
+            TW_NEVER_PAUSED,
+            "made-up",
+            0,
+            "unknown trigger 'made-up'; this charter's triggers: eval-threshold, rsi-detected",
+        ),
+        (TRIPWIRE, "lab-z", TW_NEVER_PAUSED, "rsi-detected", 0, "'lab-z' is not a member"),
+    ],
+)
+def test_attestation_refusals(
+    charter: Charter, member: str, view: View, trigger: str, epoch: int, message: str
+) -> None:
+    with pytest.raises(SigningRefusedError) as info:
+        attestation_epoch(charter, member, view, trigger, epoch)
+    assert message in str(info.value)

@@ -41,6 +41,7 @@ NAMES = [
     "statement-vote-lift",
     "heartbeat",
     "heartbeat-empty-log",
+    "statement-trigger-attestation-epoch",
 ]
 KEYS = {
     "description",
@@ -117,6 +118,7 @@ def _render(obj: Statement | Heartbeat) -> dict[str, Any]:
                 "trigger_id": b.trigger_id,
                 "evidence_sha256": b.evidence_sha256.hex(),
                 "note": b.note,
+                "epoch": b.epoch,
             }
         }
     return {
@@ -196,7 +198,9 @@ def test_decoded_fields_match_codec(name: str) -> None:
 
 
 def test_vectors_form_a_chain() -> None:
+    # lab-a's log; lab-b's epoch-bound attestation is a log of its own
     statements = [_load(n) for n in NAMES if n.startswith("statement-")]
+    statements = [v for v in statements if v["keyid"] == "lab-a"]
     prev = ""
     for seq, v in enumerate(statements, start=1):
         assert v["decoded"]["seq"] == seq
@@ -219,6 +223,14 @@ def test_every_payload_kind_is_covered() -> None:
         _load(n)["decoded"]["vote"]["decision"] for n in NAMES if "vote" in _load(n)["decoded"]
     }
     assert decisions == {"DECISION_PAUSE", "DECISION_LIFT"}
+
+
+def test_an_epoch_bound_attestation_carries_field_4() -> None:
+    v = _load("statement-trigger-attestation-epoch")
+    assert v["decoded"]["trigger_attestation"]["epoch"] == 1
+    # the attestation (field 12) is the payload's last field, and epoch its last: field 4 = 1
+    assert bytes.fromhex(v["payload"]).endswith(b"\x20\x01")
+    assert _load("statement-trigger-attestation")["decoded"]["trigger_attestation"]["epoch"] == 0
 
 
 def test_charter_files() -> None:

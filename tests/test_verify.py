@@ -348,6 +348,22 @@ def test_out_of_range_epoch_rejected(charter: Charter, epoch: int) -> None:
     _rejected(charter, _signed(charter, body=comply(epoch)), Reason.INVALID)
 
 
+@pytest.mark.parametrize("epoch", [2**63, 2**64 - 1])
+def test_attestation_epoch_beyond_max_seq_rejected(charter: Charter, epoch: int) -> None:
+    body = TriggerAttestation("rsi-detected", epoch=epoch)
+    r = _rejected(charter, _signed(charter, body=body), Reason.INVALID)
+    assert "attestation epoch" in r.detail
+
+
+@pytest.mark.parametrize("epoch", [0, 1, MAX_SEQ])
+def test_attestation_bound_to_no_epoch_or_any_epoch_in_range_is_valid(
+    charter: Charter, epoch: int
+) -> None:
+    got = _accepted(charter, _signed(charter, body=TriggerAttestation("rsi-detected", epoch=epoch)))
+    assert isinstance(got.statement.body, TriggerAttestation)
+    assert got.statement.body.epoch == epoch
+
+
 # -- timestamps from the future or far past, clock skew -------------------------------------
 
 

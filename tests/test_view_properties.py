@@ -26,6 +26,7 @@ from helpers import (
     lift,
     log_for,
     make_federation,
+    make_tripwire_federation,
     pause,
 )
 from hypothesis import HealthCheck, event, given, settings
@@ -42,11 +43,21 @@ from pausenet.core.records import (
     Decision,
     SignedHeartbeat,
     SignedStatement,
+    TriggerAttestation,
     Vote,
 )
 from pausenet.core.signing import build_statement, sign_heartbeat, sign_statement
 from pausenet.core.verify import Verified
-from pausenet.core.view import PauseState, View, evaluate, evaluate_envelopes
+from pausenet.core.view import (
+    PATH_LABS,
+    PATH_OVERSEERS,
+    Certificate,
+    EpochRecord,
+    PauseState,
+    View,
+    evaluate,
+    evaluate_envelopes,
+)
 
 S = 1000
 PAUSED, NOT_PAUSED, UNKNOWN = PauseState.PAUSED, PauseState.NOT_PAUSED, PauseState.UNKNOWN
@@ -72,10 +83,25 @@ class Fed:
     min_pause_s: int
     heartbeat_ttl_s: int
     federation_id: str = "test-federation"
+    # rsi-detected's tripwire, (attest_threshold, attesters), if it has one
+    tripwire: tuple[int, tuple[str, ...]] | None = None
 
 
 @cache
 def charter_for(fed: Fed) -> Charter:
+    if fed.tripwire is not None:
+        return make_tripwire_federation(
+            {TRIPWIRE_TRIGGER: fed.tripwire},
+            fed.labs,
+            fed.overseers,
+            federation_id=fed.federation_id,
+            pause_threshold=fed.pause_threshold,
+            lift_threshold=fed.lift_threshold,
+            overseer_pause_threshold=fed.overseer_pause_threshold,
+            lift_overseer_threshold=fed.lift_overseer_threshold,
+            min_pause_s=fed.min_pause_s,
+            heartbeat_ttl_s=fed.heartbeat_ttl_s,
+        )
     charter, _ = make_federation(
         fed.labs,
         fed.overseers,
@@ -88,6 +114,26 @@ def charter_for(fed: Fed) -> Charter:
         heartbeat_ttl_s=fed.heartbeat_ttl_s,
     )
     return charter
+
+
+TRIPWIRE_TRIGGER = "rsi-detected"
+
+
+@st.composite
+def tripwires(draw: st.DrawFn, labs: int, overseers: int) -> tuple[int, tuple[str, ...]] | None:
+    """None (no tripwire) or an auto_pause rule by roles and/or member ids."""
+    names = ["lab", "lab-a", "lab-b"] + (["overseer", "overseer-a"] if overseers else [])
+    attesters = draw(
+        st.one_of(st.none(), st.lists(st.sampled_from(names), min_size=1, unique=True))
+    )
+    if attesters is None:
+        return None
+    eligible = labs * ("lab" in attesters) + overseers * ("overseer" in attesters)
+    eligible += sum(1 for a in attesters if a.startswith("lab-") and "lab" not in attesters)
+    eligible += sum(
+        1 for a in attesters if a.startswith("overseer-") and "overseer" not in attesters
+    )
+    return draw(st.integers(1, eligible)), tuple(sorted(attesters))
 
 
 @st.composite
@@ -103,6 +149,7 @@ def feds(draw: st.DrawFn, *, min_pause: bool = True) -> Fed:
         lift_overseer_threshold=draw(st.integers(0, overseers)),
         min_pause_s=draw(st.sampled_from((0, 0, 3, 10))) if min_pause else 0,
         heartbeat_ttl_s=draw(st.sampled_from((10, 60, 60))),
+        tripwire=draw(tripwires(labs, overseers)),
     )
 
 
@@ -119,6 +166,8 @@ KINDS = (
     "lift-burst",
     "comply",
     "attest",
+    "attest-bound",
+    "attest-bound-burst",
 )
 
 
@@ -133,6 +182,8 @@ def body_for(charter: Charter, member: str, kind: str, epoch: int, flag: bool) -
         return lift(epoch)
     if kind == "comply" and is_lab:
         return comply(epoch, ComplianceState.HALTED if flag else ComplianceState.NOT_HALTED)
+    if kind == "attest-bound":  # bound to an epoch: rsi-detected may have a tripwire
+        return attest("rsi-detected" if flag else "eval-threshold", epoch=epoch)
     return attest("rsi-detected" if flag else "eval-threshold")
 
 
@@ -252,6 +303,7 @@ def check_invariants(view: View, charter: Charter, items: Iterable[Verified]) ->
             assert set(cert.labs) <= labs
             assert set(cert.overseers) <= overseers
             assert len(cert.votes) == len(set(cert.votes)) == len(cert.labs) + len(cert.overseers)
+            check_tripwire_certificate(cert, rec, charter, by_hash)
             voters = [by_hash[h] for h in cert.votes]
             assert sorted(v.member for v in voters) == sorted(cert.labs + cert.overseers)
             for v in voters:
@@ -266,11 +318,13 @@ def check_invariants(view: View, charter: Charter, items: Iterable[Verified]) ->
             assert cert.formed_at_ms <= view.now_ms
             if cert.decision is Decision.PAUSE:
                 assert set(cert.labs + cert.overseers) == set(rec.pause_votes)
-                assert len(cert.labs) >= rules.pause_threshold or (
-                    rules.overseer_pause_threshold > 0
-                    and len(cert.overseers) >= rules.overseer_pause_threshold
-                )
+                if cert.path == PATH_LABS:
+                    assert len(cert.labs) >= rules.pause_threshold
+                elif cert.path == PATH_OVERSEERS:
+                    assert rules.overseer_pause_threshold > 0
+                    assert len(cert.overseers) >= rules.overseer_pause_threshold
             else:
+                assert cert.path == PATH_LABS
                 assert set(cert.labs + cert.overseers) == set(rec.lift_votes)
                 assert len(cert.labs) >= rules.lift_threshold
                 assert len(cert.overseers) >= rules.lift_overseer_threshold
@@ -286,6 +340,33 @@ def check_invariants(view: View, charter: Charter, items: Iterable[Verified]) ->
         else:
             assert rec.lift is not None
             assert view.certified_since_ms == rec.lift.effective_at_ms <= view.now_ms
+
+
+def check_tripwire_certificate(
+    cert: Certificate, rec: EpochRecord, charter: Charter, by_hash: dict[bytes, Verified]
+) -> None:
+    """A tripwire certificate is exactly its eligible attesters' attestations bound to its
+    epoch, at least the threshold; any other path lists none."""
+    if not cert.path.startswith("tripwire:"):
+        assert cert.path in (PATH_LABS, PATH_OVERSEERS)
+        assert (cert.attesters, cert.attestations) == ((), ())
+        return
+    trigger = next(t for t in charter.triggers if "tripwire:" + t.id == cert.path)
+    tw = trigger.auto_pause
+    assert tw is not None
+    assert cert.decision is Decision.PAUSE
+    assert list(cert.attesters) == sorted(set(cert.attesters))
+    assert set(cert.attesters) <= set(tw.eligible(charter.members))
+    assert len(cert.attesters) >= tw.attest_threshold
+    assert (trigger.id, cert.attesters) in rec.tripwire_attesters
+    assert len(cert.attestations) == len(cert.attesters)
+    for h, member in zip(cert.attestations, cert.attesters, strict=True):
+        st_ = by_hash[h]
+        assert isinstance(st_, SignedStatement)
+        assert st_.member == member
+        body = st_.statement.body
+        assert isinstance(body, TriggerAttestation)
+        assert (body.trigger_id, body.epoch) == (trigger.id, rec.epoch)
 
 
 def _issued_at(item: Verified) -> int:
@@ -320,6 +401,9 @@ def test_view_is_the_same_for_any_order_and_repetition_of_the_items(
     assert again.to_json() == first.to_json()
     assert again == first
     check_invariants(first, h.charter, items)
+    event(
+        f"pause paths {sorted({c.path for c in certs(first).values() if c.decision is Decision.PAUSE})}"
+    )
 
 
 @PROPERTY
@@ -423,7 +507,7 @@ def snapshots(draw: st.DrawFn) -> Snapshot:
         events = draw(
             st.lists(
                 st.tuples(
-                    st.sampled_from(("pause", "pause", "lift", "lift", "attest")),
+                    st.sampled_from(("pause", "pause", "lift", "lift", "attest", "attest-bound")),
                     st.sampled_from((1, 1, 2)),
                     st.booleans(),
                 ),
@@ -443,13 +527,24 @@ def expected_answer(snap: Snapshot) -> tuple[PauseState, int, PauseState]:
     labs = {m.id for m in snap.charter.labs()}
     ovs = {m.id for m in snap.charter.overseers()}
     voters: dict[tuple[int, Decision], set[str]] = {}
+    # the tripwire on rsi-detected, if any: who may attest, how many, who did for each epoch
+    tw = next(t.auto_pause for t in snap.charter.triggers if t.id == TRIPWIRE_TRIGGER)
+    eligible = set(tw.eligible(snap.charter.members)) if tw else set()
+    attested: dict[int, set[str]] = {}
     for m, log in snap.logs.items():
         for s in log[: snap.held[m]]:
             b = s.statement.body
             if isinstance(b, Vote):
                 voters.setdefault((b.epoch, b.decision), set()).add(m)
+            elif isinstance(b, TriggerAttestation) and b.trigger_id == TRIPWIRE_TRIGGER and b.epoch:
+                attested.setdefault(b.epoch, set()).add(m)
 
-    def pause_possible(who: set[str]) -> bool:
+    def pause_possible(epoch: int, unseen: set[str] = set()) -> bool:  # noqa: B006 (read only)
+        who = voters.get((epoch, Decision.PAUSE), set()) | unseen
+        if tw is not None and len((attested.get(epoch, set()) | unseen) & eligible) >= (
+            tw.attest_threshold
+        ):
+            return True
         return len(who & labs) >= rules.pause_threshold or (
             rules.overseer_pause_threshold > 0 and len(who & ovs) >= rules.overseer_pause_threshold
         )
@@ -461,7 +556,7 @@ def expected_answer(snap: Snapshot) -> tuple[PauseState, int, PauseState]:
         )
 
     epoch, state = 0, NOT_PAUSED
-    while pause_possible(voters.get((epoch + 1, Decision.PAUSE), set())):
+    while pause_possible(epoch + 1):
         epoch, state = epoch + 1, PAUSED
         if not lift_possible(voters.get((epoch, Decision.LIFT), set())):
             break
@@ -470,7 +565,7 @@ def expected_answer(snap: Snapshot) -> tuple[PauseState, int, PauseState]:
         m for m in snap.logs if not (snap.heartbeat[m] and snap.held[m] == len(snap.logs[m]))
     }
     if state is NOT_PAUSED:
-        flip = pause_possible(voters.get((epoch + 1, Decision.PAUSE), set()) | unsynced)
+        flip = pause_possible(epoch + 1, unsynced)
     else:
         flip = lift_possible(voters.get((epoch, Decision.LIFT), set()) | unsynced)
     return state, epoch, UNKNOWN if flip else state
@@ -488,6 +583,9 @@ def test_unknown_exactly_when_unsynced_members_could_flip_the_answer(snap: Snaps
     check_invariants(v, snap.charter, items)
     certified, epoch, answer = expected_answer(snap)
     event(f"{certified.value} epoch {epoch} -> {answer.value}")
+    event(
+        f"pause paths {sorted({c.path for c in certs(v).values() if c.decision is Decision.PAUSE})}"
+    )
     assert (v.certified_state, v.epoch, v.state) == (certified, epoch, answer)
     assert v.as_of_ms == (None if answer is UNKNOWN else SNAPSHOT_T)
 

@@ -182,10 +182,10 @@ class AdminClient(_Client):
         return await self._call(self.stub.AttestCompliance, req, "compliance attestation")
 
     async def attest_trigger(
-        self, trigger_id: str, *, evidence_sha256: bytes = b"", note: str = ""
+        self, trigger_id: str, *, evidence_sha256: bytes = b"", note: str = "", epoch: int = 0
     ) -> admin_pb2.IssueReply:
         req = admin_pb2.AttestTriggerRequest(
-            trigger_id=trigger_id, evidence_sha256=evidence_sha256, note=note
+            trigger_id=trigger_id, evidence_sha256=evidence_sha256, note=note, epoch=epoch
         )
         return await self._call(self.stub.AttestTrigger, req, "trigger attestation")
 

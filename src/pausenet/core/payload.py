@@ -115,7 +115,10 @@ def encode_statement(s: Statement) -> bytes:
     else:
         pb.trigger_attestation.CopyFrom(
             statement_pb2.TriggerAttestation(
-                trigger_id=b.trigger_id, evidence_sha256=b.evidence_sha256, note=b.note
+                trigger_id=b.trigger_id,
+                evidence_sha256=b.evidence_sha256,
+                note=b.note,
+                epoch=b.epoch,
             )
         )
     return pb.SerializeToString(deterministic=True)
@@ -138,7 +141,7 @@ def decode_statement(data: bytes) -> Statement:
         body = Compliance(c.epoch, _STATE_FROM_PB[c.state], c.evidence_sha256)
     elif kind == "trigger_attestation":
         t = pb.trigger_attestation
-        body = TriggerAttestation(t.trigger_id, t.evidence_sha256, t.note)
+        body = TriggerAttestation(t.trigger_id, t.evidence_sha256, t.note, t.epoch)
     else:
         raise CodecError(
             Reason.INVALID, "statement has no body (vote, compliance or trigger_attestation)"

@@ -17,7 +17,12 @@ from pausenet.core.records import Decision
 from pausenet.core.view import PauseState, View
 from pausenet.errors import SigningRefusedError
 
-__all__ = ["check_trigger_attestation", "compliance_epoch", "vote_epoch"]
+__all__ = [
+    "attestation_epoch",
+    "check_trigger_attestation",
+    "compliance_epoch",
+    "vote_epoch",
+]
 
 
 def vote_epoch(
@@ -90,6 +95,41 @@ def check_trigger_attestation(charter: Charter, trigger_id: str) -> None:
         raise SigningRefusedError(
             f"unknown trigger {trigger_id!r}; this charter's triggers: {_triggers(charter)}"
         )
+
+
+def attestation_epoch(
+    charter: Charter, member: str, view: View, trigger_id: str, epoch: int = 0
+) -> int:
+    """The epoch `member` should bind a `trigger_id` attestation to (0: none).
+
+    With `epoch` 0 an attestation is bound to no epoch, except where the trigger has a tripwire
+    `member` is eligible for: then it is bound to the next epoch, which a tripwire pauses
+    (docs/protocol.md §8.1). A given epoch must be the next one; while a pause is in effect
+    there is none to bind to until it is lifted.
+    """
+    _member(charter, member)
+    check_trigger_attestation(charter, trigger_id)
+    trigger = next(t for t in charter.triggers if t.id == trigger_id)
+    tw = trigger.auto_pause
+    arms = tw is not None and member in tw.eligible(charter.members)
+    if epoch == 0 and not arms:
+        return 0
+    cur = view.epoch
+    if view.certified_state is PauseState.PAUSED:
+        what = f"the tripwire on {trigger_id}" if arms and not epoch else "an attestation"
+        raise SigningRefusedError(
+            f"epoch {cur} is already paused; {what} would bind to epoch {cur + 1}, which can be"
+            f" attested once epoch {cur} is lifted"
+        )
+    want = cur + 1
+    if epoch == 0:
+        epoch = want
+    elif epoch != want:
+        raise SigningRefusedError(f"wrong epoch {epoch}: the next pause would be epoch {want}")
+    rec = next((e for e in view.epochs if e.epoch == epoch), None)
+    if arms and rec and member in dict(rec.tripwire_attesters).get(trigger_id, ()):
+        raise SigningRefusedError(f"{member} has already attested {trigger_id} for epoch {epoch}")
+    return epoch
 
 
 def _member(charter: Charter, member: str) -> Member:

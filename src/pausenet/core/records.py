@@ -68,6 +68,7 @@ class TriggerAttestation:
     trigger_id: str
     evidence_sha256: bytes = b""
     note: str = ""
+    epoch: int = 0  # the epoch a tripwire would pause; 0: bound to no epoch
 
 
 Body = Vote | Compliance | TriggerAttestation

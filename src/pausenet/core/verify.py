@@ -205,4 +205,6 @@ def _statement_problem(charter: Charter, s: Statement, role: Role) -> str:
         return f"evidence_sha256 must be empty or {HASH_BYTES} bytes"
     if len(b.note) > lim.max_note_chars:
         return f"note is {len(b.note)} characters, limit {lim.max_note_chars}"
+    if b.epoch > MAX_SEQ:
+        return f"attestation epoch must be 0 (no epoch) or in 1..{MAX_SEQ}"
     return ""

@@ -35,15 +35,25 @@ from pausenet.core.records import (
     TriggerAttestation,
     Vote,
 )
+from pausenet.core.tripwire import (
+    PATH_LABS,
+    PATH_OVERSEERS,
+    TripwireTally,
+    describe_path,
+    tripwire_path,
+)
 from pausenet.core.verify import Reason, Rejection, Verified, verify_envelope
 
 __all__ = [
+    "PATH_LABS",
+    "PATH_OVERSEERS",
     "Certificate",
     "ComplianceStatus",
     "EpochRecord",
     "MemberStatus",
     "PauseState",
     "View",
+    "describe_path",
     "evaluate",
     "evaluate_envelopes",
 ]
@@ -64,7 +74,8 @@ class ComplianceStatus(StrEnum):
 
 @dataclass(frozen=True)
 class Certificate:
-    """Votes that reached a threshold: each member once, with its earliest qualifying vote."""
+    """Votes (or, for a tripwire, attestations) that reached a threshold: each member once,
+    with its earliest qualifying statement."""
 
     epoch: int
     decision: Decision
@@ -73,6 +84,10 @@ class Certificate:
     votes: tuple[bytes, ...]  # payload hashes of the counted vote statements
     formed_at_ms: int  # issued_at of the vote that reached the threshold
     effective_at_ms: int  # when it takes effect (epoch order, minimum pause duration)
+    # Which path formed it: PATH_LABS, PATH_OVERSEERS or "tripwire:<trigger id>" (a lift: labs).
+    path: str = PATH_LABS
+    attesters: tuple[str, ...] = ()  # for a tripwire: the eligible members that attested
+    attestations: tuple[bytes, ...] = ()  # for a tripwire: their attestations' payload hashes
 
 
 @dataclass(frozen=True)
@@ -82,6 +97,8 @@ class EpochRecord:
     lift: Certificate | None
     pause_votes: tuple[str, ...]  # every member with a counted PAUSE vote for this epoch
     lift_votes: tuple[str, ...]  # every member with a counted LIFT vote for this epoch
+    # per tripwire trigger: the eligible members with a counted attestation bound to this epoch
+    tripwire_attesters: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -152,6 +169,7 @@ class View:
                     "lift": _cert_json(e.lift),
                     "pause_votes": list(e.pause_votes),
                     "lift_votes": list(e.lift_votes),
+                    "tripwire_attesters": {t: list(ms) for t, ms in e.tripwire_attesters},
                 }
                 for e in self.epochs
             ],
@@ -187,6 +205,9 @@ def _cert_json(c: Certificate | None) -> dict[str, Any] | None:
         "votes": [h.hex() for h in c.votes],
         "formed_at": c.formed_at_ms,
         "effective_at": c.effective_at_ms,
+        "path": c.path,
+        "attesters": list(c.attesters),
+        "attestations": [h.hex() for h in c.attestations],
     }
 
 
@@ -218,6 +239,7 @@ class _Evaluation:
         self.rejected = rejected
         self.ttl_ms = charter.rules.heartbeat_ttl_s * 1000
         self.fork_at: dict[str, int] = {}  # member -> lowest seq it forked at
+        self.tally = TripwireTally(charter)  # eligible members' epoch-bound attestations
         self.committed: dict[str, int] = {}  # member -> highest head any of its heartbeats named
 
     # -- step 1: sort items into per-member chains ------------------------------------------
@@ -359,6 +381,7 @@ class _Evaluation:
         votes: dict[tuple[int, Decision], dict[str, SignedStatement]] = defaultdict(dict)
         compliance: dict[tuple[int, str], SignedStatement] = {}
         attested: dict[str, set[str]] = defaultdict(set)
+        tally = self.tally
         counted: list[SignedStatement] = []
         for member in sorted(valid):
             for seq in sorted(valid[member]):
@@ -381,6 +404,7 @@ class _Evaluation:
                             compliance[key] = st
                     elif isinstance(b, TriggerAttestation):
                         attested[b.trigger_id].add(member)
+                        tally.add(st)
 
         min_pause_ms = rules.min_pause_s * 1000
         certified = PauseState.NOT_PAUSED
@@ -393,12 +417,14 @@ class _Evaluation:
             pause = self._pause_cert(e, votes.get((e, Decision.PAUSE), {}))
             if pause is None:
                 break
-            pause = _with_effective(pause, max(pause.formed_at_ms, since or 0))
+            pause = replace(pause, effective_at_ms=max(pause.formed_at_ms, since or 0))
             certified, epoch, since = PauseState.PAUSED, e, pause.effective_at_ms
             paused_at = since
             lift = self._lift_cert(e, votes.get((e, Decision.LIFT), {}))
             if lift is not None:
-                lift = _with_effective(lift, max(lift.formed_at_ms, paused_at + min_pause_ms))
+                lift = replace(
+                    lift, effective_at_ms=max(lift.formed_at_ms, paused_at + min_pause_ms)
+                )
             certs[e] = (pause, lift)
             if lift is None or lift.effective_at_ms > self.now:
                 break  # no lift yet, or one waiting out the minimum pause
@@ -409,8 +435,9 @@ class _Evaluation:
                 *certs.get(e, (None, None)),
                 tuple(sorted(votes.get((e, Decision.PAUSE), {}))),
                 tuple(sorted(votes.get((e, Decision.LIFT), {}))),
+                tally.attesters(e),
             )
-            for e in sorted({e for (e, _d) in votes} | set(certs))
+            for e in sorted({e for (e, _d) in votes} | set(certs) | tally.epochs())
         ]
 
         members = self._member_status(valid, latest, equivocators)
@@ -426,7 +453,10 @@ class _Evaluation:
                 if len((pv | uncovered) & labs) >= rules.pause_threshold:
                     return True
                 opt = rules.overseer_pause_threshold
-                return bool(opt) and len((pv | uncovered) & ovs) >= opt
+                if opt and len((pv | uncovered) & ovs) >= opt:
+                    return True
+                # uncovered eligible members could have completed a tripwire unseen
+                return tally.could_reach(epoch + 1, uncovered)
             if paused_at + min_pause_ms > self.now:
                 return False  # no lift can take effect yet, whatever is unseen
             lv = set(votes.get((epoch, Decision.LIFT), {}))
@@ -497,7 +527,9 @@ class _Evaluation:
             now_ms=self.now,
             certified_state=certified,
             certified_since_ms=since,
-            explanation=self._explain(state, certified, epoch, blockers, as_of),
+            explanation=self._explain(
+                state, certified, epoch, blockers, as_of, certs.get(epoch, (None, None))[0]
+            ),
             charter_digest=c.digest,
             epochs=tuple(epochs),
             members=tuple(members),
@@ -513,17 +545,32 @@ class _Evaluation:
         )
 
     def _pause_cert(self, epoch: int, voters: Mapping[str, SignedStatement]) -> Certificate | None:
+        """The pause certificate for `epoch`, formed by whichever path reached its threshold
+        first: lab votes, overseer votes or a tripwire. Ties go to lab votes, then overseer
+        votes, then tripwires in trigger id order (docs/protocol.md §8.1)."""
         rules = self.c.rules
         labs, ovs = self._split(voters)
-        times = []
+        paths: list[tuple[int, int, str, str]] = []  # (k-th time, rank, trigger, path)
         if len(labs) >= rules.pause_threshold:
-            times.append(_kth_time(labs, rules.pause_threshold))
+            paths.append((_kth_time(labs, rules.pause_threshold), 0, "", PATH_LABS))
         opt = rules.overseer_pause_threshold
         if opt and len(ovs) >= opt:
-            times.append(_kth_time(ovs, opt))
-        if not times:
+            paths.append((_kth_time(ovs, opt), 1, "", PATH_OVERSEERS))
+        for t_ms, trigger in self.tally.reached(epoch):
+            paths.append((t_ms, 2, trigger, tripwire_path(trigger)))
+        if not paths:
             return None
-        return _cert(epoch, Decision.PAUSE, labs, ovs, min(min(times), self.now))
+        formed, _rank, trigger, path = min(paths)
+        cert = _cert(epoch, Decision.PAUSE, labs, ovs, min(formed, self.now))
+        if not trigger:
+            return replace(cert, path=path)
+        atts = self.tally.attestations(epoch, trigger)
+        return replace(
+            cert,
+            path=path,
+            attesters=tuple(sorted(atts)),
+            attestations=tuple(st.hash for _m, st in sorted(atts.items())),
+        )
 
     def _lift_cert(self, epoch: int, voters: Mapping[str, SignedStatement]) -> Certificate | None:
         rules = self.c.rules
@@ -591,9 +638,12 @@ class _Evaluation:
         epoch: int,
         blockers: frozenset[str],
         as_of: int | None,
+        pause: Certificate | None,
     ) -> str:
         if certified is PauseState.PAUSED:
             base = f"a pause certificate for epoch {epoch} is in hand and not lifted"
+            if pause is not None and pause.path != PATH_LABS:
+                base += f" (formed by {describe_path(pause.path)})"
         elif epoch:
             base = (
                 f"epoch {epoch} was paused and lifted; no pause certificate for epoch {epoch + 1}"
@@ -633,12 +683,6 @@ def _cert(
         votes=tuple(st.hash for _m, st in sorted({**labs, **ovs}.items())),
         formed_at_ms=formed,
         effective_at_ms=formed,
-    )
-
-
-def _with_effective(c: Certificate, effective_at_ms: int) -> Certificate:
-    return Certificate(
-        c.epoch, c.decision, c.labs, c.overseers, c.votes, c.formed_at_ms, effective_at_ms
     )
 
 

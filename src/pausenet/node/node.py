@@ -29,7 +29,7 @@ from pausenet.core.charter import Charter, load_charter
 from pausenet.core.dsse import Envelope
 from pausenet.core.evidence import Evidence, check_evidence
 from pausenet.core.keys import SigningKey, load_signing_key
-from pausenet.core.policy import check_trigger_attestation, compliance_epoch, vote_epoch
+from pausenet.core.policy import attestation_epoch, compliance_epoch, vote_epoch
 from pausenet.core.records import (
     Body,
     Compliance,
@@ -440,10 +440,10 @@ class Node:
         return await self._issue(Compliance(epoch, state, evidence_sha256))
 
     async def attest_trigger(
-        self, trigger_id: str, *, evidence_sha256: bytes = b"", note: str = ""
+        self, trigger_id: str, *, evidence_sha256: bytes = b"", note: str = "", epoch: int = 0
     ) -> SignedStatement:
-        check_trigger_attestation(self.charter, trigger_id)
-        return await self._issue(TriggerAttestation(trigger_id, evidence_sha256, note))
+        epoch = attestation_epoch(self.charter, self.member, self.view(), trigger_id, epoch)
+        return await self._issue(TriggerAttestation(trigger_id, evidence_sha256, note, epoch))
 
     # -- heartbeats -------------------------------------------------------------------------
 

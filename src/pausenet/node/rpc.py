@@ -656,6 +656,9 @@ class _AdminServicer(admin_pb2_grpc.AdminServicer):
         return await self._run(
             context,
             self.node.attest_trigger(
-                request.trigger_id, evidence_sha256=request.evidence_sha256, note=request.note
+                request.trigger_id,
+                evidence_sha256=request.evidence_sha256,
+                note=request.note,
+                epoch=request.epoch,
             ),
         )

@@ -12,7 +12,7 @@ from google.protobuf.message import DecodeError
 
 from pausenet.core.dsse import Envelope, Signature
 from pausenet.core.payload import pause_state_from_pb, pause_state_to_pb
-from pausenet.core.view import View
+from pausenet.core.view import PATH_LABS, View
 from pausenet.errors import CodecError
 from pausenet.node.messages import Digest, Items, MemberHead
 from pausenet.v1 import envelope_pb2, gossip_pb2, oversight_pb2
@@ -140,6 +140,9 @@ def view_to_pb(view: View, *, answered_by: str, signed_answer: Envelope | None) 
                         votes=list(c.votes),
                         formed_at_ms=c.formed_at_ms,
                         effective_at_ms=c.effective_at_ms,
+                        path=c.path,
+                        attesters=list(c.attesters),
+                        attestations=list(c.attestations),
                     )
                 )
     reply = oversight_pb2.ViewReply(
@@ -233,6 +236,10 @@ def view_reply_to_json(reply: ViewReply) -> dict[str, Any]:
                 "votes": [v.hex() for v in c.votes],
                 "formed_at": c.formed_at_ms,
                 "effective_at": c.effective_at_ms,
+                # a node from before paths existed sends none: its certificates are lab votes'
+                "path": c.path or PATH_LABS,
+                "attesters": list(c.attesters),
+                "attestations": [a.hex() for a in c.attestations],
             }
             for c in reply.certificates
         ],

@@ -14,7 +14,14 @@ from rich.text import Text
 
 from pausenet.core.charter import Charter
 from pausenet.core.records import Body, Compliance, TriggerAttestation, Vote
-from pausenet.core.view import Certificate, ComplianceStatus, PauseState, View
+from pausenet.core.view import (
+    PATH_LABS,
+    Certificate,
+    ComplianceStatus,
+    PauseState,
+    View,
+    describe_path,
+)
 
 __all__ = [
     "describe_statement",
@@ -158,16 +165,37 @@ def render_epochs(view: View, console: Console, charter: Charter | None = None) 
                     f"  epoch {e.epoch} {kind.upper()}: no certificate yet; votes from"
                     f" {', '.join(voters)}{need}"
                 )
+        if e.pause is None:
+            for tid, attesters in e.tripwire_attesters:
+                tw = (
+                    next((t.auto_pause for t in charter.triggers if t.id == tid), None)
+                    if charter
+                    else None
+                )
+                need = f"; {tw.attest_threshold} needed" if tw else ""
+                console.print(
+                    f"  epoch {e.epoch} tripwire {tid}: no certificate yet; attested by"
+                    f" {', '.join(attesters)}{need}"
+                )
 
 
 def _cert_text(c: Certificate) -> str:
-    who = f"labs {', '.join(c.labs)}" if c.labs else "no labs"
-    if c.overseers:
-        who += f"; overseers {', '.join(c.overseers)}"
+    who = _who(c.labs, c.overseers, c.attesters)
     when = f"formed {format_time(c.formed_at_ms)}"
     if c.effective_at_ms != c.formed_at_ms:
         when += f", in effect {format_time(c.effective_at_ms)}"
+    if c.path != PATH_LABS:  # lab votes, the usual path, go unsaid
+        when = f"by {describe_path(c.path)}, {when}"
     return f"{who} ({when})"
+
+
+def _who(labs: Sequence[str], overseers: Sequence[str], attesters: Sequence[str]) -> str:
+    who = f"labs {', '.join(labs)}" if labs else "no labs"
+    if overseers:
+        who += f"; overseers {', '.join(overseers)}"
+    if attesters:
+        who += f"; attested by {', '.join(attesters)}"
+    return who
 
 
 def render_view(
@@ -311,13 +339,13 @@ def status_renderable(doc: Mapping[str, Any], notes: Sequence[Text] = ()) -> Ren
     if certs:
         parts.append(Text("Certificates", style="bold"))
         for c in certs:
-            who = f"labs {', '.join(c['labs'])}" if c["labs"] else "no labs"
-            if c["overseers"]:
-                who += f"; overseers {', '.join(c['overseers'])}"
+            who = _who(c["labs"], c["overseers"], c.get("attesters", ()))
+            path = str(c.get("path") or PATH_LABS)
+            by = f"by {describe_path(path)}, " if path != PATH_LABS else ""
             parts.append(
                 Text(
                     f"  epoch {c['epoch']} {str(c['decision']).upper()}: {who}"
-                    f" (in effect {iso_time(c['effective_at'])})"
+                    f" ({by}in effect {iso_time(c['effective_at'])})"
                 )
             )
     evidence = doc.get("evidence", [])

@@ -26,7 +26,7 @@ from pausenet.v1 import envelope_pb2 as pausenet_dot_v1_dot_envelope__pb2
 from pausenet.v1 import statement_pb2 as pausenet_dot_v1_dot_statement__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17pausenet/v1/admin.proto\x12\x0bpausenet.v1\x1a\x1apausenet/v1/envelope.proto\x1a\x1bpausenet/v1/statement.proto\"i\n\x0f\x43\x61stVoteRequest\x12\'\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0e\x32\x15.pausenet.v1.Decision\x12\r\n\x05\x65poch\x18\x02 \x01(\x04\x12\x10\n\x08triggers\x18\x03 \x03(\t\x12\x0c\n\x04note\x18\x04 \x01(\t\"n\n\x17\x41ttestComplianceRequest\x12\r\n\x05\x65poch\x18\x01 \x01(\x04\x12+\n\x05state\x18\x02 \x01(\x0e\x32\x1c.pausenet.v1.ComplianceState\x12\x17\n\x0f\x65vidence_sha256\x18\x03 \x01(\x0c\"Q\n\x14\x41ttestTriggerRequest\x12\x12\n\ntrigger_id\x18\x01 \x01(\t\x12\x17\n\x0f\x65vidence_sha256\x18\x02 \x01(\x0c\x12\x0c\n\x04note\x18\x03 \x01(\t\"Q\n\nIssueReply\x12(\n\tstatement\x18\x01 \x01(\x0b\x32\x15.pausenet.v1.Envelope\x12\x0b\n\x03seq\x18\x02 \x01(\x04\x12\x0c\n\x04hash\x18\x03 \x01(\x0c\"\x0e\n\x0cStatsRequest\"\xe7\x01\n\nStatsReply\x12\x37\n\x08\x63ounters\x18\x01 \x03(\x0b\x32%.pausenet.v1.StatsReply.CountersEntry\x12<\n\x0bpeer_scores\x18\x02 \x03(\x0b\x32\'.pausenet.v1.StatsReply.PeerScoresEntry\x1a/\n\rCountersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\x1a\x31\n\x0fPeerScoresEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x32\xaa\x02\n\x05\x41\x64min\x12>\n\x08GetStats\x12\x19.pausenet.v1.StatsRequest\x1a\x17.pausenet.v1.StatsReply\x12\x41\n\x08\x43\x61stVote\x12\x1c.pausenet.v1.CastVoteRequest\x1a\x17.pausenet.v1.IssueReply\x12Q\n\x10\x41ttestCompliance\x12$.pausenet.v1.AttestComplianceRequest\x1a\x17.pausenet.v1.IssueReply\x12K\n\rAttestTrigger\x12!.pausenet.v1.AttestTriggerRequest\x1a\x17.pausenet.v1.IssueReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17pausenet/v1/admin.proto\x12\x0bpausenet.v1\x1a\x1apausenet/v1/envelope.proto\x1a\x1bpausenet/v1/statement.proto\"i\n\x0f\x43\x61stVoteRequest\x12\'\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0e\x32\x15.pausenet.v1.Decision\x12\r\n\x05\x65poch\x18\x02 \x01(\x04\x12\x10\n\x08triggers\x18\x03 \x03(\t\x12\x0c\n\x04note\x18\x04 \x01(\t\"n\n\x17\x41ttestComplianceRequest\x12\r\n\x05\x65poch\x18\x01 \x01(\x04\x12+\n\x05state\x18\x02 \x01(\x0e\x32\x1c.pausenet.v1.ComplianceState\x12\x17\n\x0f\x65vidence_sha256\x18\x03 \x01(\x0c\"`\n\x14\x41ttestTriggerRequest\x12\x12\n\ntrigger_id\x18\x01 \x01(\t\x12\x17\n\x0f\x65vidence_sha256\x18\x02 \x01(\x0c\x12\x0c\n\x04note\x18\x03 \x01(\t\x12\r\n\x05\x65poch\x18\x04 \x01(\x04\"Q\n\nIssueReply\x12(\n\tstatement\x18\x01 \x01(\x0b\x32\x15.pausenet.v1.Envelope\x12\x0b\n\x03seq\x18\x02 \x01(\x04\x12\x0c\n\x04hash\x18\x03 \x01(\x0c\"\x0e\n\x0cStatsRequest\"\xe7\x01\n\nStatsReply\x12\x37\n\x08\x63ounters\x18\x01 \x03(\x0b\x32%.pausenet.v1.StatsReply.CountersEntry\x12<\n\x0bpeer_scores\x18\x02 \x03(\x0b\x32\'.pausenet.v1.StatsReply.PeerScoresEntry\x1a/\n\rCountersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\x1a\x31\n\x0fPeerScoresEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x32\xaa\x02\n\x05\x41\x64min\x12>\n\x08GetStats\x12\x19.pausenet.v1.StatsRequest\x1a\x17.pausenet.v1.StatsReply\x12\x41\n\x08\x43\x61stVote\x12\x1c.pausenet.v1.CastVoteRequest\x1a\x17.pausenet.v1.IssueReply\x12Q\n\x10\x41ttestCompliance\x12$.pausenet.v1.AttestComplianceRequest\x1a\x17.pausenet.v1.IssueReply\x12K\n\rAttestTrigger\x12!.pausenet.v1.AttestTriggerRequest\x1a\x17.pausenet.v1.IssueReplyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -42,17 +42,17 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ATTESTCOMPLIANCEREQUEST']._serialized_start=204
   _globals['_ATTESTCOMPLIANCEREQUEST']._serialized_end=314
   _globals['_ATTESTTRIGGERREQUEST']._serialized_start=316
-  _globals['_ATTESTTRIGGERREQUEST']._serialized_end=397
-  _globals['_ISSUEREPLY']._serialized_start=399
-  _globals['_ISSUEREPLY']._serialized_end=480
-  _globals['_STATSREQUEST']._serialized_start=482
-  _globals['_STATSREQUEST']._serialized_end=496
-  _globals['_STATSREPLY']._serialized_start=499
-  _globals['_STATSREPLY']._serialized_end=730
-  _globals['_STATSREPLY_COUNTERSENTRY']._serialized_start=632
-  _globals['_STATSREPLY_COUNTERSENTRY']._serialized_end=679
-  _globals['_STATSREPLY_PEERSCORESENTRY']._serialized_start=681
-  _globals['_STATSREPLY_PEERSCORESENTRY']._serialized_end=730
-  _globals['_ADMIN']._serialized_start=733
-  _globals['_ADMIN']._serialized_end=1031
+  _globals['_ATTESTTRIGGERREQUEST']._serialized_end=412
+  _globals['_ISSUEREPLY']._serialized_start=414
+  _globals['_ISSUEREPLY']._serialized_end=495
+  _globals['_STATSREQUEST']._serialized_start=497
+  _globals['_STATSREQUEST']._serialized_end=511
+  _globals['_STATSREPLY']._serialized_start=514
+  _globals['_STATSREPLY']._serialized_end=745
+  _globals['_STATSREPLY_COUNTERSENTRY']._serialized_start=647
+  _globals['_STATSREPLY_COUNTERSENTRY']._serialized_end=694
+  _globals['_STATSREPLY_PEERSCORESENTRY']._serialized_start=696
+  _globals['_STATSREPLY_PEERSCORESENTRY']._serialized_end=745
+  _globals['_ADMIN']._serialized_start=748
+  _globals['_ADMIN']._serialized_end=1046
 # @@protoc_insertion_point(module_scope)

@@ -69,7 +69,7 @@ class MemberView(_message.Message):
     def __init__(self, id: _Optional[str] = ..., role: _Optional[str] = ..., head_seq: _Optional[int] = ..., head_hash: _Optional[bytes] = ..., heartbeat_counter: _Optional[int] = ..., heartbeat_at_ms: _Optional[int] = ..., address: _Optional[str] = ..., fresh: _Optional[bool] = ..., synced: _Optional[bool] = ..., equivocator: _Optional[bool] = ..., compliance: _Optional[str] = ...) -> None: ...
 
 class CertificateView(_message.Message):
-    __slots__ = ("epoch", "decision", "labs", "overseers", "votes", "formed_at_ms", "effective_at_ms")
+    __slots__ = ("epoch", "decision", "labs", "overseers", "votes", "formed_at_ms", "effective_at_ms", "path", "attesters", "attestations")
     EPOCH_FIELD_NUMBER: _ClassVar[int]
     DECISION_FIELD_NUMBER: _ClassVar[int]
     LABS_FIELD_NUMBER: _ClassVar[int]
@@ -77,6 +77,9 @@ class CertificateView(_message.Message):
     VOTES_FIELD_NUMBER: _ClassVar[int]
     FORMED_AT_MS_FIELD_NUMBER: _ClassVar[int]
     EFFECTIVE_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    ATTESTERS_FIELD_NUMBER: _ClassVar[int]
+    ATTESTATIONS_FIELD_NUMBER: _ClassVar[int]
     epoch: int
     decision: str
     labs: _containers.RepeatedScalarFieldContainer[str]
@@ -84,7 +87,10 @@ class CertificateView(_message.Message):
     votes: _containers.RepeatedScalarFieldContainer[bytes]
     formed_at_ms: int
     effective_at_ms: int
-    def __init__(self, epoch: _Optional[int] = ..., decision: _Optional[str] = ..., labs: _Optional[_Iterable[str]] = ..., overseers: _Optional[_Iterable[str]] = ..., votes: _Optional[_Iterable[bytes]] = ..., formed_at_ms: _Optional[int] = ..., effective_at_ms: _Optional[int] = ...) -> None: ...
+    path: str
+    attesters: _containers.RepeatedScalarFieldContainer[str]
+    attestations: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, epoch: _Optional[int] = ..., decision: _Optional[str] = ..., labs: _Optional[_Iterable[str]] = ..., overseers: _Optional[_Iterable[str]] = ..., votes: _Optional[_Iterable[bytes]] = ..., formed_at_ms: _Optional[int] = ..., effective_at_ms: _Optional[int] = ..., path: _Optional[str] = ..., attesters: _Optional[_Iterable[str]] = ..., attestations: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class EvidenceView(_message.Message):
     __slots__ = ("member", "seq", "id", "first", "second")

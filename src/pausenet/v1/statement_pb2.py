@@ -24,25 +24,25 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bpausenet/v1/statement.proto\x12\x0bpausenet.v1\"^\n\x04Vote\x12\r\n\x05\x65poch\x18\x01 \x01(\x04\x12\'\n\x08\x64\x65\x63ision\x18\x02 \x01(\x0e\x32\x15.pausenet.v1.Decision\x12\x10\n\x08triggers\x18\x03 \x03(\t\x12\x0c\n\x04note\x18\x04 \x01(\t\"a\n\nCompliance\x12\r\n\x05\x65poch\x18\x01 \x01(\x04\x12+\n\x05state\x18\x02 \x01(\x0e\x32\x1c.pausenet.v1.ComplianceState\x12\x17\n\x0f\x65vidence_sha256\x18\x03 \x01(\x0c\"O\n\x12TriggerAttestation\x12\x12\n\ntrigger_id\x18\x01 \x01(\t\x12\x17\n\x0f\x65vidence_sha256\x18\x02 \x01(\x0c\x12\x0c\n\x04note\x18\x03 \x01(\t\"\x9a\x02\n\tStatement\x12\x15\n\rfederation_id\x18\x01 \x01(\t\x12\x16\n\x0e\x63harter_digest\x18\x02 \x01(\x0c\x12\x0e\n\x06member\x18\x03 \x01(\t\x12\x0b\n\x03seq\x18\x04 \x01(\x04\x12\x11\n\tprev_hash\x18\x05 \x01(\x0c\x12\x14\n\x0cissued_at_ms\x18\x06 \x01(\x03\x12!\n\x04vote\x18\n \x01(\x0b\x32\x11.pausenet.v1.VoteH\x00\x12-\n\ncompliance\x18\x0b \x01(\x0b\x32\x17.pausenet.v1.ComplianceH\x00\x12>\n\x13trigger_attestation\x18\x0c \x01(\x0b\x32\x1f.pausenet.v1.TriggerAttestationH\x00\x42\x06\n\x04\x62ody\"\xa7\x01\n\tHeartbeat\x12\x15\n\rfederation_id\x18\x01 \x01(\t\x12\x16\n\x0e\x63harter_digest\x18\x02 \x01(\x0c\x12\x0e\n\x06member\x18\x03 \x01(\t\x12\x10\n\x08head_seq\x18\x04 \x01(\x04\x12\x11\n\thead_hash\x18\x05 \x01(\x0c\x12\x0f\n\x07\x63ounter\x18\x06 \x01(\x04\x12\x14\n\x0cissued_at_ms\x18\x07 \x01(\x03\x12\x0f\n\x07\x61\x64\x64ress\x18\x08 \x01(\t*K\n\x08\x44\x65\x63ision\x12\x18\n\x14\x44\x45\x43ISION_UNSPECIFIED\x10\x00\x12\x12\n\x0e\x44\x45\x43ISION_PAUSE\x10\x01\x12\x11\n\rDECISION_LIFT\x10\x02*q\n\x0f\x43omplianceState\x12 \n\x1c\x43OMPLIANCE_STATE_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x43OMPLIANCE_STATE_HALTED\x10\x01\x12\x1f\n\x1b\x43OMPLIANCE_STATE_NOT_HALTED\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bpausenet/v1/statement.proto\x12\x0bpausenet.v1\"^\n\x04Vote\x12\r\n\x05\x65poch\x18\x01 \x01(\x04\x12\'\n\x08\x64\x65\x63ision\x18\x02 \x01(\x0e\x32\x15.pausenet.v1.Decision\x12\x10\n\x08triggers\x18\x03 \x03(\t\x12\x0c\n\x04note\x18\x04 \x01(\t\"a\n\nCompliance\x12\r\n\x05\x65poch\x18\x01 \x01(\x04\x12+\n\x05state\x18\x02 \x01(\x0e\x32\x1c.pausenet.v1.ComplianceState\x12\x17\n\x0f\x65vidence_sha256\x18\x03 \x01(\x0c\"^\n\x12TriggerAttestation\x12\x12\n\ntrigger_id\x18\x01 \x01(\t\x12\x17\n\x0f\x65vidence_sha256\x18\x02 \x01(\x0c\x12\x0c\n\x04note\x18\x03 \x01(\t\x12\r\n\x05\x65poch\x18\x04 \x01(\x04\"\x9a\x02\n\tStatement\x12\x15\n\rfederation_id\x18\x01 \x01(\t\x12\x16\n\x0e\x63harter_digest\x18\x02 \x01(\x0c\x12\x0e\n\x06member\x18\x03 \x01(\t\x12\x0b\n\x03seq\x18\x04 \x01(\x04\x12\x11\n\tprev_hash\x18\x05 \x01(\x0c\x12\x14\n\x0cissued_at_ms\x18\x06 \x01(\x03\x12!\n\x04vote\x18\n \x01(\x0b\x32\x11.pausenet.v1.VoteH\x00\x12-\n\ncompliance\x18\x0b \x01(\x0b\x32\x17.pausenet.v1.ComplianceH\x00\x12>\n\x13trigger_attestation\x18\x0c \x01(\x0b\x32\x1f.pausenet.v1.TriggerAttestationH\x00\x42\x06\n\x04\x62ody\"\xa7\x01\n\tHeartbeat\x12\x15\n\rfederation_id\x18\x01 \x01(\t\x12\x16\n\x0e\x63harter_digest\x18\x02 \x01(\x0c\x12\x0e\n\x06member\x18\x03 \x01(\t\x12\x10\n\x08head_seq\x18\x04 \x01(\x04\x12\x11\n\thead_hash\x18\x05 \x01(\x0c\x12\x0f\n\x07\x63ounter\x18\x06 \x01(\x04\x12\x14\n\x0cissued_at_ms\x18\x07 \x01(\x03\x12\x0f\n\x07\x61\x64\x64ress\x18\x08 \x01(\t*K\n\x08\x44\x65\x63ision\x12\x18\n\x14\x44\x45\x43ISION_UNSPECIFIED\x10\x00\x12\x12\n\x0e\x44\x45\x43ISION_PAUSE\x10\x01\x12\x11\n\rDECISION_LIFT\x10\x02*q\n\x0f\x43omplianceState\x12 \n\x1c\x43OMPLIANCE_STATE_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x43OMPLIANCE_STATE_HALTED\x10\x01\x12\x1f\n\x1b\x43OMPLIANCE_STATE_NOT_HALTED\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'pausenet.v1.statement_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_DECISION']._serialized_start=775
-  _globals['_DECISION']._serialized_end=850
-  _globals['_COMPLIANCESTATE']._serialized_start=852
-  _globals['_COMPLIANCESTATE']._serialized_end=965
+  _globals['_DECISION']._serialized_start=790
+  _globals['_DECISION']._serialized_end=865
+  _globals['_COMPLIANCESTATE']._serialized_start=867
+  _globals['_COMPLIANCESTATE']._serialized_end=980
   _globals['_VOTE']._serialized_start=44
   _globals['_VOTE']._serialized_end=138
   _globals['_COMPLIANCE']._serialized_start=140
   _globals['_COMPLIANCE']._serialized_end=237
   _globals['_TRIGGERATTESTATION']._serialized_start=239
-  _globals['_TRIGGERATTESTATION']._serialized_end=318
-  _globals['_STATEMENT']._serialized_start=321
-  _globals['_STATEMENT']._serialized_end=603
-  _globals['_HEARTBEAT']._serialized_start=606
-  _globals['_HEARTBEAT']._serialized_end=773
+  _globals['_TRIGGERATTESTATION']._serialized_end=333
+  _globals['_STATEMENT']._serialized_start=336
+  _globals['_STATEMENT']._serialized_end=618
+  _globals['_HEARTBEAT']._serialized_start=621
+  _globals['_HEARTBEAT']._serialized_end=788
 # @@protoc_insertion_point(module_scope)

@@ -48,14 +48,16 @@ class Compliance(_message.Message):
     def __init__(self, epoch: _Optional[int] = ..., state: _Optional[_Union[ComplianceState, str]] = ..., evidence_sha256: _Optional[bytes] = ...) -> None: ...
 
 class TriggerAttestation(_message.Message):
-    __slots__ = ("trigger_id", "evidence_sha256", "note")
+    __slots__ = ("trigger_id", "evidence_sha256", "note", "epoch")
     TRIGGER_ID_FIELD_NUMBER: _ClassVar[int]
     EVIDENCE_SHA256_FIELD_NUMBER: _ClassVar[int]
     NOTE_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
     trigger_id: str
     evidence_sha256: bytes
     note: str
-    def __init__(self, trigger_id: _Optional[str] = ..., evidence_sha256: _Optional[bytes] = ..., note: _Optional[str] = ...) -> None: ...
+    epoch: int
+    def __init__(self, trigger_id: _Optional[str] = ..., evidence_sha256: _Optional[bytes] = ..., note: _Optional[str] = ..., epoch: _Optional[int] = ...) -> None: ...
 
 class Statement(_message.Message):
     __slots__ = ("federation_id", "charter_digest", "member", "seq", "prev_hash", "issued_at_ms", "vote", "compliance", "trigger_attestation")

@@ -236,14 +236,28 @@ def attest_trigger(
         typer.Option("--evidence", help="A file backing the claim; only its SHA-256 is sent."),
     ] = None,
     note: _NoteOpt = "",
+    epoch: Annotated[
+        int,
+        typer.Option(
+            "--epoch",
+            help="The epoch a tripwire would pause (0: the next one where the trigger has a"
+            " tripwire you may attest, else none).",
+            min=0,
+            max=2**63 - 1,
+        ),
+    ] = 0,
     as_json: _JsonOpt = False,
 ) -> None:
-    """Have your node sign that a charter trigger occurred."""
+    """Have your node sign that a charter trigger occurred.
+
+    Where the charter gives the trigger a tripwire (auto_pause) and you are eligible, the
+    attestation is bound to the next epoch: enough of them pause it without a vote.
+    """
     digest = _evidence_hash(evidence)
     _issue(
         config,
         "attest trigger",
-        lambda c: c.attest_trigger(trigger, evidence_sha256=digest, note=note),
+        lambda c: c.attest_trigger(trigger, evidence_sha256=digest, note=note, epoch=epoch),
         as_json,
     )
 
