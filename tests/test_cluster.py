@@ -147,3 +147,37 @@ def test_rewrite_config_keeps_paths_with_quotes_and_backslashes(tmp_path: Path) 
     assert after.data_dir == data_dir.resolve()
     assert after.key_path == fed.members[0].key_path.resolve()
     assert (after.listen, after.admin_listen, after.peers) == ("127.0.0.1:1", "127.0.0.1:2", ())
+
+
+@pytest.mark.slow
+def test_up_with_tls_runs_the_scenario_over_mutual_tls(tmp_path: Path) -> None:
+    """`up --tls`: every node serves mutual TLS; the cluster's own commands (readiness, the
+    scenario, status) talk TLS, and a client without a certificate is refused."""
+    from pausenet.client import OversightClient
+    from pausenet.errors import NodeError
+
+    d = tmp_path / "fed"
+    up = cluster("up", "--labs", "2", "--overseers", "0", "--tls", "--dir", str(d))
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert (d / "tls" / "ca.crt").is_file()
+        for config in sorted((d / "node_configs").glob("*.toml")):
+            assert "[tls]" in config.read_text(), config
+        sc = cluster("scenario", "--dir", str(d))
+        assert sc.returncode == 0, sc.stdout + sc.stderr
+        assert "PAUSED on all 2 nodes" in sc.stdout
+        assert "--tls-ca" in sc.stdout  # the hint at the end names the TLS files
+        status = cluster("status", "--dir", str(d), "--json")
+        assert status.returncode == 0, status.stderr
+        assert {r["state"] for r in json.loads(status.stdout)["nodes"]} == {"NOT_PAUSED"}
+        address = nodes_of(d)["lab-a"]["address"]
+
+        async def plain() -> None:
+            async with OversightClient(address, timeout=3.0) as c:
+                await c.get_view()
+
+        with pytest.raises(NodeError):
+            asyncio.run(plain())
+    finally:
+        down = cluster("down", "--dir", str(d))
+    assert down.returncode == 0, down.stdout + down.stderr

@@ -55,10 +55,10 @@ def _q(p: Path) -> str:
     return shlex.quote(str(p))
 
 
-def _bring_up(dir: Path, labs: int, overseers: int, force: bool) -> Cluster:
+def _bring_up(dir: Path, labs: int, overseers: int, force: bool, tls: bool = False) -> Cluster:
     """Create the federation, start every node and wait until all are ready; on failure or
     Ctrl-C, stop the nodes it started."""
-    cluster = create_cluster(dir, labs, overseers, force=force)
+    cluster = create_cluster(dir, labs, overseers, force=force, tls=tls)
     n = len(cluster.nodes)
     _out.print(
         Text.assemble(
@@ -98,13 +98,19 @@ def up(
     force: Annotated[
         bool, typer.Option("--force", help="Replace a stopped cluster in DIR (keys and data too).")
     ] = False,
+    tls: Annotated[
+        bool,
+        typer.Option(
+            "--tls", help="Mutual TLS between the nodes and for clients (a test CA in DIR/tls)."
+        ),
+    ] = False,
 ) -> None:
     """Create a federation in DIR, start one node per member and wait until all are ready.
 
     Each node gets free ports on 127.0.0.1; its output goes to DIR/logs/<member>.log. Ready
     means every node sees every member fresh (deadline 30 s). Writes DIR/cluster.json.
     """
-    _bring_up(dir, labs, overseers, force)
+    _bring_up(dir, labs, overseers, force, tls)
     d = _q(dir)
     _out.print(f"Next: {PROG} scenario --dir {d}   (or status, kill MEMBER, start MEMBER, down)")
 
@@ -117,13 +123,14 @@ def status(
     """Show each node: pid and whether it runs, address, state, epoch, as of, members fresh."""
     cluster = Cluster.load(dir)
     cluster.refresh()
+    tls = cluster.tls
 
     async def views() -> list[ViewReply | str]:
         async def one(n: ClusterNode) -> ViewReply | str:
             if not n.running:
                 return "not running"
             try:
-                async with OversightClient(n.address, timeout=2.0) as c:
+                async with OversightClient(n.address, timeout=2.0, tls=tls) as c:
                     r: ViewReply = await c.get_view()
                     return r
             except NodeError:
@@ -284,6 +291,12 @@ def demo(
     keep: Annotated[
         bool, typer.Option("--keep", help="Leave the cluster running afterwards.")
     ] = False,
+    tls: Annotated[
+        bool,
+        typer.Option(
+            "--tls", help="Mutual TLS between the nodes and for clients (a test CA in DIR/tls)."
+        ),
+    ] = False,
 ) -> None:
     """Start a local federation of real nodes, run the scenario on it, then stop it.
 
@@ -299,7 +312,7 @@ def demo(
             old.stop(old.nodes)
             old.save()
         force = True
-    cluster = _bring_up(dir, labs, overseers, force)
+    cluster = _bring_up(dir, labs, overseers, force, tls)
     d = _q(dir)
     ok = False
     try:
@@ -338,6 +351,12 @@ def _check_hint(cluster: Cluster, console: Console) -> None:
     node = cluster.nodes[0]
     charter = shlex.quote(str(_display(cluster.charter_path)))
     exe = _pausenet_command()
+    d = cluster.tls_dir
+    if d is not None:
+        q = shlex.quote(str(_display(d)))
+        exe += (
+            f" --tls-ca {q}/ca.crt --tls-cert {q}/{node.member}.crt --tls-key {q}/{node.member}.key"
+        )
     console.print("Ask a node for a signed answer and check it offline, without trusting it:")
     console.print(f"  {exe} view --node {node.address} --out bundle.json", soft_wrap=True)
     console.print(f"  {exe} verify --charter {charter} bundle.json", soft_wrap=True)

@@ -54,7 +54,7 @@ async def run_scenario(cluster: Cluster, console: Console) -> ScenarioResult:
 async def _scenario(cluster: Cluster, console: Console) -> ScenarioResult:
     _require_every_node_running(cluster)
     charter = cluster.charter()
-    async with Watcher(cluster.nodes) as w:
+    async with Watcher(cluster.nodes, cluster.tls) as w:
         run = _Run(
             cluster,
             w,
@@ -397,7 +397,7 @@ async def _issue(
     """Run an Admin call at member's own node; returns (seq, perf_counter when it returned)."""
     n = cluster.node(member)
     token = read_admin_token(n.admin_token)
-    async with AdminClient(n.admin_address, token) as admin:
+    async with AdminClient(n.admin_address, token, tls=cluster.tls) as admin:
         try:
             reply = await call(admin)
         except NodeError as exc:

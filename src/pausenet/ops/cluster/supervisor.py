@@ -35,6 +35,7 @@ from pausenet.core.files import write_atomic
 from pausenet.errors import ClusterError, NodeError
 from pausenet.node.config import load_config
 from pausenet.node.runfile import process_alive
+from pausenet.node.tls import TlsFiles, client_tls
 from pausenet.ops.federation import init_federation
 from pausenet.v1 import oversight_pb2
 
@@ -125,6 +126,22 @@ class Cluster:
     @property
     def logs(self) -> Path:
         return self.dir / "logs"
+
+    @property
+    def tls_dir(self) -> Path | None:
+        """DIR/tls when the cluster was made with --tls (a test CA and node certificates)."""
+        d = self.dir / "tls"
+        return d if (d / "ca.crt").is_file() else None
+
+    @property
+    def tls(self) -> TlsFiles | None:
+        """What a client of this cluster's nodes presents: the CA and, for mutual TLS, the
+        first member's certificate (any member's is accepted)."""
+        d = self.tls_dir
+        if d is None:
+            return None
+        first = self.nodes[0].member
+        return client_tls(d / "ca.crt", d / f"{first}.crt", d / f"{first}.key")
 
     @classmethod
     def load(cls, dir: Path) -> Cluster:
@@ -271,7 +288,8 @@ class Cluster:
                 if not self.is_running(byname[m]):
                     raise ClusterError(self.exit_note(byname[m], " before it was ready"))
             need = {n.member for n in self.nodes if self.is_running(n)}
-            results = await asyncio.gather(*(_probe(byname[m], need) for m in pending))
+            tls = self.tls
+            results = await asyncio.gather(*(_probe(byname[m], need, tls) for m in pending))
             elapsed = time.monotonic() - t0
             for m, why in zip(list(pending), results, strict=True):
                 if why is None:
@@ -294,10 +312,10 @@ class Cluster:
             await asyncio.sleep(0.1)
 
 
-async def _probe(n: ClusterNode, need: set[str]) -> str | None:
+async def _probe(n: ClusterNode, need: set[str], tls: TlsFiles | None) -> str | None:
     """None when n sees every member in need fresh and synced; else what is missing."""
     try:
-        async with OversightClient(n.address, timeout=1.0) as c:
+        async with OversightClient(n.address, timeout=1.0, tls=tls) as c:
             r: ViewReply = await c.get_view()
     except NodeError:
         return "is not answering"
@@ -364,9 +382,12 @@ def free_ports(count: int) -> list[int]:
             s.close()
 
 
-def create_cluster(dir: Path, labs: int, overseers: int, *, force: bool = False) -> Cluster:
+def create_cluster(
+    dir: Path, labs: int, overseers: int, *, force: bool = False, tls: bool = False
+) -> Cluster:
     """Create a federation in dir with a node config per member on free loopback ports, and
-    write dir/cluster.json. Starts nothing. Refuses a dir whose cluster has live nodes."""
+    write dir/cluster.json. Starts nothing. Refuses a dir whose cluster has live nodes. With
+    tls, a test CA and a certificate per member, and mutual TLS in every node config."""
     existing = dir / CLUSTER_FILE
     if existing.exists():
         old = Cluster.load(dir)
@@ -408,6 +429,10 @@ def create_cluster(dir: Path, labs: int, overseers: int, *, force: bool = False)
                 admin_token=cfg.admin_token_file,
             )
         )
+    if tls:
+        from pausenet.node.tls import enable_tls_for_federation
+
+        enable_tls_for_federation(root)  # after the rewrite, which keeps the [tls] table
     cluster = Cluster(dir, root / "charter.toml", nodes)
     cluster.save()
     return cluster

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from pausenet.client import OversightClient
 from pausenet.core.payload import pause_state_from_pb
 from pausenet.errors import ClusterError, NodeError
+from pausenet.node.tls import TlsFiles
 from pausenet.ops.cluster.supervisor import ClusterNode
 from pausenet.v1 import oversight_pb2
 
@@ -25,8 +26,9 @@ class Watcher:
     """A WatchView stream from every node: each node's latest view, and when each member's new
     head first reached it (for latency measurements)."""
 
-    def __init__(self, nodes: Sequence[ClusterNode]) -> None:
+    def __init__(self, nodes: Sequence[ClusterNode], tls: TlsFiles | None = None) -> None:
         self.nodes = list(nodes)
+        self.tls = tls
         self.latest: dict[str, ViewReply] = {}
         self.arrived: dict[str, float] = {}  # time.perf_counter() of the latest reply
         self.failed: dict[str, str] = {}
@@ -38,7 +40,7 @@ class Watcher:
 
     async def __aenter__(self) -> Watcher:
         for n in self.nodes:
-            c = OversightClient(n.address)
+            c = OversightClient(n.address, tls=self.tls)
             self._clients.append(c)
             self._tasks.append(asyncio.create_task(self._follow(n.member, c)))
         return self
