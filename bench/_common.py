@@ -111,19 +111,22 @@ def rss_mib(pid: int) -> float:
 # -- a cluster with a pre-built log --------------------------------------------------------------
 
 
-def make_cluster(
-    dir: Path, nodes: int, *, relays: dict[str, int] | None = None
-) -> tuple[Cluster, Charter]:
-    """nodes-1 labs and one overseer on loopback ports. With relays (member -> relay port), each
-    node advertises its relay and its peers are the others' relays, so all gossip crosses them."""
+def make_cluster(dir: Path, nodes: int, *, relayed: bool = False) -> tuple[Cluster, dict[int, int]]:
+    """nodes-1 labs and one overseer on loopback ports. relayed: each node advertises a relay
+    port and its peers are the others' relays, so all gossip crosses a `Relays` (returned as
+    relay port -> node port; empty when not relayed)."""
     cluster = create_cluster(dir, nodes - 1, 1)
-    if relays is not None:
-        for n in cluster.nodes:
-            peers = [f"127.0.0.1:{relays[o.member]}" for o in cluster.nodes if o is not n]
-            rewrite_config(n.config, listen=n.address, admin_listen=n.admin_address, peers=peers)
-            with n.config.open("a", encoding="utf-8") as f:
-                f.write(f'advertise = "127.0.0.1:{relays[n.member]}"\n')
-    return cluster, cluster.charter()
+    if not relayed:
+        return cluster, {}
+    taken = {int(n.address.rpartition(":")[2]) for n in cluster.nodes}
+    relay_ports = [p for p in free_ports(2 * nodes) if p not in taken][:nodes]
+    relay = {n.member: p for n, p in zip(cluster.nodes, relay_ports, strict=True)}
+    for n in cluster.nodes:
+        peers = [f"127.0.0.1:{relay[o.member]}" for o in cluster.nodes if o is not n]
+        rewrite_config(n.config, listen=n.address, admin_listen=n.admin_address, peers=peers)
+        with n.config.open("a", encoding="utf-8") as f:
+            f.write(f'advertise = "127.0.0.1:{relay[n.member]}"\n')
+    return cluster, {relay[n.member]: int(n.address.rpartition(":")[2]) for n in cluster.nodes}
 
 
 def sign_log(cluster: Cluster, count: int, members: Sequence[str]) -> list[SignedStatement]:
@@ -245,6 +248,7 @@ class Relays:
         self.targets = targets
         self.bytes = 0
         self._servers: list[asyncio.Server] = []
+        self._writers: set[asyncio.StreamWriter] = set()
 
     async def __aenter__(self) -> Relays:
         for listen, target in self.targets.items():
@@ -257,6 +261,8 @@ class Relays:
     async def __aexit__(self, *exc: object) -> None:
         for s in self._servers:
             s.close()
+        for w in self._writers:
+            w.close()
 
     async def _pipe(self, r: asyncio.StreamReader, w: asyncio.StreamWriter, target: int) -> None:
         try:
@@ -264,6 +270,7 @@ class Relays:
         except OSError:
             w.close()
             return
+        self._writers.update((w, tw))
 
         async def copy(a: asyncio.StreamReader, b: asyncio.StreamWriter) -> None:
             try:
@@ -276,7 +283,9 @@ class Relays:
             finally:
                 b.close()
 
-        await asyncio.gather(copy(r, tw), copy(tr, w))
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.gather(copy(r, tw), copy(tr, w))
+        self._writers.difference_update((w, tw))
 
 
 def ports(count: int) -> list[int]:

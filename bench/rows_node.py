@@ -121,7 +121,8 @@ def _raw_verify_s(log: list[SignedStatement], pubs: dict[str, bytes]) -> float:
 async def catchup(tmp: Path, statements: int, timeout: float) -> Row:
     """A fresh node (in this process, to count what it receives and verifies) joins three nodes
     holding `statements`; the time until it holds them all, vs raw PyNaCl verify of as many."""
-    cluster, charter = make_cluster(tmp, 4)
+    cluster, _ = make_cluster(tmp, 4)
+    charter = cluster.charter()
     fresh, others = cluster.nodes[-2], [n for n in cluster.nodes if n is not cluster.nodes[-2]]
     log = sign_log(cluster, statements, [n.member for n in others])
     await preload(cluster, others, log)
