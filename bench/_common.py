@@ -232,9 +232,11 @@ async def wait_port(port: int, timeout: float = 20.0) -> None:
             _r, w = await asyncio.open_connection("127.0.0.1", port)
             w.close()
             return
-        except OSError:
+        except OSError as exc:
             if time.monotonic() > deadline:
-                raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout:g} s")
+                raise TimeoutError(
+                    f"nothing listening on 127.0.0.1:{port} after {timeout:g} s"
+                ) from exc
             await asyncio.sleep(0.05)
 
 

@@ -32,6 +32,7 @@ from _common import (
     sign_log,
     wait_port,
 )
+
 from pausenet.client import AdminClient, read_admin_token
 from pausenet.core.records import Decision, Vote
 from pausenet.core.signing import build_statement, sign_statement
@@ -225,9 +226,9 @@ async def spread(n: int, seed: int) -> Row:
 
 def latency(nodes: int, votes: int, timeout: float) -> Row:
     """Vote -> every node median at `nodes` real processes (bench/cluster.py as it is)."""
+    argv = ["--nodes", str(nodes), "--votes", str(votes), "--idle", "1", "--json"]
     out = subprocess.run(
-        [sys.executable, str(BENCH / "cluster.py"), "--nodes", str(nodes), "--votes", str(votes)]
-        + ["--idle", "1", "--json"],
+        [sys.executable, str(BENCH / "cluster.py"), *argv],
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -16,9 +16,20 @@ from typing import Any
 import aiosqlite
 import grpc
 import nacl.signing
+from _common import (
+    TRIGGER,
+    Row,
+    cpu_s,
+    helper_procs,
+    make_cluster,
+    ports,
+    preload,
+    running,
+    sign_log,
+    wait_port,
+)
 
 import pausenet.node.replica as replica_mod
-from _common import TRIGGER, Row, wait_port, cpu_s, helper_procs, make_cluster, ports, preload, running, sign_log
 from pausenet.client import AdminClient, OversightClient, read_admin_token
 from pausenet.core.dsse import pae
 from pausenet.core.records import SignedStatement
@@ -30,7 +41,9 @@ from pausenet.v1 import oversight_pb2
 CONCURRENCY = 4  # GetView calls in flight at once, for the node and the echo alike
 
 
-async def _hammer(call: Callable[[], Awaitable[Any]], seconds: float, min_calls: int) -> tuple[int, float]:
+async def _hammer(
+    call: Callable[[], Awaitable[Any]], seconds: float, min_calls: int
+) -> tuple[int, float]:
     """Calls made and seconds taken: CONCURRENCY loops until both seconds and min_calls are done."""
     done = 0
     t0 = time.perf_counter()
@@ -79,7 +92,9 @@ async def getview(tmp: Path, statements: int, seconds: float) -> Row:
             request_serializer=oversight_pb2.GetViewRequest.SerializeToString,
             response_deserializer=oversight_pb2.ViewReply.FromString,
         )
-        echo = await _rate(procs[0].pid, lambda: get(oversight_pb2.GetViewRequest(), timeout=120), seconds)
+        echo = await _rate(
+            procs[0].pid, lambda: get(oversight_pb2.GetViewRequest(), timeout=120), seconds
+        )
         await ch.close()
     ratio = node["rps"] / echo["rps"]
     goal = 0.6 if statements == 0 else 0.5
@@ -109,13 +124,20 @@ def _raw_verify_s(log: list[SignedStatement], pubs: dict[str, bytes]) -> float:
     """Seconds PyNaCl takes to verify these envelopes' signatures (keys and messages prepared)."""
     keys = {m: nacl.signing.VerifyKey(raw) for m, raw in pubs.items()}
     jobs = [
-        (keys[s.member], pae(s.envelope.payload_type, s.envelope.payload), s.envelope.signatures[0].sig)
+        (
+            keys[s.member],
+            pae(s.envelope.payload_type, s.envelope.payload),
+            s.envelope.signatures[0].sig,
+        )
         for s in log
     ]
-    t0 = time.perf_counter()
-    for key, msg, sig in jobs:
-        key.verify(msg, sig)
-    return time.perf_counter() - t0
+    best = float("inf")
+    for _ in range(3):  # the best of three: the machine is shared, the baseline should not be noise
+        t0 = time.perf_counter()
+        for key, msg, sig in jobs:
+            key.verify(msg, sig)
+        best = min(best, time.perf_counter() - t0)
+    return best
 
 
 async def catchup(tmp: Path, statements: int, timeout: float) -> Row:
@@ -159,7 +181,9 @@ async def catchup(tmp: Path, statements: int, timeout: float) -> Row:
             deadline = t0 + timeout
             while any(node.replica.head(m)[0] < n for m, n in want.items()):
                 if time.perf_counter() > deadline:
-                    raise TimeoutError(f"catch-up of {statements} statements not done in {timeout:g} s")
+                    raise TimeoutError(
+                        f"catch-up of {statements} statements not done in {timeout:g} s"
+                    )
                 await asyncio.sleep(0.01)
             took = time.perf_counter() - t0
             stats = node.stats()
@@ -225,5 +249,9 @@ async def issue(tmp: Path, total: int, calls: int) -> Row:
         ratio=round(ratio, 3),
         goal=">= 0.8x (flat within 20%)",
         met=ratio >= 0.8,
-        detail={"calls": calls, "first_s": round(first["seconds"], 2), "last_s": round(last["seconds"], 2)},
+        detail={
+            "calls": calls,
+            "first_s": round(first["seconds"], 2),
+            "last_s": round(last["seconds"], 2),
+        },
     )

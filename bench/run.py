@@ -20,9 +20,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import rows_fleet  # noqa: E402
-import rows_node  # noqa: E402
-from _common import Row, fmt, machine  # noqa: E402
+import rows_fleet
+import rows_node
+from _common import Row, fmt, machine
 
 ROWS = ("getview", "catchup", "issue", "idle", "propagation", "latency")
 
@@ -108,10 +108,16 @@ def main() -> int:
     ap = argparse.ArgumentParser(
         prog="bench/run", description=__doc__.splitlines()[0] if __doc__ else None
     )
-    ap.add_argument("rows", nargs="*", metavar="ROW", help=f"rows to run (default all): {', '.join(ROWS)}")
+    ap.add_argument(
+        "rows", nargs="*", metavar="ROW", help=f"rows to run (default all): {', '.join(ROWS)}"
+    )
     mode = ap.add_mutually_exclusive_group()
-    mode.add_argument("--quick", action="store_true", help="small sizes, short windows (a smoke run)")
-    mode.add_argument("--full", action="store_true", help="also 30k issue rate and 10 nodes idle with a log")
+    mode.add_argument(
+        "--quick", action="store_true", help="small sizes, short windows (a smoke run)"
+    )
+    mode.add_argument(
+        "--full", action="store_true", help="also 30k issue rate and 10 nodes idle with a log"
+    )
     ap.add_argument("--json", action="store_true", help="print machine-readable JSON")
     a = ap.parse_args()
     bad = [r for r in a.rows if r not in ROWS]
@@ -132,7 +138,10 @@ def main() -> int:
                 got = asyncio.run(job(tmp))
                 results.extend(got)
                 for r in got:
-                    print(f"   {r.label}: {fmt(r.value, r.unit)} vs {fmt(r.baseline, r.unit)}", file=sys.stderr)
+                    print(
+                        f"   {r.label}: {fmt(r.value, r.unit)} vs {fmt(r.baseline, r.unit)}",
+                        file=sys.stderr,
+                    )
                 shutil.rmtree(tmp, ignore_errors=True)
             except Exception as exc:  # one failed row must not lose the others
                 errors.append(f"{name}: {type(exc).__name__}: {exc} (files kept in {tmp})")
