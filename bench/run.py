@@ -104,6 +104,53 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+def notes(r: Row) -> str:
+    """The detail a row's figure needs to be read: what it costs and why."""
+    d = r.detail
+    kind = r.key.partition(".")[0]
+    if kind == "getview":
+        return (
+            f"{d['reply_bytes'] / 1000:,.1f} KB a reply; CPU {d['node_cpu_ms_per_call']:.2f} ms"
+            f" a call (echo {d['echo_cpu_ms_per_call']:.2f})"
+        )
+    if kind == "catchup":
+        return (
+            f"{d['seconds']:.2f} s; each statement received {d['received_per_statement']:g}×,"
+            f" verified {d['verified_per_statement']:g}×;"
+            f" {d['sqlite_round_trips_per_statement']:g} SQLite round trips each"
+        )
+    if kind == "issue":
+        return f"{d['calls']} Admin calls each, one at a time"
+    if kind == "idle_cpu":
+        return f"max {d['cpu_pct_max']:.2f}% over {d['seconds']:g} s"
+    if kind == "rss":
+        return f"max {d['rss_mib_max']:.1f} MiB"
+    if kind == "idle_bytes":
+        return f"{d['contacts']} contacts, {d['in_sync']} in sync, {d['exchanges']} exchanges"
+    if kind == "spread":
+        return f"{d['rounds']:g} rounds (push-only to 99.99%: {d['push_only_rounds_99.99pct']:g})"
+    if kind == "latency":
+        return f"p99 {d['p99_ms']:.0f} ms over {d['votes']} votes"
+    return ""
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The table as README.md shows it."""
+    lines = [
+        "| figure | value | baseline (same run) | ratio | goal | met |",
+        "|---|---|---|---|---|---|",
+    ]
+    for d in report["rows"]:
+        r = Row(**d)
+        base = f"{fmt(r.baseline, r.unit)}: {r.baseline_label}" if r.baseline is not None else "—"
+        ratio = f"{r.ratio:.3g}×" if r.ratio is not None else "—"
+        met = {True: "yes", False: "**no**", None: "—"}[r.met]
+        lines.append(
+            f"| {r.label} | {fmt(r.value, r.unit)} | {base} | {ratio} | {r.goal} | {met} |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(
         prog="bench/run", description=__doc__.splitlines()[0] if __doc__ else None
@@ -119,7 +166,18 @@ def main() -> int:
         "--full", action="store_true", help="also 30k issue rate and 10 nodes idle with a log"
     )
     ap.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    ap.add_argument(
+        "--render",
+        metavar="FILE",
+        help="print a saved --json report as a Markdown table; run nothing",
+    )
     a = ap.parse_args()
+    if a.render:
+        try:
+            print(markdown(json.loads(Path(a.render).read_text())))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            ap.error(f"cannot render {a.render}: {exc} (give a file written by bench/run --json)")
+        return 0
     bad = [r for r in a.rows if r not in ROWS]
     if bad:
         ap.error(f"unknown row {', '.join(bad)}; choose from {', '.join(ROWS)}")
