@@ -137,8 +137,8 @@ def notes(r: Row) -> str:
 def markdown(report: dict[str, Any]) -> str:
     """The table as README.md shows it."""
     lines = [
-        "| figure | value | baseline (same run) | ratio | goal | met |",
-        "|---|---|---|---|---|---|",
+        "| figure | value | baseline (same run) | ratio | goal | met | notes |",
+        "|---|---|---|---|---|---|---|",
     ]
     for d in report["rows"]:
         r = Row(**d)
@@ -146,7 +146,8 @@ def markdown(report: dict[str, Any]) -> str:
         ratio = f"{r.ratio:.3g}×" if r.ratio is not None else "—"
         met = {True: "yes", False: "**no**", None: "—"}[r.met]
         lines.append(
-            f"| {r.label} | {fmt(r.value, r.unit)} | {base} | {ratio} | {r.goal} | {met} |"
+            f"| {r.label} | {fmt(r.value, r.unit)} | {base} | {ratio} | {r.goal} | {met}"
+            f" | {notes(r)} |"
         )
     return "\n".join(lines)
 
