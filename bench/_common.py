@@ -24,10 +24,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pausenet.client import OversightClient
 from pausenet.core.charter import Charter
 from pausenet.core.keys import load_signing_key
 from pausenet.core.records import SignedStatement, TriggerAttestation
 from pausenet.core.signing import build_statement, sign_statement
+from pausenet.errors import NodeError
 from pausenet.node.config import load_config
 from pausenet.node.node import STORE_FILE
 from pausenet.node.store import Store
@@ -195,6 +197,29 @@ def running(cluster: Cluster, nodes: Sequence[ClusterNode]) -> Iterator[None]:
         yield
     finally:
         cluster.stop(nodes, grace_s=5.0)
+
+
+async def ready(cluster: Cluster, nodes: Sequence[ClusterNode], statements: int) -> None:
+    """Wait until the nodes are up. Up to a few thousand statements: until every node sees every
+    other fresh (`Cluster.wait_ready`). Beyond, only until each has loaded its store and answers:
+    wait_ready asks for whole views over and over, which at 30,000 statements costs each node
+    more than its peers' gossip deadlines allow (the nodes time out each other's calls)."""
+    if statements <= 5000:
+        await cluster.wait_ready(nodes, deadline_s=60 + statements / 50)
+        return
+    deadline = time.monotonic() + 60 + statements / 100
+    for n in nodes:
+        while True:
+            if not cluster.is_running(n):
+                raise RuntimeError(cluster.exit_note(n, " while loading its store"))
+            try:
+                async with OversightClient(n.address, timeout=2.0) as c:
+                    await c.get_charter()
+                break
+            except NodeError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{n.member} not answering; see {n.log}") from None
+                await asyncio.sleep(0.2)
 
 
 # -- helper processes (bench/_peer.py) -----------------------------------------------------------

@@ -27,6 +27,7 @@ from _common import (
     make_cluster,
     ports,
     preload,
+    ready,
     rss_mib,
     running,
     sign_log,
@@ -81,7 +82,7 @@ async def _nodes_idle(tmp: Path, nodes: int, statements: int, seconds: float) ->
     await preload(cluster, cluster.nodes, log)
     async with Relays(targets) as relays:
         with running(cluster, cluster.nodes):
-            await cluster.wait_ready(cluster.nodes, deadline_s=60 + statements / 50)
+            await ready(cluster, cluster.nodes, statements)
             await asyncio.sleep(SETTLE_S)
             g0 = await _gossip_counts(cluster)
             pids = [n.pid for n in cluster.nodes if n.pid is not None]

@@ -24,6 +24,7 @@ from _common import (
     make_cluster,
     ports,
     preload,
+    ready,
     running,
     sign_log,
     wait_port,
@@ -72,7 +73,8 @@ async def getview(tmp: Path, statements: int, seconds: float) -> Row:
     labs = [n.member for n in cluster.nodes]
     await preload(cluster, cluster.nodes, sign_log(cluster, statements, labs))
     with running(cluster, cluster.nodes):
-        await cluster.wait_ready(cluster.nodes, deadline_s=60 + statements / 100)
+        await ready(cluster, cluster.nodes, statements)
+        await asyncio.sleep(2.0)  # first heartbeats and exchanges settle
         target = cluster.nodes[0]
         assert target.pid is not None
         async with OversightClient(target.address, timeout=120.0) as c:
@@ -170,7 +172,7 @@ async def catchup(tmp: Path, statements: int, timeout: float) -> Row:
         return await real_execute(self, fn, *a, **kw)
 
     with running(cluster, others):
-        await cluster.wait_ready(others, deadline_s=60 + statements / 100)
+        await ready(cluster, others, statements)
         node = Node(load_config(fresh.config))
         replica_mod.verify_envelope = count_verify  # type: ignore[assignment]
         replica_mod.Replica.ingest = count_ingest  # type: ignore[method-assign]
@@ -222,7 +224,7 @@ async def _issue_rate(tmp: Path, held: int, calls: int) -> dict[str, float]:
     log = sign_log(cluster, held, [n.member for n in cluster.nodes])
     await preload(cluster, cluster.nodes, log)
     with running(cluster, cluster.nodes):
-        await cluster.wait_ready(cluster.nodes, deadline_s=60 + held / 100)
+        await ready(cluster, cluster.nodes, held)
         n = cluster.nodes[0]
         async with AdminClient(n.admin_address, read_admin_token(n.admin_token), timeout=60) as a:
             await a.attest_trigger(TRIGGER, note="warm-up")

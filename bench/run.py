@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import json
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -184,6 +185,19 @@ def main() -> int:
         ap.error(f"unknown row {', '.join(bad)}; choose from {', '.join(ROWS)}")
     if not Path("/proc/self/stat").exists():
         ap.error("the benchmarks read /proc (Linux only)")
+
+    def on_term(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # so every row's clean-up runs: its node processes are stopped
+
+    signal.signal(signal.SIGTERM, on_term)
+    try:
+        return _run(a)
+    except KeyboardInterrupt:
+        print("interrupted; the rows run so far are lost", file=sys.stderr)
+        return 130
+
+
+def _run(a: argparse.Namespace) -> int:
     plan = PLANS["quick" if a.quick else "full" if a.full else "default"]
     mach_before = machine()
     results: list[Row] = []
