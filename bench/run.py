@@ -109,6 +109,11 @@ def notes(r: Row) -> str:
     """The detail a row's figure needs to be read: what it costs and why."""
     d = r.detail
     kind = r.key.partition(".")[0]
+    if kind == "getview" and d.get("refused"):
+        return (
+            f"every call refused: the {d['reply_bytes'] / 1e6:.1f} MB reply is over the node's"
+            f" 4 MiB gRPC send limit; {d['node_cpu_ms_per_call']:.0f} ms CPU a refused call"
+        )
     if kind == "getview":
         return (
             f"{d['reply_bytes'] / 1000:,.1f} KB a reply; CPU {d['node_cpu_ms_per_call']:.2f} ms"
