@@ -93,7 +93,7 @@ def table(rows: list[Row]) -> str:
             r.label,
             fmt(r.value, r.unit),
             f"{fmt(r.baseline, r.unit)} ({r.baseline_label})" if r.baseline is not None else "—",
-            f"{r.ratio:.3g}x" if r.ratio is not None else "—",
+            f"{fmt(r.ratio)}x" if r.ratio is not None else "—",
             r.goal,
             {True: "yes", False: "NO", None: "—"}[r.met],
         )
@@ -149,7 +149,7 @@ def markdown(report: dict[str, Any]) -> str:
     for d in report["rows"]:
         r = Row(**d)
         base = f"{fmt(r.baseline, r.unit)}: {r.baseline_label}" if r.baseline is not None else "—"
-        ratio = f"{r.ratio:.3g}×" if r.ratio is not None else "—"
+        ratio = f"{fmt(r.ratio)}×" if r.ratio is not None else "—"
         met = {True: "yes", False: "**no**", None: "—"}[r.met]
         lines.append(
             f"| {r.label} | {fmt(r.value, r.unit)} | {base} | {ratio} | {r.goal} | {met}"
