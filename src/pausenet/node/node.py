@@ -29,6 +29,7 @@ from types import TracebackType
 
 from pausenet.core.answer import sign_answer
 from pausenet.core.charter import Charter, Role, load_charter
+from pausenet.core.dsse import Envelope
 from pausenet.core.evidence import Evidence, check_evidence
 from pausenet.core.keys import SigningKey, load_signing_key
 from pausenet.core.records import (
@@ -46,10 +47,17 @@ from pausenet.core.view import PauseState, View
 from pausenet.errors import ConfigError, PausenetError, SigningRefusedError, StoreError
 from pausenet.node import rpc
 from pausenet.node.config import NODE_FILE, NodeConfig, is_loopback, parse_host_port
-from pausenet.node.gossip import GossipConfig, GossipEngine
+from pausenet.node.gossip import (
+    DigestReply,
+    ExchangeReply,
+    GossipConfig,
+    GossipEngine,
+    GossipService,
+)
 from pausenet.node.limits import PeerGuard, RateLimit
-from pausenet.node.messages import Items
-from pausenet.node.replica import Replica
+from pausenet.node.messages import Digest, Items
+from pausenet.node.peerauth import Authenticator
+from pausenet.node.replica import IngestReport, Replica
 from pausenet.node.store import Store
 from pausenet.node.tls import TlsFiles
 
@@ -94,7 +102,9 @@ class Node:
         self.key: SigningKey
         self.store: Store | None = None
         self.replica: Replica
+        self.authenticator: Authenticator  # who may gossip with this node (sessions)
         self.engine: GossipEngine | None = None
+        self._gossip: GossipService
         self.address = ""  # bound public address, host:port
         self.admin_address = ""
         self.admin_token = ""
@@ -104,8 +114,8 @@ class Node:
         self.failure: str | None = None  # why the node stopped on its own, if it did
         # heads and evidence already told to the operator (what the store held at start counts)
         self._seen: tuple[dict[str, int], frozenset[bytes]] = ({}, frozenset())
-        self._servers: list[object] = []
-        self._transport: object | None = None
+        self._servers: list[rpc.RpcServer] = []
+        self._transport: rpc.GrpcTransport | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._stop = asyncio.Event()
         self._closed = asyncio.Event()
@@ -168,13 +178,17 @@ class Node:
         self.admin_token = _admin_token(cfg.admin_token_file)
 
         self.tls = cfg.tls.read() if cfg.tls is not None else None
+        self.authenticator = Authenticator(self.charter, self.member)
+        self._gossip = GossipService(self.replica, on_change=self._notify)
         self._transport = rpc.GrpcTransport(
             self.charter, self.key, self.member, self.clock, self.tls, self._member_at
         )
-        public, self.address = await rpc.start_public_server(self, cfg.listen)
+        public = await rpc.start_public_server(self, cfg.listen, self.tls)
         self._servers.append(public)
-        admin, self.admin_address = await rpc.start_admin_server(self, cfg.admin_listen)
+        self.address = public.address
+        admin = await rpc.start_admin_server(self, cfg.admin_listen, self.tls)
         self._servers.append(admin)
+        self.admin_address = admin.address
         self._advertised = self.address if cfg.advertise is None else cfg.advertise
         if not is_valid_address(self._advertised):
             # e.g. an IPv6 listen address with a zone index: peers would reject every heartbeat
@@ -266,7 +280,7 @@ class Node:
         grace = self.options.shutdown_grace_s
         for server in self._servers:
             with contextlib.suppress(Exception):
-                await server.stop(grace)  # type: ignore[attr-defined]
+                await server.stop(grace)
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:
@@ -274,7 +288,7 @@ class Node:
                 await t
         if self._transport is not None:
             with contextlib.suppress(Exception):
-                await self._transport.close()  # type: ignore[attr-defined]
+                await self._transport.close()
         if self.store is not None:
             await self.store.close()
         if self._lock_fd is not None:
@@ -329,9 +343,28 @@ class Node:
             out.update(self.engine.counters)
         return dict(sorted(out.items()))
 
-    def signed_view(self, nonce: bytes) -> tuple[View, object]:
+    def signed_view(self, nonce: bytes) -> tuple[View, Envelope]:
         v = self.view()
-        return v, sign_answer(self.key, self.charter, self.member, nonce, v)
+        return v, self.sign_answer(nonce, v)
+
+    def sign_answer(self, nonce: bytes, view: View) -> Envelope:
+        """This node's signed answer for an overseer's nonce, stating `view`."""
+        return sign_answer(self.key, self.charter, self.member, nonce, view)
+
+    @property
+    def admin_token_file(self) -> Path:
+        return self.config.admin_token_file
+
+    # -- gossip, served --------------------------------------------------------------------
+
+    def get_digest(self, summary_hash: bytes) -> DigestReply:
+        return self._gossip.get_digest(summary_hash)
+
+    async def exchange(self, digest: Digest, items: Items) -> tuple[ExchangeReply, IngestReport]:
+        """A peer's Exchange call: ingest its items, answer with what it lacks."""
+        got = await self._gossip.exchange_with_report(digest, items)
+        self._in_touch.set()  # a peer told us what it holds: our own log is caught up
+        return got
 
     # -- own statements -------------------------------------------------------------------
 

@@ -1,0 +1,199 @@
+"""The node's two gRPC servers: public (Gossip, Oversight) and admin (Admin), each with health
+and reflection.
+
+Message sizes are bounded by the charter's `max_message_bytes`, so an oversized message is
+refused by gRPC before it is parsed; a request that is not valid protobuf for its method is
+refused with INVALID_ARGUMENT.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+from google.protobuf import message_factory
+from google.protobuf.descriptor import ServiceDescriptor
+from google.protobuf.message import DecodeError
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from pausenet.errors import ConfigError
+from pausenet.node.config import parse_host_port
+from pausenet.node.rpc.admin_server import AdminServicer
+from pausenet.node.rpc.api import NodeApi
+from pausenet.node.rpc.channels import SERVER_OPTIONS, channel_options
+from pausenet.node.rpc.gossip_server import GossipServicer
+from pausenet.node.rpc.oversight_server import OversightServicer
+from pausenet.node.tls import TlsFiles
+from pausenet.v1 import admin_pb2, gossip_pb2, oversight_pb2
+
+__all__ = ["SERVICE_NAMES", "RpcServer", "start_admin_server", "start_public_server"]
+
+_GOSSIP = gossip_pb2.DESCRIPTOR.services_by_name["Gossip"]
+_OVERSIGHT = oversight_pb2.DESCRIPTOR.services_by_name["Oversight"]
+_ADMIN = admin_pb2.DESCRIPTOR.services_by_name["Admin"]
+_HEALTH = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+SERVICE_NAMES = (_GOSSIP.full_name, _OVERSIGHT.full_name, _ADMIN.full_name)
+
+
+class RpcServer:
+    """A started gRPC server and the health status it reports for its services."""
+
+    def __init__(
+        self,
+        server: grpc.aio.Server,
+        health_servicer: health.aio.HealthServicer,
+        services: tuple[str, ...],
+        address: str,
+    ) -> None:
+        self.address = address  # host:port it is bound to
+        self._server = server
+        self._health = health_servicer
+        self._services = services
+
+    async def set_serving(self, serving: bool) -> None:
+        status = (
+            health_pb2.HealthCheckResponse.SERVING
+            if serving
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        for name in ("", *self._services):
+            await self._health.set(name, status)
+
+    async def stop(self, grace: float) -> None:
+        """Say NOT_SERVING for good, refuse new calls, and cancel the rest after `grace`."""
+        await self._health.enter_graceful_shutdown()
+        await self._server.stop(grace)
+
+
+async def start_public_server(node: NodeApi, listen: str, tls: TlsFiles | None) -> RpcServer:
+    """Gossip, Oversight, health and reflection on `listen`."""
+    server = grpc.aio.server(
+        options=[*channel_options(node.charter.limits.max_message_bytes), *SERVER_OPTIONS]
+    )
+    malformed = _malformed_counter(node)
+    _register(server, GossipServicer(node), _GOSSIP, malformed)
+    _register(server, OversightServicer(node), _OVERSIGHT, malformed)
+    return await _start(server, (_GOSSIP.full_name, _OVERSIGHT.full_name), listen, "listen", tls)
+
+
+async def start_admin_server(node: NodeApi, listen: str, tls: TlsFiles | None) -> RpcServer:
+    """Admin (token required), health and reflection on `listen`, loopback by default."""
+    server = grpc.aio.server(options=[*channel_options(1024 * 1024), *SERVER_OPTIONS])
+    _register(server, AdminServicer(node), _ADMIN, _malformed_counter(node))
+    return await _start(server, (_ADMIN.full_name,), listen, "admin_listen", tls)
+
+
+async def _start(
+    server: grpc.aio.Server,
+    services: tuple[str, ...],
+    listen: str,
+    key: str,
+    tls: TlsFiles | None,
+) -> RpcServer:
+    hs = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(hs, server)
+    reflection.enable_server_reflection((*services, _HEALTH, reflection.SERVICE_NAME), server)
+    address = await _bind(server, listen, key, tls)
+    rpc_server = RpcServer(server, hs, services, address)
+    await rpc_server.set_serving(True)
+    return rpc_server
+
+
+def _malformed_counter(node: NodeApi) -> Callable[[], None]:
+    def count() -> None:
+        node.guard.refused["malformed-request"] += 1
+
+    return count
+
+
+class _Malformed:
+    """Stands for a request whose bytes did not parse; the handler refuses it."""
+
+    __slots__ = ()
+
+
+_MALFORMED = _Malformed()
+
+
+def _register(
+    server: grpc.aio.Server,
+    servicer: object,
+    service: ServiceDescriptor,
+    on_malformed: Callable[[], None],
+) -> None:
+    """Like the generated add_*_to_server, but a request that is not valid protobuf for its
+    method is refused with INVALID_ARGUMENT (the generated handlers parse before the servicer
+    runs, and a parse error becomes UNKNOWN)."""
+    handlers = {}
+    for method in service.methods:
+        request_cls = message_factory.GetMessageClass(method.input_type)
+        impl = getattr(servicer, method.name)
+
+        def parse(data: bytes, cls: Any = request_cls) -> Any:
+            try:
+                return cls.FromString(data)
+            except (DecodeError, ValueError, RuntimeError):
+                return _MALFORMED
+
+        if method.server_streaming:
+
+            async def stream(req: Any, ctx: Any, impl: Any = impl, name: str = method.name) -> Any:
+                if req is _MALFORMED:
+                    on_malformed()
+                    await ctx.abort(grpc.StatusCode.INVALID_ARGUMENT, f"{name}: not valid protobuf")
+                async for item in impl(req, ctx):
+                    yield item
+
+            handlers[method.name] = grpc.unary_stream_rpc_method_handler(
+                stream, request_deserializer=parse, response_serializer=_serialize
+            )
+        else:
+
+            async def unary(req: Any, ctx: Any, impl: Any = impl, name: str = method.name) -> Any:
+                if req is _MALFORMED:
+                    on_malformed()
+                    await ctx.abort(grpc.StatusCode.INVALID_ARGUMENT, f"{name}: not valid protobuf")
+                return await impl(req, ctx)
+
+            handlers[method.name] = grpc.unary_unary_rpc_method_handler(
+                unary, request_deserializer=parse, response_serializer=_serialize
+            )
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(service.full_name, handlers),)
+    )
+
+
+def _serialize(message: Any) -> bytes:
+    out: bytes = message.SerializeToString()
+    return out
+
+
+async def _bind(server: grpc.aio.Server, listen: str, key: str, tls: TlsFiles | None) -> str:
+    host, _ = parse_host_port(listen)
+    try:
+        if tls is None:
+            port = server.add_insecure_port(listen)
+        else:
+            assert tls.key is not None
+            assert tls.cert is not None
+            creds = grpc.ssl_server_credentials(
+                [(tls.key, tls.cert)],
+                root_certificates=tls.ca,
+                require_client_auth=tls.client_auth,
+            )
+            port = server.add_secure_port(listen, creds)
+    except RuntimeError as exc:
+        port = 0
+        cause: BaseException | None = exc
+    else:
+        cause = None
+    if not port:
+        raise ConfigError(
+            f"{key} {listen}: cannot listen there (port in use or address not on this host);"
+            " pick another port"
+        ) from cause
+    await server.start()
+    shown = f"[{host}]" if ":" in host else host
+    return f"{shown}:{port}"
