@@ -7,8 +7,13 @@ their lifecycle.
 Start-up opens the store, finishes any statement a crash left journaled, re-verifies and loads
 every stored item, binds the public (Gossip, Oversight, health, reflection) and admin servers,
 signs a first heartbeat and starts the gossip and heartbeat loops. A failure part-way tears down
-what had started. `stop()` is idempotent and bounded by a grace period: the servers stop taking
-calls, the loops are cancelled and awaited, the transport and then the store are closed.
+what had started. `stop()` is idempotent and bounded by a grace period: the servers say
+NOT_SERVING and stop taking calls, calls in flight get the grace period, the loops are cancelled,
+work that must finish (a signature, an ingest) finishes, then the transport and the store close.
+
+Concurrency is structured (anyio on asyncio): the loops, and the work handed over by gRPC
+handlers, run in one task group that a single task owns from start to stop; a loop that ends
+or fails stops the node, loudly.
 """
 
 from __future__ import annotations
@@ -22,10 +27,12 @@ import os
 import secrets
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+
+import anyio
 
 from pausenet.core.answer import sign_answer
 from pausenet.core.charter import Charter, Role, load_charter
@@ -46,6 +53,7 @@ from pausenet.core.verify import Rejection, Verified, is_valid_address, verify_e
 from pausenet.core.view import PauseState, View
 from pausenet.errors import ConfigError, PausenetError, SigningRefusedError, StoreError
 from pausenet.node import rpc
+from pausenet.node.concurrency import Changes, Completions, NotRunningError
 from pausenet.node.config import NODE_FILE, NodeConfig, is_loopback, parse_host_port
 from pausenet.node.gossip import (
     DigestReply,
@@ -116,13 +124,13 @@ class Node:
         self._seen: tuple[dict[str, int], frozenset[bytes]] = ({}, frozenset())
         self._servers: list[rpc.RpcServer] = []
         self._transport: rpc.GrpcTransport | None = None
-        self._tasks: list[asyncio.Task[None]] = []
-        self._stop = asyncio.Event()
-        self._closed = asyncio.Event()
+        self._runner: asyncio.Task[None] | None = None  # owns the task group, start to stop
+        self._work = Completions()  # work that must finish, run in that task group
         self._stopping = False
-        self._changed = asyncio.Condition()
-        self._facts_changed = asyncio.Event()
-        self._in_touch = asyncio.Event()  # a gossip exchange with some peer has succeeded
+        self._stop_requested = anyio.Event()
+        self._closed = anyio.Event()
+        self.changes = Changes()  # bumped whenever the facts change
+        self._in_touch = anyio.Event()  # a gossip exchange with some peer has succeeded
         self._view_cache: tuple[int, int, View] | None = None
         self.guard = PeerGuard(self.options.peer_limits)
 
@@ -207,12 +215,11 @@ class Node:
             on_contact=self._in_touch.set,
         )
         await self.issue_heartbeat()
-        self._tasks = [
-            asyncio.create_task(self.engine.run(self._stop), name="gossip"),
-            asyncio.create_task(self._heartbeat_loop(), name="heartbeat"),
-        ]
-        for t in self._tasks:
-            t.add_done_callback(self._task_done)
+        running = anyio.Event()
+        self._runner = asyncio.get_running_loop().create_task(
+            self._run(self.engine, running), name=f"node {self.member}"
+        )
+        await running.wait()
         log.info(
             "node %s up: gossip and oversight on %s, admin on %s, %d peer(s) configured,"
             " charter %s",
@@ -261,44 +268,82 @@ class Node:
             len(evidence),
         )
 
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        """A loop that ends on its own is a failure: log it and stop the node, loudly."""
-        if task.cancelled() or self._stopping:
+    async def _run(self, engine: GossipEngine, running: anyio.Event) -> None:
+        """The node's one task group: its loops, and work gRPC handlers hand over, from start
+        until a stop is requested; then drain the servers, cancel the loops, let shielded work
+        finish, and close what start opened."""
+        try:
+            async with anyio.create_task_group() as tg:
+                self._work.attach(tg)
+                tg.start_soon(self._keep, "gossip", engine.run)
+                tg.start_soon(self._keep, "heartbeat", self._heartbeat_loop)
+                running.set()
+                await self._stop_requested.wait()
+                await self._drain()
+                self._work.attach(None)
+                tg.cancel_scope.cancel()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._close()
+
+    async def _keep(self, name: str, loop: Callable[[], Awaitable[None]]) -> None:
+        """Run one of the node's loops. A loop that ends on its own is a failure: log it and
+        stop the node, loudly."""
+        exc: Exception | None = None
+        try:
+            await loop()
+        except Exception as e:
+            exc = e
+        if self._stopping:
             return
-        exc = task.exception()
-        self.failure = f"{task.get_name()} loop {'failed: ' + repr(exc) if exc else 'ended'}"
+        self.failure = f"{name} loop {'failed: ' + repr(exc) if exc else 'ended'}"
         log.error("node %s stopping: %s", self.member, self.failure, exc_info=exc)
-        asyncio.get_running_loop().create_task(self.stop())
+        self._request_stop()
+
+    def _request_stop(self) -> None:
+        if not self._stopping:
+            self._stopping = True
+            self._stop_requested.set()
+            self.changes.bump()  # watchers wake, see the node stopping, and end
 
     async def stop(self) -> None:
-        """Stop serving and close everything; safe to call more than once."""
-        if self._stopping:
-            await self._closed.wait()
-            return
-        self._stopping = True
-        self._stop.set()
+        """Stop serving and close everything; safe to call more than once, bounded by the
+        grace period (plus whatever signing or ingest is under way, which must finish)."""
+        first = not self._stopping
+        self._request_stop()
+        if self._runner is None:
+            if first:  # start failed before the loops ran: tear down what it opened
+                with anyio.CancelScope(shield=True):
+                    await self._drain()
+                    await self._close()
+        else:
+            await asyncio.wait({self._runner})  # never raises; the runner logs its own failures
+        await self._closed.wait()
+
+    async def _drain(self) -> None:
+        """The servers say NOT_SERVING and refuse new calls; calls in flight get the grace
+        period, then they are cancelled."""
         grace = self.options.shutdown_grace_s
-        for server in self._servers:
-            with contextlib.suppress(Exception):
-                await server.stop(grace)
-        for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
-        if self._transport is not None:
-            with contextlib.suppress(Exception):
-                await self._transport.close()
-        if self.store is not None:
-            await self.store.close()
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)  # releases the data dir for the next node
-            self._lock_fd = None
-        async with self._changed:
-            self._changed.notify_all()
-        self._closed.set()
-        if self.address:
-            log.info("node %s stopped", self.member)
+        with anyio.move_on_after(grace + 1.0):  # even a server that does not stop in time
+            async with anyio.create_task_group() as tg:
+                for server in self._servers:
+                    tg.start_soon(_stop_server, server, grace)
+
+    async def _close(self) -> None:
+        try:
+            if self._transport is not None:
+                with anyio.move_on_after(self.options.shutdown_grace_s):
+                    with contextlib.suppress(Exception):
+                        await self._transport.close()
+            if self.store is not None:
+                await self.store.close()
+        finally:
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)  # releases the data dir for the next node
+                self._lock_fd = None
+            self._closed.set()
+            if self.address:
+                log.info("node %s stopped", self.member)
 
     async def wait_closed(self) -> None:
         await self._closed.wait()
@@ -311,20 +356,7 @@ class Node:
 
     def _notify(self) -> None:
         self._view_cache = None
-        self._facts_changed.set()
-
-        async def wake() -> None:
-            async with self._changed:
-                self._changed.notify_all()
-
-        if not self._stopping:
-            task = asyncio.get_running_loop().create_task(wake())
-            task.add_done_callback(lambda _t: None)
-
-    async def wait_for_change(self, timeout: float) -> None:
-        async with self._changed:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), timeout)
+        self.changes.bump()
 
     def view(self) -> View:
         now = self.clock()
@@ -361,24 +393,32 @@ class Node:
         return self._gossip.get_digest(summary_hash)
 
     async def exchange(self, digest: Digest, items: Items) -> tuple[ExchangeReply, IngestReport]:
-        """A peer's Exchange call: ingest its items, answer with what it lacks."""
-        got = await self._gossip.exchange_with_report(digest, items)
-        self._in_touch.set()  # a peer told us what it holds: our own log is caught up
-        return got
+        """A peer's Exchange call: ingest its items, answer with what it lacks. The ingest runs
+        to its end even if the caller is cancelled; raises NotRunningError once stopping."""
+
+        async def exchange() -> tuple[ExchangeReply, IngestReport]:
+            got = await self._gossip.exchange_with_report(digest, items)
+            self._in_touch.set()  # a peer told us what it holds: our own log is caught up
+            return got
+
+        return await self._work.run(exchange)
 
     # -- own statements -------------------------------------------------------------------
 
     async def _issue(self, body: Body) -> SignedStatement:
-        # Once signing starts it runs to the end even if the caller is cancelled (an Admin client
-        # that gives up cancels its handler): a store write cut off inside its transaction, or a
-        # statement in the store but not in the replica, would leave the node unable to sign.
-        return await asyncio.shield(self._issue_now(body))
-
-    async def _issue_now(self, body: Body) -> SignedStatement:
-        assert self.store is not None
         if self._stopping:
             raise SigningRefusedError("the node is shutting down")
         await self._caught_up_with_own_log()
+        # Once signing starts it runs to the end even if the caller is cancelled (an Admin client
+        # that gives up cancels its handler): a store write cut off inside its transaction, or a
+        # statement in the store but not in the replica, would leave the node unable to sign.
+        try:
+            return await self._work.run(lambda: self._issue_now(body))
+        except NotRunningError:
+            raise SigningRefusedError("the node is shutting down") from None
+
+    async def _issue_now(self, body: Body) -> SignedStatement:
+        assert self.store is not None
         st = await self.store.issue_statement(
             self.key, self.charter, self.member, body, self.clock()
         )
@@ -399,9 +439,9 @@ class Node:
         if self.engine is None or not self.engine.peers():
             self._in_touch.set()  # nobody to hear from: a federation of one, or no peers yet
             return
-        try:
-            await asyncio.wait_for(self._in_touch.wait(), _FIRST_CONTACT_WAIT_S)
-        except TimeoutError:
+        with anyio.move_on_after(_FIRST_CONTACT_WAIT_S):
+            await self._in_touch.wait()
+        if not self._in_touch.is_set():
             raise SigningRefusedError(
                 "not yet in touch with any peer since start; the node signs nothing until one"
                 " exchange has shown it this member's latest statements (check its peers)"
@@ -555,22 +595,18 @@ class Node:
         interval = self.options.heartbeat_interval_s or min(
             10.0, self.charter.rules.heartbeat_ttl_s / 3
         )
-        loop = asyncio.get_running_loop()
+        seen = self.changes.version
         start = self.view()
         last = (start.certified_state, start.epoch)
-        next_due = loop.time() + interval
-        while not self._stop.is_set():
-            self._facts_changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self._facts_changed.wait(), timeout=max(0.0, next_due - loop.time())
-                )
-            if self._stop.is_set():
-                return
+        next_due = anyio.current_time() + interval
+        while True:
+            with anyio.move_on_after(max(0.0, next_due - anyio.current_time())):
+                await self.changes.wait(seen)
+            seen = self.changes.version  # the view below has every change up to here
             v = self.view()
             now_certified = (v.certified_state, v.epoch)
             self._log_news(v)
-            if loop.time() < next_due and now_certified == last:
+            if anyio.current_time() < next_due and now_certified == last:
                 continue
             if now_certified != last:
                 log.info(
@@ -584,8 +620,15 @@ class Node:
                 await self.issue_heartbeat()
             except PausenetError as exc:
                 log.error("could not sign a heartbeat: %s", exc)
-            next_due = loop.time() + interval
-            await asyncio.sleep(0.05)  # at most ~20 heartbeats a second, whatever the churn
+            next_due = anyio.current_time() + interval
+            await anyio.sleep(0.05)  # at most ~20 heartbeats a second, whatever the churn
+
+
+async def _stop_server(server: rpc.RpcServer, grace: float) -> None:
+    try:
+        await server.stop(grace)
+    except Exception as exc:  # stopping goes on: the store must still be closed
+        log.debug("server %s did not stop cleanly: %s", server.address, exc)
 
 
 def _heads(v: View) -> dict[str, int]:

@@ -15,6 +15,7 @@ from pausenet.core.dsse import Envelope
 from pausenet.core.evidence import Evidence
 from pausenet.core.records import ComplianceState, Decision, SignedStatement
 from pausenet.core.view import View
+from pausenet.node.concurrency import Changes
 from pausenet.node.gossip import DigestReply, ExchangeReply
 from pausenet.node.limits import PeerGuard
 from pausenet.node.messages import Digest, Items
@@ -64,7 +65,7 @@ class NodeApi(Protocol):
 
     async def exchange(self, digest: Digest, items: Items) -> tuple[ExchangeReply, IngestReport]:
         """Ingest a peer's items and answer with what it lacks; runs to its end even if the
-        caller is cancelled."""
+        caller is cancelled. Raises NotRunningError once the node is stopping."""
         ...
 
     # -- oversight --
@@ -72,7 +73,10 @@ class NodeApi(Protocol):
 
     def sign_answer(self, nonce: bytes, view: View) -> Envelope: ...
 
-    async def wait_for_change(self, timeout: float) -> None: ...
+    @property
+    def changes(self) -> Changes:
+        """Bumped whenever the facts change (and once when the node starts stopping)."""
+        ...
 
     # -- admin --
     @property

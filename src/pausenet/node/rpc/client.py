@@ -6,7 +6,6 @@ errors become `PeerError` at this boundary.
 
 from __future__ import annotations
 
-import asyncio
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -60,7 +59,7 @@ class GrpcTransport:
         self.clock = clock
         self._channels: OrderedDict[str, grpc.aio.Channel] = OrderedDict()
         self._sessions: dict[str, str] = {}
-        self._closing: set[asyncio.Task[None]] = set()
+        self._evicted: list[grpc.aio.Channel] = []  # closed by the next call, in its task
 
     def peer(self, address: str) -> _GrpcPeer:
         ch = self._channels.get(address)
@@ -70,25 +69,24 @@ class GrpcTransport:
             while len(self._channels) > _MAX_CHANNELS:
                 old_address, old = self._channels.popitem(last=False)
                 self._sessions.pop(old_address, None)
-                self._close_soon(old)
+                self._evicted.append(old)
         else:
             self._channels.move_to_end(address)
         return _GrpcPeer(self, gossip_pb2_grpc.GossipStub(ch), address)
 
-    def _close_soon(self, ch: grpc.aio.Channel) -> None:
-        """Close an evicted channel now (in the background), not at shutdown: a member that
-        keeps changing its advertised address must not pile up open connections."""
-        task = asyncio.get_running_loop().create_task(ch.close())
-        self._closing.add(task)
-        task.add_done_callback(self._closing.discard)
+    async def close_evicted(self) -> None:
+        """Close channels evicted from the table: at the next call, not at shutdown, so a member
+        that keeps changing its advertised address cannot pile up open connections."""
+        while self._evicted:
+            await self._evicted.pop().close()
 
     async def close(self) -> None:
-        chans = list(self._channels.values())
+        chans = [*self._channels.values(), *self._evicted]
         self._channels.clear()
+        self._evicted.clear()
         self._sessions.clear()
         for ch in chans:
             await ch.close()
-        await asyncio.gather(*self._closing, return_exceptions=True)
 
 
 class _GrpcPeer:
@@ -127,6 +125,7 @@ class _GrpcPeer:
         return str(reply.session)
 
     async def _call(self, method: Any, request: Any, timeout: float) -> Any:
+        await self.t.close_evicted()
         for attempt in (1, 2):
             token = await self._session(timeout)
             try:

@@ -8,6 +8,7 @@ import grpc
 
 from pausenet.core.payload import CodecError
 from pausenet.errors import PausenetError
+from pausenet.node.concurrency import NotRunningError
 from pausenet.node.rpc.api import NodeApi
 from pausenet.node.rpc.channels import SESSION_KEY
 from pausenet.node.wire import (
@@ -118,6 +119,8 @@ class GossipServicer(gossip_pb2_grpc.GossipServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         try:
             reply, report = await self.node.exchange(digest, items)
+        except NotRunningError:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "the node is shutting down")
         except PausenetError as exc:  # our own store failed: not the peer's fault
             log.error("exchange from %s failed here: %s", member, exc)
             await context.abort(grpc.StatusCode.UNAVAILABLE, "the node could not store the items")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import anyio
 import grpc
 
 from pausenet.core.answer import MAX_NONCE, MIN_NONCE
@@ -49,6 +50,8 @@ class OversightServicer(oversight_pb2_grpc.OversightServicer):
     async def WatchView(
         self, request: oversight_pb2.WatchViewRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[oversight_pb2.ViewReply]:
+        changes = self.node.changes
+        seen = changes.version
         last: tuple[object, ...] | None = None
         while not self.node.stopping:
             v = self.node.view()
@@ -56,7 +59,9 @@ class OversightServicer(oversight_pb2_grpc.OversightServicer):
             if fp != last:
                 last = fp
                 yield view_to_pb(v, answered_by=self.node.member, signed_answer=None)
-            await self.node.wait_for_change(_WATCH_TICK_S)
+            # the view changes with time too (freshness): look again at least every tick
+            with anyio.move_on_after(_WATCH_TICK_S):
+                seen = await changes.wait(seen)
 
     async def GetLog(
         self, request: oversight_pb2.GetLogRequest, context: grpc.aio.ServicerContext
