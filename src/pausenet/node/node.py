@@ -88,6 +88,7 @@ class NodeOptions:
     gossip: GossipConfig = field(default_factory=GossipConfig.local)
     heartbeat_interval_s: float | None = None  # default: a third of the charter's TTL, <= 10 s
     shutdown_grace_s: float = 2.0
+    server_limits: rpc.ServerLimits = field(default_factory=rpc.ServerLimits)
     # per peer: challenge/auth calls per address, digest and exchange calls per member; an
     # exchange costs 1 + items/50 tokens, so a flood of large messages is throttled too
     peer_limits: Mapping[str, RateLimit] = field(
@@ -191,7 +192,9 @@ class Node:
         self._transport = rpc.GrpcTransport(
             self.charter, self.key, self.member, self.clock, self.tls, self._member_at
         )
-        public = await rpc.start_public_server(self, cfg.listen, self.tls)
+        public = await rpc.start_public_server(
+            self, cfg.listen, self.tls, self.options.server_limits
+        )
         self._servers.append(public)
         self.address = public.address
         admin = await rpc.start_admin_server(self, cfg.admin_listen, self.tls)
@@ -374,6 +377,10 @@ class Node:
         if self.engine is not None:
             out.update(self.engine.counters)
         return dict(sorted(out.items()))
+
+    @property
+    def facts_version(self) -> int:
+        return self.replica.version
 
     def signed_view(self, nonce: bytes) -> tuple[View, Envelope]:
         v = self.view()

@@ -7,6 +7,7 @@ errors are translated to `PeerError` at the client (`client`). Channel options l
 """
 
 from pausenet.node.rpc.api import NodeApi
+from pausenet.node.rpc.bounds import ServerLimits
 from pausenet.node.rpc.channels import channel_options, open_channel
 from pausenet.node.rpc.client import GrpcTransport
 from pausenet.node.rpc.servers import (
@@ -21,6 +22,7 @@ __all__ = [
     "GrpcTransport",
     "NodeApi",
     "RpcServer",
+    "ServerLimits",
     "channel_options",
     "open_channel",
     "start_admin_server",

@@ -1,8 +1,15 @@
-"""The Oversight service: anyone may ask for the view, a signed answer, a log or the charter."""
+"""The Oversight service: anyone may ask for the view, a signed answer, a log or the charter.
+
+It is open to the world, so it is bounded (`bounds`): calls per client and in total, watch
+streams per client and in total. The view is evaluated and serialized at most once per change of
+the facts per second (`ViewReplies`); a signed answer costs one signature on top.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import anyio
 import grpc
@@ -10,10 +17,13 @@ import grpc
 from pausenet.core.answer import MAX_NONCE, MIN_NONCE
 from pausenet.core.view import View
 from pausenet.node.rpc.api import NodeApi
+from pausenet.node.rpc.bounds import CallSlots, Refused, ServerLimits, StreamSlots
 from pausenet.node.wire import envelope_to_pb, view_to_pb
 from pausenet.v1 import gossip_pb2, oversight_pb2, oversight_pb2_grpc
 
-__all__ = ["OversightServicer"]
+__all__ = ["OversightServicer", "ViewReplies"]
+
+log = logging.getLogger("pausenet.grpc")
 
 _WATCH_TICK_S = 1.0
 
@@ -30,38 +40,98 @@ def _fingerprint(v: View) -> tuple[object, ...]:
     )
 
 
-class OversightServicer(oversight_pb2_grpc.OversightServicer):
+class ViewReplies:
+    """The current view and its serialized ViewReply (unsigned), made at most once per
+    (facts version, clock second).
+
+    The view in a reply is the one evaluated at the first call of its second, and says so in its
+    `now_ms`; a signed answer is made for that same view, so the reply and the answer agree and
+    `pausenet verify` checks both at that time."""
+
     def __init__(self, node: NodeApi) -> None:
         self.node = node
+        self._key: tuple[int, int] | None = None
+        self._view: View | None = None
+        self._bytes = b""
+
+    def current(self) -> tuple[View, bytes]:
+        key = (self.node.facts_version, self.node.clock() // 1000)
+        if key != self._key or self._view is None:
+            view = self.node.view()
+            reply = view_to_pb(view, answered_by=self.node.member, signed_answer=None)
+            self._key, self._view, self._bytes = key, view, reply.SerializeToString()
+        return self._view, self._bytes
+
+
+class OversightServicer(oversight_pb2_grpc.OversightServicer):
+    """Replies are returned as serialized bytes where they come from the cache (the server's
+    serializer passes bytes through)."""
+
+    def __init__(self, node: NodeApi, limits: ServerLimits) -> None:
+        self.node = node
+        self.replies = ViewReplies(node)
+        self.calls = CallSlots(
+            "oversight",
+            limits.oversight_calls_per_client,
+            limits.oversight_calls_running,
+            limits.oversight_calls_waiting,
+        )
+        self.watches = StreamSlots(
+            "watch", limits.watch_streams_per_client, limits.watch_streams_total
+        )
+
+    @asynccontextmanager
+    async def _slot(self, context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
+        try:
+            async with self.calls.slot(context.peer() or "") as slot:
+                yield slot
+        except Refused as exc:
+            self.node.guard.refused["oversight-busy"] += 1
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
 
     async def GetView(
         self, request: oversight_pb2.GetViewRequest, context: grpc.aio.ServicerContext
-    ) -> oversight_pb2.ViewReply:
+    ) -> bytes:
         nonce = request.nonce
         if nonce and not MIN_NONCE <= len(nonce) <= MAX_NONCE:
             await context.abort(
                 grpc.StatusCode.INVALID_ARGUMENT,
                 f"nonce must be {MIN_NONCE} to {MAX_NONCE} bytes, got {len(nonce)}",
             )
-        view = self.node.view()
-        answer = self.node.sign_answer(nonce, view) if nonce else None
-        return view_to_pb(view, answered_by=self.node.member, signed_answer=answer)
+        async with self._slot(context):
+            view, data = self.replies.current()
+            if not nonce:
+                return data
+            # A serialized message followed by another is their merge: the cached reply plus
+            # its signed_answer field, without serializing the view again.
+            answer = envelope_to_pb(self.node.sign_answer(nonce, view))
+            return data + oversight_pb2.ViewReply(signed_answer=answer).SerializeToString()
+        raise AssertionError("unreachable")  # _slot aborts or yields
 
     async def WatchView(
         self, request: oversight_pb2.WatchViewRequest, context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[oversight_pb2.ViewReply]:
-        changes = self.node.changes
-        seen = changes.version
-        last: tuple[object, ...] | None = None
-        while not self.node.stopping:
-            v = self.node.view()
-            fp = _fingerprint(v)
-            if fp != last:
-                last = fp
-                yield view_to_pb(v, answered_by=self.node.member, signed_answer=None)
-            # the view changes with time too (freshness): look again at least every tick
-            with anyio.move_on_after(_WATCH_TICK_S):
-                seen = await changes.wait(seen)
+    ) -> AsyncIterator[bytes]:
+        client = context.peer() or ""
+        try:
+            self.watches.take(client)
+        except Refused as exc:
+            self.node.guard.refused["watch-limit"] += 1
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
+        try:
+            changes = self.node.changes
+            seen = changes.version
+            last: tuple[object, ...] | None = None
+            while not self.node.stopping:
+                view, data = self.replies.current()
+                fp = _fingerprint(view)
+                if fp != last:
+                    last = fp
+                    yield data
+                # the view changes with time too (freshness): look again at least every tick
+                with anyio.move_on_after(_WATCH_TICK_S):
+                    seen = await changes.wait(seen)
+        finally:
+            self.watches.give(client)
 
     async def GetLog(
         self, request: oversight_pb2.GetLogRequest, context: grpc.aio.ServicerContext
@@ -71,25 +141,29 @@ class OversightServicer(oversight_pb2_grpc.OversightServicer):
             await context.abort(
                 grpc.StatusCode.NOT_FOUND, f"{request.member[:64]!r} is not a member of the charter"
             )
-        cap = charter.limits.max_items_per_message
-        limit = min(request.limit or cap, cap)
-        stmts = self.node.replica.log(request.member, request.from_seq or 1, limit)
-        head, _ = self.node.replica.head(request.member)
-        return oversight_pb2.GetLogReply(
-            statements=[envelope_to_pb(s.envelope) for s in stmts], head_seq=head
-        )
+        async with self._slot(context):
+            cap = charter.limits.max_items_per_message
+            limit = min(request.limit or cap, cap)
+            stmts = self.node.replica.log(request.member, request.from_seq or 1, limit)
+            head, _ = self.node.replica.head(request.member)
+            return oversight_pb2.GetLogReply(
+                statements=[envelope_to_pb(s.envelope) for s in stmts], head_seq=head
+            )
+        raise AssertionError("unreachable")
 
     async def GetEvidence(
         self, request: oversight_pb2.GetEvidenceRequest, context: grpc.aio.ServicerContext
     ) -> oversight_pb2.GetEvidenceReply:
-        return oversight_pb2.GetEvidenceReply(
-            evidence=[
-                gossip_pb2.EvidencePair(
-                    first=envelope_to_pb(e.first), second=envelope_to_pb(e.second)
-                )
-                for e in self.node.replica.evidence()
-            ]
-        )
+        async with self._slot(context):
+            return oversight_pb2.GetEvidenceReply(
+                evidence=[
+                    gossip_pb2.EvidencePair(
+                        first=envelope_to_pb(e.first), second=envelope_to_pb(e.second)
+                    )
+                    for e in self.node.replica.evidence()
+                ]
+            )
+        raise AssertionError("unreachable")
 
     async def GetCharter(
         self, request: oversight_pb2.GetCharterRequest, context: grpc.aio.ServicerContext

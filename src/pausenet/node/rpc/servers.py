@@ -22,6 +22,7 @@ from pausenet.errors import ConfigError
 from pausenet.node.config import parse_host_port
 from pausenet.node.rpc.admin_server import AdminServicer
 from pausenet.node.rpc.api import NodeApi
+from pausenet.node.rpc.bounds import ServerLimits
 from pausenet.node.rpc.channels import SERVER_OPTIONS, channel_options
 from pausenet.node.rpc.gossip_server import GossipServicer
 from pausenet.node.rpc.oversight_server import OversightServicer
@@ -67,14 +68,20 @@ class RpcServer:
         await self._server.stop(grace)
 
 
-async def start_public_server(node: NodeApi, listen: str, tls: TlsFiles | None) -> RpcServer:
+async def start_public_server(
+    node: NodeApi, listen: str, tls: TlsFiles | None, limits: ServerLimits
+) -> RpcServer:
     """Gossip, Oversight, health and reflection on `listen`."""
     server = grpc.aio.server(
-        options=[*channel_options(node.charter.limits.max_message_bytes), *SERVER_OPTIONS]
+        options=[
+            *channel_options(node.charter.limits.max_message_bytes),
+            *SERVER_OPTIONS,
+            ("grpc.max_concurrent_streams", limits.streams_per_connection),
+        ]
     )
     malformed = _malformed_counter(node)
     _register(server, GossipServicer(node), _GOSSIP, malformed)
-    _register(server, OversightServicer(node), _OVERSIGHT, malformed)
+    _register(server, OversightServicer(node, limits), _OVERSIGHT, malformed)
     return await _start(server, (_GOSSIP.full_name, _OVERSIGHT.full_name), listen, "listen", tls)
 
 
@@ -166,6 +173,8 @@ def _register(
 
 
 def _serialize(message: Any) -> bytes:
+    if isinstance(message, bytes):  # already serialized (a cached reply)
+        return message
     out: bytes = message.SerializeToString()
     return out
 
