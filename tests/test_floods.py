@@ -22,9 +22,12 @@ import pytest
 from netutil import FAST_GOSSIP, Cluster, set_heartbeat_ttl
 from test_cli_node import RunningNode, start_node, write_config
 
-from pausenet.client import AdminClient, read_admin_token
+from pausenet.client import AdminClient, OversightClient, read_admin_token
+from pausenet.core.answer import check_answer
+from pausenet.core.charter import Charter, load_charter
 from pausenet.node.node import NodeOptions
 from pausenet.node.rpc import ServerLimits
+from pausenet.node.wire import envelope_from_pb
 from pausenet.ops.federation import init_federation
 from pausenet.v1 import oversight_pb2, oversight_pb2_grpc
 
@@ -55,6 +58,12 @@ def two_nodes(tmp_path: Path) -> Iterator[tuple[RunningNode, RunningNode]]:
                 n.proc.wait(timeout=10)
 
 
+def connection(address: str) -> grpc.aio.Channel:
+    """A channel on a connection of its own (channels with the same options otherwise share
+    one connection, and so one client's bounds)."""
+    return grpc.aio.insecure_channel(address, options=[("grpc.use_local_subchannel_pool", 1)])
+
+
 async def wait_exit(node: RunningNode, timeout: float) -> int | None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -72,7 +81,7 @@ async def watch_flood(
     """Open `streams` WatchView calls over `channels` connections, read none of them, cancel
     them after `hold_s` seconds while `churn` keeps the view changing; return how each call
     ended, by status code name."""
-    chans = [grpc.aio.insecure_channel(address) for _ in range(channels)]
+    chans = [connection(address) for _ in range(channels)]
     ended: Counter[str] = Counter()
     reasons: set[str] = set()
     try:
@@ -182,3 +191,87 @@ async def test_two_thousand_watchers_cancelled_mid_change_leave_the_broadcast_wo
                 await node.stop()
         raised = [r for r in caplog.records if r.levelno >= logging.ERROR]
         assert not raised, [r.getMessage() for r in raised]
+
+
+class GetViewFlood:
+    """`calls` GetView calls from one client, spread over `channels` connections, started at
+    once and awaited later."""
+
+    def __init__(self, address: str, calls: int, channels: int) -> None:
+        self.channels = [connection(address) for _ in range(channels)]
+        stubs = [oversight_pb2_grpc.OversightStub(ch) for ch in self.channels]
+        self.calls = [
+            stubs[i % channels].GetView(oversight_pb2.GetViewRequest(), timeout=EXIT_TIMEOUT_S)
+            for i in range(calls)
+        ]
+
+    async def ended(self) -> tuple[Counter[str], set[str]]:
+        """How the calls ended (status code names) and the reasons given for refusals."""
+        ended: Counter[str] = Counter()
+        reasons: set[str] = set()
+        for call in self.calls:
+            code = await call.code()
+            ended[code.name] += 1
+            if code is not grpc.StatusCode.OK:
+                reasons.add(f"{code.name}: {await call.details()}")
+        for ch in self.channels:
+            await ch.close()
+        return ended, reasons
+
+
+def refused_with_a_reason(reasons: set[str]) -> None:
+    """Each refusal is a bound of this node with its one-line reason, or the HTTP/2 limit on
+    streams per connection (REFUSED_STREAM: never reached the node's handlers)."""
+    for why in reasons:
+        assert "\n" not in why, why
+        assert (why.startswith("RESOURCE_EXHAUSTED: ") and "oversight calls" in why) or (
+            why.startswith("UNAVAILABLE:") and "error code 7" in why  # REFUSED_STREAM
+        ), why
+
+
+async def signed_answer_checks(
+    client: OversightClient, charter: Charter, nonce: bytes, answered_by: str
+) -> None:
+    reply = await client.get_view(nonce)
+    assert reply.answered_by == answered_by
+    proof = [envelope_from_pb(e) for e in reply.proof]
+    check = check_answer(charter, envelope_from_pb(reply.signed_answer), proof, nonce=nonce)
+    assert check, check.problems
+    assert check.answer is not None
+    assert check.answer.now_ms == reply.now_ms  # the answer and the reply it came in agree
+
+
+async def test_a_get_view_flood_on_a_real_node_leaves_honest_overseers_served(
+    tmp_path: Path,
+) -> None:
+    """Issue 8 item 7: one client sends 1500 concurrent GetView calls to a `pausenet run`
+    process. An honest overseer on its own connection is served meanwhile, its signed answers
+    check against the replies they came in, and every flood call is answered or refused with
+    a reason."""
+    with two_nodes(tmp_path) as (node, _peer):
+        charter = load_charter(node.config.parent.parent / "charter.toml")
+        async with OversightClient(node.address, timeout=STEP_TIMEOUT_S) as honest:
+            flood = GetViewFlood(node.address, 1500, FLOOD_CHANNELS)
+            for i in range(5):
+                await signed_answer_checks(honest, charter, bytes([i]) * 32, "lab-a")
+            ended, reasons = await flood.ended()
+        assert ended["OK"] > 0, ended
+        refused_with_a_reason(reasons)
+
+
+async def test_get_view_calls_beyond_a_clients_bound_are_refused_with_the_reason(
+    tmp_path: Path,
+) -> None:
+    """The per-client bound, made small so that a flood from this process crosses it."""
+    narrow = ServerLimits(oversight_calls_per_client=2)
+    options = NodeOptions(gossip=FAST_GOSSIP, heartbeat_interval_s=0.5, server_limits=narrow)
+    async with Cluster(tmp_path, labs=1, overseers=0, options=options) as cluster:
+        node = cluster["lab-a"]
+        async with OversightClient(node.address, timeout=STEP_TIMEOUT_S) as honest:
+            flood = GetViewFlood(node.address, 1500, 1)
+            await signed_answer_checks(honest, node.charter, b"n" * 32, "lab-a")
+            ended, reasons = await flood.ended()
+        assert ended["RESOURCE_EXHAUSTED"] > 0, ended
+        assert ended["OK"] > 0, ended
+        refused_with_a_reason(reasons)
+        assert node.stats()["refused.oversight-busy"] == ended["RESOURCE_EXHAUSTED"]

@@ -4,30 +4,39 @@ A client is one connection, as gRPC names its peer ('ipv4:1.2.3.4:5678'): overse
 address (a NAT, one host running many tools) are not refused for a neighbour's calls, and a
 client that opens many connections meets the totals. Refusals are RESOURCE_EXHAUSTED with a
 one-line reason; nothing waits without bound.
+
+A call costs the node about the same CPU whether it is answered from the cache or refused, so
+refusing alone cannot protect honest callers from a client that sends as fast as it can. Its
+calls are paced instead (`Pacer`): beyond its rate a client's calls wait their turn, holding
+their HTTP/2 streams, and a connection has only so many streams, so the client itself slows
+down at no cost to the node.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import AsyncIterator
+from collections import Counter, OrderedDict
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import anyio
 
-__all__ = ["CallSlots", "Refused", "ServerLimits", "StreamSlots"]
+__all__ = ["CallSlots", "Pacer", "Refused", "ServerLimits", "StreamSlots"]
 
 
 @dataclass(frozen=True)
 class ServerLimits:
     """Bounds on the public server (per client = per connection)."""
 
-    streams_per_connection: int = 32  # HTTP/2 concurrent streams; a client queues the rest
-    watch_streams_per_client: int = 8
+    streams_per_connection: int = 16  # HTTP/2 concurrent streams; a client queues the rest
+    watch_streams_per_client: int = 4
     watch_streams_total: int = 256
-    oversight_calls_per_client: int = 8  # running or waiting to run
+    oversight_calls_per_client: int = 16  # in flight: from arrival until the reply is sent
+    oversight_calls_total: int = 512
     oversight_calls_running: int = 16
-    oversight_calls_waiting: int = 256
+    oversight_rate_per_client: float = 50.0  # calls per second; more wait their turn
+    oversight_burst_per_client: float = 100.0
+    oversight_max_wait_s: float = 5.0  # a call that would wait longer is refused
     exchanges_per_member: int = 2  # Exchange bodies read at once: bounds memory in flight
     exchanges_total: int = 8
 
@@ -72,39 +81,95 @@ class StreamSlots:
 
 
 class CallSlots:
-    """Calls: at most `per_client` running or waiting for one client; at most `running` run at
-    once and `waiting` more wait their turn; beyond that, calls are refused."""
+    """Calls: at most `per_client` in flight for one client and `total` in all, counted from
+    admission until the call ends (its reply sent or the call cancelled), so a client that reads
+    its replies slowly holds its slots meanwhile; at most `running` handlers at once, the others
+    wait their turn (they are in flight, so the wait is bounded too)."""
 
-    def __init__(self, what: str, per_client: int, running: int, waiting: int) -> None:
+    def __init__(self, what: str, per_client: int, total: int, running: int) -> None:
         self.what = what
         self.per_client = per_client
-        self.waiting = waiting
+        self.total = total
         self._limiter = anyio.CapacityLimiter(running)
         self._clients: Counter[str] = Counter()
-        self._waiting = 0
+        self._count = 0
 
-    @asynccontextmanager
-    async def slot(self, client: str) -> AsyncIterator[None]:
-        """Hold a slot for one call of `client`; raises Refused if over a bound."""
+    @property
+    def in_flight(self) -> int:
+        return self._count
+
+    def admit(self, client: str) -> Callable[[], None]:
+        """Count a call of `client` in flight and return the function that ends it (call it
+        exactly once, when the call ends); raises Refused if over a bound."""
         if self._clients[client] >= self.per_client:
             raise Refused(
-                f"too many {self.what} calls at once from this client (at most"
+                f"too many {self.what} calls in flight from this client (at most"
                 f" {self.per_client}); wait for replies before sending more"
             )
-        if self._limiter.available_tokens < 1 and self._waiting >= self.waiting:
+        if self._count >= self.total:
             raise Refused(f"this node is busy with {self.what} calls; try again shortly")
         self._clients[client] += 1
-        try:
-            self._waiting += 1
-            try:
-                await self._limiter.acquire()
-            finally:
-                self._waiting -= 1
-            try:
-                yield
-            finally:
-                self._limiter.release()
-        finally:
+        self._count += 1
+        ended = False
+
+        def end() -> None:
+            nonlocal ended
+            if ended:
+                return
+            ended = True
+            self._count -= 1
             self._clients[client] -= 1
             if self._clients[client] <= 0:
                 del self._clients[client]
+
+        return end
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """A turn to run a handler's work."""
+        async with self._limiter:
+            yield
+
+
+class _Bucket:
+    __slots__ = ("stamp", "tokens")
+
+    def __init__(self, tokens: float, stamp: float) -> None:
+        self.tokens = tokens
+        self.stamp = stamp
+
+
+class Pacer:
+    """A token bucket per client that reserves a turn for each call: no wait within the rate,
+    the time until the call's turn beyond it, and a refusal when that is over `max_wait_s`.
+    Buckets are kept for at most `max_clients` clients, least recently used dropped first (a
+    dropped client starts again with a full burst, which costs the node one burst)."""
+
+    def __init__(
+        self, what: str, rate: float, burst: float, max_wait_s: float, max_clients: int = 4096
+    ) -> None:
+        self.what = what
+        self.rate = rate
+        self.burst = burst
+        self.max_wait_s = max_wait_s
+        self.max_clients = max_clients
+        self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
+
+    def reserve(self, client: str, now_s: float) -> float:
+        """Seconds this call must wait for its turn; raises Refused if that is too long."""
+        b = self._buckets.get(client)
+        if b is None:
+            b = self._buckets[client] = _Bucket(self.burst, now_s)
+            while len(self._buckets) > self.max_clients:
+                self._buckets.popitem(last=False)
+        else:
+            self._buckets.move_to_end(client)
+            b.tokens = min(self.burst, b.tokens + (now_s - b.stamp) * self.rate)
+            b.stamp = now_s
+        wait = (1.0 - b.tokens) / self.rate if b.tokens < 1.0 else 0.0
+        if wait > self.max_wait_s:
+            raise Refused(
+                f"rate limit for {self.what} calls: {self.rate:g} per second per client; slow down"
+            )
+        b.tokens -= 1.0
+        return wait

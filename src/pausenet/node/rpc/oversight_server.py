@@ -1,7 +1,7 @@
 """The Oversight service: anyone may ask for the view, a signed answer, a log or the charter.
 
-It is open to the world, so it is bounded (`bounds`): calls per client and in total, watch
-streams per client and in total. The view is evaluated and serialized at most once per change of
+It is open to the world, so it is bounded (`bounds`): calls per client and in total, paced per
+client, watch streams per client and in total. The view is evaluated and serialized at most once per change of
 the facts per second (`ViewReplies`); a signed answer costs one signature on top.
 """
 
@@ -17,7 +17,7 @@ import grpc
 from pausenet.core.answer import MAX_NONCE, MIN_NONCE
 from pausenet.core.view import View
 from pausenet.node.rpc.api import NodeApi
-from pausenet.node.rpc.bounds import CallSlots, Refused, ServerLimits, StreamSlots
+from pausenet.node.rpc.bounds import CallSlots, Pacer, Refused, ServerLimits, StreamSlots
 from pausenet.node.wire import envelope_to_pb, view_to_pb
 from pausenet.v1 import gossip_pb2, oversight_pb2, oversight_pb2_grpc
 
@@ -73,8 +73,14 @@ class OversightServicer(oversight_pb2_grpc.OversightServicer):
         self.calls = CallSlots(
             "oversight",
             limits.oversight_calls_per_client,
+            limits.oversight_calls_total,
             limits.oversight_calls_running,
-            limits.oversight_calls_waiting,
+        )
+        self.pace = Pacer(
+            "oversight",
+            limits.oversight_rate_per_client,
+            limits.oversight_burst_per_client,
+            limits.oversight_max_wait_s,
         )
         self.watches = StreamSlots(
             "watch", limits.watch_streams_per_client, limits.watch_streams_total
@@ -82,12 +88,21 @@ class OversightServicer(oversight_pb2_grpc.OversightServicer):
 
     @asynccontextmanager
     async def _slot(self, context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
+        """In flight until the call ends, whatever ends it; paced; refused over the bounds."""
+        client = context.peer() or ""
         try:
-            async with self.calls.slot(context.peer() or "") as slot:
-                yield slot
+            wait = self.pace.reserve(client, anyio.current_time())
+            end = self.calls.admit(client)
         except Refused as exc:
             self.node.guard.refused["oversight-busy"] += 1
             await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
+        context.add_done_callback(lambda _context: end())
+        if context.done():  # ended before the callback was in place: it would never run
+            end()
+        if wait:
+            await anyio.sleep(wait)
+        async with self.calls.running():
+            yield
 
     async def GetView(
         self, request: oversight_pb2.GetViewRequest, context: grpc.aio.ServicerContext

@@ -8,6 +8,8 @@ refused with INVALID_ARGUMENT.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -35,6 +37,8 @@ _GOSSIP = gossip_pb2.DESCRIPTOR.services_by_name["Gossip"]
 _OVERSIGHT = oversight_pb2.DESCRIPTOR.services_by_name["Oversight"]
 _ADMIN = admin_pb2.DESCRIPTOR.services_by_name["Admin"]
 _HEALTH = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+log = logging.getLogger("pausenet.grpc")
+
 SERVICE_NAMES = (_GOSSIP.full_name, _OVERSIGHT.full_name, _ADMIN.full_name)
 
 
@@ -146,12 +150,20 @@ def _register(
 
         if method.server_streaming:
 
-            async def stream(req: Any, ctx: Any, impl: Any = impl, name: str = method.name) -> Any:
+            async def stream(req: Any, ctx: Any, impl: Any = impl, name: str = method.name) -> None:
                 if req is _MALFORMED:
                     on_malformed()
                     await ctx.abort(grpc.StatusCode.INVALID_ARGUMENT, f"{name}: not valid protobuf")
-                async for item in impl(req, ctx):
-                    yield item
+                async with contextlib.aclosing(impl(req, ctx)) as items:
+                    async for item in items:
+                        try:
+                            await ctx.write(item)
+                        except Exception as exc:
+                            # The client went away with a write pending (gRPC fails the write
+                            # with an internal error type, not a cancellation): the stream is
+                            # over, which is no error of the node's.
+                            log.debug("%s stream to %s ended: %r", name, ctx.peer(), exc)
+                            return
 
             handlers[method.name] = grpc.unary_stream_rpc_method_handler(
                 stream, request_deserializer=parse, response_serializer=_serialize
