@@ -29,7 +29,7 @@ from pausenet.node.node import NodeOptions
 from pausenet.node.rpc import ServerLimits
 from pausenet.node.wire import envelope_from_pb
 from pausenet.ops.federation import init_federation
-from pausenet.v1 import oversight_pb2, oversight_pb2_grpc
+from pausenet.v1 import envelope_pb2, gossip_pb2, oversight_pb2, oversight_pb2_grpc
 
 pytestmark = pytest.mark.slow
 
@@ -58,10 +58,13 @@ def two_nodes(tmp_path: Path) -> Iterator[tuple[RunningNode, RunningNode]]:
                 n.proc.wait(timeout=10)
 
 
+# channels with the same options otherwise share one connection (and so one client's bounds)
+LOCAL_CONNECTION = [("grpc.use_local_subchannel_pool", 1)]
+
+
 def connection(address: str) -> grpc.aio.Channel:
-    """A channel on a connection of its own (channels with the same options otherwise share
-    one connection, and so one client's bounds)."""
-    return grpc.aio.insecure_channel(address, options=[("grpc.use_local_subchannel_pool", 1)])
+    """A channel on a connection of its own."""
+    return grpc.aio.insecure_channel(address, options=LOCAL_CONNECTION)
 
 
 async def wait_exit(node: RunningNode, timeout: float) -> int | None:
@@ -220,12 +223,15 @@ class GetViewFlood:
 
 
 def refused_with_a_reason(reasons: set[str]) -> None:
-    """Each refusal is a bound of this node with its one-line reason, or the HTTP/2 limit on
-    streams per connection (REFUSED_STREAM: never reached the node's handlers)."""
+    """Each refusal is a bound of this node with its one-line reason, or one that gRPC makes
+    before the node sees the call: REFUSED_STREAM for streams over a connection's limit (sent
+    before the client learnt it), CANCELLED for calls over the server's pending-call limit."""
     for why in reasons:
         assert "\n" not in why, why
-        assert (why.startswith("RESOURCE_EXHAUSTED: ") and "oversight calls" in why) or (
-            why.startswith("UNAVAILABLE:") and "error code 7" in why  # REFUSED_STREAM
+        assert (
+            (why.startswith("RESOURCE_EXHAUSTED: ") and "oversight calls" in why)
+            or (why.startswith("UNAVAILABLE:") and "error code 7" in why)  # REFUSED_STREAM
+            or why == "CANCELLED: CANCELLED"
         ), why
 
 
@@ -275,3 +281,52 @@ async def test_get_view_calls_beyond_a_clients_bound_are_refused_with_the_reason
         assert ended["OK"] > 0, ended
         refused_with_a_reason(reasons)
         assert node.stats()["refused.oversight-busy"] == ended["RESOURCE_EXHAUSTED"]
+
+
+async def test_unauthenticated_exchanges_of_megabytes_are_refused_unread_and_peers_still_served(
+    tmp_path: Path,
+) -> None:
+    """Issue 8 item 8: 48 Exchange calls of ~3.9 MB each, kept in flight without a session
+    (raw gRPC), are refused as UNAUTHENTICATED on their metadata; meanwhile an honest peer's
+    new statement still reaches the node. (Memory under this flood: bench/flood.py.)"""
+    request = gossip_pb2.ExchangeRequest(
+        items=gossip_pb2.Items(
+            statements=[envelope_pb2.Envelope(payload=bytes(3_900_000), payload_type="x")]
+        )
+    ).SerializeToString()
+    with two_nodes(tmp_path) as (node, peer):
+        ended: Counter[str] = Counter()
+        details: set[str] = set()
+        stop = asyncio.Event()
+
+        async def flooder() -> None:
+            options = [("grpc.max_send_message_length", 64 << 20), *LOCAL_CONNECTION]
+            async with grpc.aio.insecure_channel(node.address, options=options) as ch:
+                exchange = ch.unary_unary(
+                    "/pausenet.v1.Gossip/Exchange",
+                    request_serializer=lambda b: b,
+                    response_deserializer=lambda b: b,
+                )
+                while not stop.is_set():
+                    try:
+                        await exchange(request, timeout=STEP_TIMEOUT_S)
+                        ended["OK"] += 1
+                    except grpc.aio.AioRpcError as exc:
+                        ended[exc.code().name] += 1
+                        details.add(exc.details() or "")
+
+        flood = [asyncio.create_task(flooder()) for _ in range(48)]
+        try:
+            token_file = peer.config.parent.parent / "data" / "lab-b" / "admin.token"
+            async with AdminClient(peer.admin_address, read_admin_token(token_file)) as admin:
+                st = await admin.attest_trigger("rsi-detected", note="during the flood")
+            async with OversightClient(node.address, timeout=STEP_TIMEOUT_S) as client:
+                with anyio.fail_after(STEP_TIMEOUT_S):
+                    while head_of(await client.get_view(), "lab-b") < st.seq:
+                        await asyncio.sleep(0.1)
+        finally:
+            stop.set()
+            await asyncio.gather(*flood)
+        assert ended["UNAUTHENTICATED"] >= 48, ended
+        assert set(ended) <= {"UNAUTHENTICATED", "UNAVAILABLE", "CANCELLED"}, ended
+        assert "no valid session: call Challenge and Authenticate first (members only)" in details

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from pausenet.node.rpc.bounds import CallSlots, Pacer, Refused, StreamSlots
+from pausenet.node.rpc.bounds import CallSlots, Pacer, Refused, Slots
 
 
 def test_streams_are_bounded_per_client_and_in_total_and_given_back() -> None:
-    slots = StreamSlots("watch", per_client=2, total=3)
+    slots = Slots("watch streams", per_client=2, total=3)
     slots.take("a")
     slots.take("a")
     with pytest.raises(Refused, match="too many watch streams from this client"):
         slots.take("a")
     slots.take("b")
-    with pytest.raises(Refused, match="at most 3 watch streams"):
+    with pytest.raises(Refused, match="holds at most 3 watch streams"):
         slots.take("c")
     slots.give("a")
     slots.take("c")

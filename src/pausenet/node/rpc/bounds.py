@@ -15,38 +15,41 @@ down at no cost to the node.
 from __future__ import annotations
 
 from collections import Counter, OrderedDict
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 
 import anyio
 
-__all__ = ["CallSlots", "Pacer", "Refused", "ServerLimits", "StreamSlots"]
+__all__ = ["CallSlots", "Pacer", "Refused", "ServerLimits", "Slots"]
 
 
 @dataclass(frozen=True)
 class ServerLimits:
     """Bounds on the public server (per client = per connection)."""
 
-    streams_per_connection: int = 16  # HTTP/2 concurrent streams; a client queues the rest
+    streams_per_connection: int = 64  # HTTP/2 concurrent streams; a client queues the rest
     watch_streams_per_client: int = 4
     watch_streams_total: int = 256
-    oversight_calls_per_client: int = 16  # in flight: from arrival until the reply is sent
+    # in flight, from arrival until the reply is sent: as many as a connection has streams, so
+    # that a client's paced calls wait in its streams instead of being refused over and over
+    oversight_calls_per_client: int = 64
     oversight_calls_total: int = 512
     oversight_calls_running: int = 16
     oversight_rate_per_client: float = 50.0  # calls per second; more wait their turn
     oversight_burst_per_client: float = 100.0
     oversight_max_wait_s: float = 5.0  # a call that would wait longer is refused
-    exchanges_per_member: int = 2  # Exchange bodies read at once: bounds memory in flight
-    exchanges_total: int = 8
+    exchanges_per_member: int = 2  # Exchange bodies read at once: bounds the bytes in flight
+    exchanges_total: int = 8  # (times max_message_bytes)
 
 
 class Refused(Exception):
     """A call over a bound; the message is the one-line reason given to the client."""
 
 
-class StreamSlots:
-    """Long-lived streams: at most `per_client` for one client and `total` in all."""
+class Slots:
+    """Things held open (streams, exchanges being read): at most `per_client` for one client
+    and `total` in all; `what` names them in the reasons ("watch streams")."""
 
     def __init__(self, what: str, per_client: int, total: int) -> None:
         self.what = what
@@ -60,16 +63,11 @@ class StreamSlots:
         return self._count
 
     def take(self, client: str) -> None:
-        """Count a new stream for `client`, or raise Refused."""
+        """Count one more for `client`, or raise Refused."""
         if self._open[client] >= self.per_client:
-            raise Refused(
-                f"too many {self.what} streams from this client ({self.per_client} open);"
-                " close one first"
-            )
+            raise Refused(f"too many {self.what} from this client ({self.per_client} open)")
         if self._count >= self.total:
-            raise Refused(
-                f"this node serves at most {self.total} {self.what} streams; try again later"
-            )
+            raise Refused(f"this node holds at most {self.total} {self.what}; try again later")
         self._open[client] += 1
         self._count += 1
 
@@ -78,6 +76,14 @@ class StreamSlots:
         self._open[client] -= 1
         if self._open[client] <= 0:
             del self._open[client]
+
+    @contextmanager
+    def held(self, client: str) -> Iterator[None]:
+        self.take(client)
+        try:
+            yield
+        finally:
+            self.give(client)
 
 
 class CallSlots:

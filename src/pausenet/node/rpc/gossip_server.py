@@ -1,8 +1,17 @@
-"""The Gossip service: members' nodes prove their key once, then exchange digests and items."""
+"""The Gossip service: members' nodes prove their key once, then exchange digests and items.
+
+Calls that need a session are refused on their metadata, before gRPC reads their body
+(`SessionRequired`), and an Exchange body is read only once the call holds one of a few
+exchange slots (`GossipServicer.exchange_slot`), so neither strangers nor members can make the
+node hold more than a few messages' bytes at once.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
 
 import grpc
 
@@ -10,6 +19,7 @@ from pausenet.core.payload import CodecError
 from pausenet.errors import PausenetError
 from pausenet.node.concurrency import NotRunningError
 from pausenet.node.rpc.api import NodeApi
+from pausenet.node.rpc.bounds import Refused, ServerLimits, Slots
 from pausenet.node.rpc.channels import SESSION_KEY
 from pausenet.node.wire import (
     digest_from_pb,
@@ -20,9 +30,47 @@ from pausenet.node.wire import (
 )
 from pausenet.v1 import gossip_pb2, gossip_pb2_grpc
 
-__all__ = ["GossipServicer", "peer_key"]
+__all__ = ["GossipServicer", "SessionRequired", "peer_key"]
 
 log = logging.getLogger("pausenet.grpc")
+
+_NO_SESSION = "no valid session: call Challenge and Authenticate first (members only)"
+# the Gossip methods that need a session (Challenge and Authenticate are how one gets it)
+SESSION_METHODS = frozenset({"/pausenet.v1.Gossip/GetDigest", "/pausenet.v1.Gossip/Exchange"})
+
+
+def _session_token(metadata: Sequence[Any] | None) -> str:
+    for key, value in metadata or ():
+        if key == SESSION_KEY:
+            return str(value)
+    return ""
+
+
+class SessionRequired(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc is untyped
+    """Refuses a call to a session method without a valid session from its metadata alone:
+    the refusing handler never reads the request, so a stranger's multi-megabyte Exchange is
+    neither buffered nor parsed (the token lookup is one dict access)."""
+
+    def __init__(self, node: NodeApi, methods: frozenset[str] = SESSION_METHODS) -> None:
+        self.node = node
+        self.methods = methods
+        self._refusal = grpc.stream_unary_rpc_method_handler(_refuse_unauthenticated)
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        if details.method in self.methods:
+            token = _session_token(details.invocation_metadata)
+            if self.node.authenticator.session(token, self.node.clock()) is None:
+                self.node.guard.refused["unauthenticated"] += 1
+                return self._refusal
+        return await continuation(details)
+
+
+async def _refuse_unauthenticated(requests: object, context: grpc.aio.ServicerContext) -> None:
+    await context.abort(grpc.StatusCode.UNAUTHENTICATED, _NO_SESSION)
 
 
 def peer_key(context: grpc.aio.ServicerContext) -> str:
@@ -40,10 +88,13 @@ class GossipServicer(gossip_pb2_grpc.GossipServicer):
     items fail verification loses score and is refused for a while (`pausenet.node.limits`).
     """
 
-    def __init__(self, node: NodeApi) -> None:
+    def __init__(self, node: NodeApi, limits: ServerLimits) -> None:
         self.node = node
         self.auth = node.authenticator
         self.guard = node.guard
+        self.exchanges = Slots(
+            "exchanges in flight", limits.exchanges_per_member, limits.exchanges_total
+        )
 
     def _now_s(self) -> float:
         return self.node.clock() / 1000
@@ -60,12 +111,30 @@ class GossipServicer(gossip_pb2_grpc.GossipServicer):
         session = self.auth.session(str(md.get(SESSION_KEY, "")), self.node.clock())
         if session is None:
             self.guard.refused["unauthenticated"] += 1
-            await context.abort(
-                grpc.StatusCode.UNAUTHENTICATED,
-                "no valid session: call Challenge and Authenticate first (members only)",
-            )
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, _NO_SESSION)
         assert session is not None
         return session.member
+
+    @asynccontextmanager
+    async def exchange_slot(self, context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
+        """Held while an Exchange body is read and handled: a few per member and in all, so
+        the bytes in flight stay a few messages; a banned member is refused before reading."""
+        member = await self._member(context)
+        if self.guard.banned(member, self._now_s()):
+            self.guard.refused["banned"] += 1
+            await context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"{member} is refused for a while: too many invalid items",
+            )
+        try:
+            self.exchanges.take(member)
+        except Refused as exc:
+            self.guard.refused["exchanges-in-flight"] += 1
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
+        try:
+            yield
+        finally:
+            self.exchanges.give(member)
 
     async def Challenge(
         self, request: gossip_pb2.ChallengeRequest, context: grpc.aio.ServicerContext

@@ -17,7 +17,7 @@ import grpc
 from pausenet.core.answer import MAX_NONCE, MIN_NONCE
 from pausenet.core.view import View
 from pausenet.node.rpc.api import NodeApi
-from pausenet.node.rpc.bounds import CallSlots, Pacer, Refused, ServerLimits, StreamSlots
+from pausenet.node.rpc.bounds import CallSlots, Pacer, Refused, ServerLimits, Slots
 from pausenet.node.wire import envelope_to_pb, view_to_pb
 from pausenet.v1 import gossip_pb2, oversight_pb2, oversight_pb2_grpc
 
@@ -82,8 +82,8 @@ class OversightServicer(oversight_pb2_grpc.OversightServicer):
             limits.oversight_burst_per_client,
             limits.oversight_max_wait_s,
         )
-        self.watches = StreamSlots(
-            "watch", limits.watch_streams_per_client, limits.watch_streams_total
+        self.watches = Slots(
+            "watch streams", limits.watch_streams_per_client, limits.watch_streams_total
         )
 
     @asynccontextmanager

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import grpc
@@ -26,7 +27,7 @@ from pausenet.node.rpc.admin_server import AdminServicer
 from pausenet.node.rpc.api import NodeApi
 from pausenet.node.rpc.bounds import ServerLimits
 from pausenet.node.rpc.channels import SERVER_OPTIONS, channel_options
-from pausenet.node.rpc.gossip_server import GossipServicer
+from pausenet.node.rpc.gossip_server import GossipServicer, SessionRequired
 from pausenet.node.rpc.oversight_server import OversightServicer
 from pausenet.node.tls import TlsFiles
 from pausenet.v1 import admin_pb2, gossip_pb2, oversight_pb2
@@ -77,14 +78,16 @@ async def start_public_server(
 ) -> RpcServer:
     """Gossip, Oversight, health and reflection on `listen`."""
     server = grpc.aio.server(
+        interceptors=[SessionRequired(node)],
         options=[
             *channel_options(node.charter.limits.max_message_bytes),
             *SERVER_OPTIONS,
             ("grpc.max_concurrent_streams", limits.streams_per_connection),
-        ]
+        ],
     )
     malformed = _malformed_counter(node)
-    _register(server, GossipServicer(node), _GOSSIP, malformed)
+    gossip = GossipServicer(node, limits)
+    _register(server, gossip, _GOSSIP, malformed, gated={"Exchange": gossip.exchange_slot})
     _register(server, OversightServicer(node, limits), _OVERSIGHT, malformed)
     return await _start(server, (_GOSSIP.full_name, _OVERSIGHT.full_name), listen, "listen", tls)
 
@@ -128,16 +131,25 @@ class _Malformed:
 _MALFORMED = _Malformed()
 
 
+Gate = Callable[[grpc.aio.ServicerContext], AbstractAsyncContextManager[None]]
+
+
 def _register(
     server: grpc.aio.Server,
     servicer: object,
     service: ServiceDescriptor,
     on_malformed: Callable[[], None],
+    gated: Mapping[str, Gate] | None = None,
 ) -> None:
     """Like the generated add_*_to_server, but a request that is not valid protobuf for its
     method is refused with INVALID_ARGUMENT (the generated handlers parse before the servicer
-    runs, and a parse error becomes UNKNOWN)."""
+    runs, and a parse error becomes UNKNOWN).
+
+    A unary method with a gate reads its request only inside the gate (gRPC reads a unary
+    request before calling the handler; registered as request-streaming, the handler reads it
+    when it is ready), so the gate bounds how many such requests are held at once."""
     handlers = {}
+    gated = gated or {}
     for method in service.methods:
         request_cls = message_factory.GetMessageClass(method.input_type)
         impl = getattr(servicer, method.name)
@@ -148,7 +160,30 @@ def _register(
             except (DecodeError, ValueError, RuntimeError):
                 return _MALFORMED
 
-        if method.server_streaming:
+        if method.name in gated:
+
+            async def read_then_call(
+                requests: object,
+                ctx: Any,
+                impl: Any = impl,
+                name: str = method.name,
+                gate: Gate = gated[method.name],
+            ) -> Any:
+                async with gate(ctx):
+                    req = await ctx.read()
+                    if req is grpc.aio.EOF:
+                        await ctx.abort(grpc.StatusCode.INVALID_ARGUMENT, f"{name}: no request")
+                    if req is _MALFORMED:
+                        on_malformed()
+                        await ctx.abort(
+                            grpc.StatusCode.INVALID_ARGUMENT, f"{name}: not valid protobuf"
+                        )
+                    return await impl(req, ctx)
+
+            handlers[method.name] = grpc.stream_unary_rpc_method_handler(
+                read_then_call, request_deserializer=parse, response_serializer=_serialize
+            )
+        elif method.server_streaming:
 
             async def stream(req: Any, ctx: Any, impl: Any = impl, name: str = method.name) -> None:
                 if req is _MALFORMED:
