@@ -6,13 +6,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
+import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from netutil import Cluster, eventually
 
+from pausenet.errors import StoreError
 from pausenet.node.concurrency import Changes, Completions, NotRunningError
+from pausenet.node.node import Node
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 # -- the change broadcast -------------------------------------------------------------------
 
@@ -145,3 +154,115 @@ async def test_a_node_refuses_to_sign_once_stopping(tmp_path: Path) -> None:
         await node.stop()
         with pytest.raises(SigningRefusedError, match="shutting down"):
             await node.attest_trigger("rsi-detected")
+
+
+# -- health -------------------------------------------------------------------------------
+
+
+async def health_status(address: str, service: str = "") -> int:
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        reply = await stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=10)
+        return int(reply.status)
+
+
+class _HeldAtStart(Node):
+    """A node whose start pauses at its first heartbeat, after its servers are bound."""
+
+    release: anyio.Event
+
+    async def issue_heartbeat(self) -> None:
+        await self.release.wait()
+        await super().issue_heartbeat()
+
+
+async def test_health_says_serving_only_once_the_node_has_fully_started(tmp_path: Path) -> None:
+    async with Cluster(tmp_path, labs=1, overseers=0, running=()) as cluster:
+        node = _HeldAtStart(cluster.config("lab-a"), cluster.options)
+        node.release = anyio.Event()
+        starting = asyncio.create_task(node.start())
+        try:
+            await eventually(lambda: bool(node.address and node.admin_address), what="bound")
+            for address in (node.address, node.admin_address):
+                assert await health_status(address) == NOT_SERVING
+            node.release.set()
+            await starting
+            assert await health_status(node.address) == SERVING
+            assert await health_status(node.address, "pausenet.v1.Oversight") == SERVING
+            assert await health_status(node.admin_address, "pausenet.v1.Admin") == SERVING
+        finally:
+            node.release.set()
+            await node.stop()
+
+
+async def watch_health(address: str) -> AsyncIterator[int]:
+    async with grpc.aio.insecure_channel(address) as channel:
+        call = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest())
+        async for reply in call:
+            yield int(reply.status)
+
+
+async def next_status(watch: AsyncIterator[int]) -> int:
+    with anyio.fail_after(30):
+        return await anext(watch)
+
+
+async def test_health_says_not_serving_when_a_loop_dies(tmp_path: Path) -> None:
+    async with Cluster(tmp_path, labs=1, overseers=0) as cluster:
+        node = cluster["lab-a"]
+        watch = watch_health(node.address)
+        assert await next_status(watch) == SERVING
+
+        def boom(_view: object) -> None:
+            raise RuntimeError("boom")
+
+        node._log_news = boom  # type: ignore[method-assign]
+        await node.issue_heartbeat()
+        assert await next_status(watch) == NOT_SERVING  # said while it drains
+        await watch.aclose()
+        with anyio.fail_after(30):
+            await node.wait_closed()
+
+
+async def test_health_says_not_serving_while_the_store_fails_and_serving_once_it_works(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with Cluster(tmp_path, labs=1, overseers=0) as cluster:
+        node = cluster["lab-a"]
+        assert node.store is not None
+        watch = watch_health(node.address)
+        assert await next_status(watch) == SERVING
+
+        async def broken(member: str) -> int:
+            raise StoreError("disk I/O error (simulated)")
+
+        with caplog.at_level(logging.ERROR, logger="pausenet.node"):
+            monkeypatch.setattr(node.store, "next_heartbeat_counter", broken)
+            assert await next_status(watch) == NOT_SERVING  # the next heartbeat fails
+        assert "node lab-a not serving: its store failed: disk I/O error" in caplog.text
+        assert node.failure is None  # the node keeps trying
+
+        monkeypatch.undo()
+        assert await next_status(watch) == SERVING  # a heartbeat got through again
+        await watch.aclose()
+
+
+async def test_health_says_not_serving_while_a_node_drains_after_sigterm(tmp_path: Path) -> None:
+    from test_cli_node import start_node, write_config
+
+    from pausenet.ops.federation import init_federation
+
+    d = tmp_path / "fed"
+    init_federation(d, 1, 0)
+    node = start_node(write_config(d, "lab-a"), "lab-a")
+    try:
+        watch = watch_health(node.address)
+        assert await next_status(watch) == SERVING
+        node.proc.send_signal(signal.SIGTERM)
+        assert await next_status(watch) == NOT_SERVING
+        await watch.aclose()
+        assert await asyncio.to_thread(node.proc.wait, 60) == 0
+    finally:
+        if node.proc.poll() is None:
+            node.proc.kill()
+            node.proc.wait(timeout=10)

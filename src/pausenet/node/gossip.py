@@ -147,8 +147,10 @@ class GossipEngine:
         monotonic: Callable[[], float] | None = None,
         on_change: Callable[[], None] | None = None,
         on_contact: Callable[[], None] | None = None,
+        on_local_error: Callable[[PausenetError], None] | None = None,
     ) -> None:
         self.on_contact = on_contact  # called after each successful exchange with a peer
+        self.on_local_error = on_local_error  # called when our own store fails in a round
         self.replica = replica
         self.transport = transport
         self.self_address = self_address
@@ -196,6 +198,8 @@ class GossipEngine:
             mine.failures += 1
             log.error("gossip with %s failed here: %s", address, exc)
             self._failed(address, f"local error: {exc}")
+            if self.on_local_error is not None:
+                self.on_local_error(exc)
         else:
             self._health.pop(address, None)
             if self.on_contact is not None:

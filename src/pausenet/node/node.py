@@ -128,6 +128,8 @@ class Node:
         self._runner: asyncio.Task[None] | None = None  # owns the task group, start to stop
         self._work = Completions()  # work that must finish, run in that task group
         self._stopping = False
+        self._started = False
+        self._store_failing: str | None = None  # why the store last failed, until it works
         self._stop_requested = anyio.Event()
         self._closed = anyio.Event()
         self.changes = Changes()  # bumped whenever the facts change
@@ -216,6 +218,7 @@ class Node:
             config=self.options.gossip,
             on_change=self._notify,
             on_contact=self._in_touch.set,
+            on_local_error=self._store_failed,
         )
         await self.issue_heartbeat()
         running = anyio.Event()
@@ -223,6 +226,8 @@ class Node:
             self._run(self.engine, running), name=f"node {self.member}"
         )
         await running.wait()
+        self._started = True
+        self._update_health()
         log.info(
             "node %s up: gossip and oversight on %s, admin on %s, %d peer(s) configured,"
             " charter %s",
@@ -306,8 +311,35 @@ class Node:
     def _request_stop(self) -> None:
         if not self._stopping:
             self._stopping = True
+            self._update_health()
             self._stop_requested.set()
             self.changes.bump()  # watchers wake, see the node stopping, and end
+
+    # -- health -----------------------------------------------------------------------------
+
+    @property
+    def serving(self) -> bool:
+        """What health says: fully started, not stopping, and its store working."""
+        return self._started and not self._stopping and self._store_failing is None
+
+    def _update_health(self) -> None:
+        serving = self.serving
+        for server in self._servers:
+            server.set_serving(serving)
+
+    def _store_failed(self, exc: PausenetError) -> None:
+        """Our own store failed: the node cannot record what it learns or signs, so it says
+        NOT_SERVING until a write works again."""
+        if self._store_failing is None:
+            log.error("node %s not serving: its store failed: %s", self.member, exc)
+        self._store_failing = str(exc)
+        self._update_health()
+
+    def _store_works(self) -> None:
+        if self._store_failing is not None:
+            self._store_failing = None
+            log.info("node %s serving again: its store works", self.member)
+            self._update_health()
 
     async def stop(self) -> None:
         """Stop serving and close everything; safe to call more than once, bounded by the
@@ -404,7 +436,11 @@ class Node:
         to its end even if the caller is cancelled; raises NotRunningError once stopping."""
 
         async def exchange() -> tuple[ExchangeReply, IngestReport]:
-            got = await self._gossip.exchange_with_report(digest, items)
+            try:
+                got = await self._gossip.exchange_with_report(digest, items)
+            except PausenetError as exc:
+                self._store_failed(exc)
+                raise
             self._in_touch.set()  # a peer told us what it holds: our own log is caught up
             return got
 
@@ -559,6 +595,16 @@ class Node:
     # -- heartbeats -------------------------------------------------------------------------
 
     async def issue_heartbeat(self) -> None:
+        """Sign and take in a heartbeat for our current head. The store is written each time,
+        so this is also where a failed store is found, and found working again."""
+        try:
+            await self._issue_heartbeat()
+        except PausenetError as exc:
+            self._store_failed(exc)
+            raise
+        self._store_works()
+
+    async def _issue_heartbeat(self) -> None:
         assert self.store is not None
         counter = await self.store.next_heartbeat_counter(self.member)
         seq, h = self.replica.head(self.member)

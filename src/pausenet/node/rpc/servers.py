@@ -1,5 +1,5 @@
 """The node's two gRPC servers: public (Gossip, Oversight) and admin (Admin), each with health
-and reflection.
+(`health`) and reflection.
 
 Message sizes are bounded by the charter's `max_message_bytes`, so an oversized message is
 refused by gRPC before it is parsed; a request that is not valid protobuf for its method is
@@ -18,16 +18,17 @@ import grpc
 from google.protobuf import message_factory
 from google.protobuf.descriptor import ServiceDescriptor
 from google.protobuf.message import DecodeError
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha import reflection
 
 from pausenet.errors import ConfigError
 from pausenet.node.config import parse_host_port
 from pausenet.node.rpc.admin_server import AdminServicer
 from pausenet.node.rpc.api import NodeApi
-from pausenet.node.rpc.bounds import ServerLimits
+from pausenet.node.rpc.bounds import ServerLimits, Slots
 from pausenet.node.rpc.channels import SERVER_OPTIONS, channel_options
 from pausenet.node.rpc.gossip_server import GossipServicer, SessionRequired
+from pausenet.node.rpc.health import HealthServicer
 from pausenet.node.rpc.oversight_server import OversightServicer
 from pausenet.node.tls import TlsFiles
 from pausenet.v1 import admin_pb2, gossip_pb2, oversight_pb2
@@ -37,39 +38,31 @@ __all__ = ["SERVICE_NAMES", "RpcServer", "start_admin_server", "start_public_ser
 _GOSSIP = gossip_pb2.DESCRIPTOR.services_by_name["Gossip"]
 _OVERSIGHT = oversight_pb2.DESCRIPTOR.services_by_name["Oversight"]
 _ADMIN = admin_pb2.DESCRIPTOR.services_by_name["Admin"]
-_HEALTH = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+_HEALTH = health_pb2.DESCRIPTOR.services_by_name["Health"]
 log = logging.getLogger("pausenet.grpc")
 
 SERVICE_NAMES = (_GOSSIP.full_name, _OVERSIGHT.full_name, _ADMIN.full_name)
 
 
 class RpcServer:
-    """A started gRPC server and the health status it reports for its services."""
+    """A started gRPC server and the health status it reports for its services (NOT_SERVING
+    until told otherwise)."""
 
-    def __init__(
-        self,
-        server: grpc.aio.Server,
-        health_servicer: health.aio.HealthServicer,
-        services: tuple[str, ...],
-        address: str,
-    ) -> None:
+    def __init__(self, server: grpc.aio.Server, health: HealthServicer, address: str) -> None:
         self.address = address  # host:port it is bound to
         self._server = server
-        self._health = health_servicer
-        self._services = services
+        self._health = health
 
-    async def set_serving(self, serving: bool) -> None:
-        status = (
-            health_pb2.HealthCheckResponse.SERVING
-            if serving
-            else health_pb2.HealthCheckResponse.NOT_SERVING
-        )
-        for name in ("", *self._services):
-            await self._health.set(name, status)
+    @property
+    def serving(self) -> bool:
+        return self._health.serving
+
+    def set_serving(self, serving: bool) -> None:
+        self._health.set_serving(serving)
 
     async def stop(self, grace: float) -> None:
         """Say NOT_SERVING for good, refuse new calls, and cancel the rest after `grace`."""
-        await self._health.enter_graceful_shutdown()
+        self._health.shutdown()
         await self._server.stop(grace)
 
 
@@ -89,30 +82,39 @@ async def start_public_server(
     gossip = GossipServicer(node, limits)
     _register(server, gossip, _GOSSIP, malformed, gated={"Exchange": gossip.exchange_slot})
     _register(server, OversightServicer(node, limits), _OVERSIGHT, malformed)
-    return await _start(server, (_GOSSIP.full_name, _OVERSIGHT.full_name), listen, "listen", tls)
+    services = (_GOSSIP.full_name, _OVERSIGHT.full_name)
+    watchers = Slots(
+        "health watch streams", limits.watch_streams_per_client, limits.watch_streams_total
+    )
+    return await _start(server, services, watchers, malformed, listen, "listen", tls)
 
 
 async def start_admin_server(node: NodeApi, listen: str, tls: TlsFiles | None) -> RpcServer:
     """Admin (token required), health and reflection on `listen`, loopback by default."""
     server = grpc.aio.server(options=[*channel_options(1024 * 1024), *SERVER_OPTIONS])
-    _register(server, AdminServicer(node), _ADMIN, _malformed_counter(node))
-    return await _start(server, (_ADMIN.full_name,), listen, "admin_listen", tls)
+    malformed = _malformed_counter(node)
+    _register(server, AdminServicer(node), _ADMIN, malformed)
+    watchers = Slots("health watch streams", 4, 16)
+    return await _start(
+        server, (_ADMIN.full_name,), watchers, malformed, listen, "admin_listen", tls
+    )
 
 
 async def _start(
     server: grpc.aio.Server,
     services: tuple[str, ...],
+    watchers: Slots,
+    malformed: Callable[[], None],
     listen: str,
     key: str,
     tls: TlsFiles | None,
 ) -> RpcServer:
-    hs = health.aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(hs, server)
-    reflection.enable_server_reflection((*services, _HEALTH, reflection.SERVICE_NAME), server)
+    health = HealthServicer(services, watchers)
+    _register(server, health, _HEALTH, malformed)
+    names = (*services, _HEALTH.full_name, reflection.SERVICE_NAME)
+    reflection.enable_server_reflection(names, server)
     address = await _bind(server, listen, key, tls)
-    rpc_server = RpcServer(server, hs, services, address)
-    await rpc_server.set_serving(True)
-    return rpc_server
+    return RpcServer(server, health, address)
 
 
 def _malformed_counter(node: NodeApi) -> Callable[[], None]:
