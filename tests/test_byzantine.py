@@ -18,6 +18,7 @@ overseer's LIFT votes.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import time
 import tomllib
@@ -691,6 +692,26 @@ async def test_timestamps_beyond_the_allowed_skew_are_rejected_as_from_future(
     await views_agree(
         arena.nodes, plain(PauseState.NOT_PAUSED, 0, evil_head=1), what="within the skew"
     )
+
+
+async def test_the_operator_is_told_once_at_warning_when_a_forger_is_banned(
+    arena: Arena, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 8 item 9: a ban is an operator event: one WARNING line naming the member and why."""
+    atk, target = arena.attacker, arena.target
+    with caplog.at_level(logging.WARNING, logger="pausenet.limits"):
+        for _ in range(30):
+            out = await atk.exchange(target.address, statements=[atk.forged("lab-a", pause(1))])
+            if out.code is grpc.StatusCode.RESOURCE_EXHAUSTED:
+                break
+        for _ in range(3):  # refused while banned: no more lines
+            await atk.exchange(target.address, statements=[atk.forged("lab-a", pause(1))])
+    assert target.guard.banned(EVIL, time.time())
+    bans = [r for r in caplog.records if r.getMessage().startswith("banned ")]
+    assert [r.getMessage() for r in bans] == [
+        f"banned {EVIL} for 30s (ban 1): it sent invalid items: bad-signature 11"
+    ]
+    assert bans[0].levelno == logging.WARNING
 
 
 # -- floods -----------------------------------------------------------------------------------

@@ -656,6 +656,7 @@ class Node:
             with anyio.move_on_after(max(0.0, next_due - anyio.current_time())):
                 await self.changes.wait(seen)
             seen = self.changes.version  # the view below has every change up to here
+            self.guard.report_refusals(self.clock() / 1000)
             v = self.view()
             now_certified = (v.certified_state, v.epoch)
             self._log_news(v)
