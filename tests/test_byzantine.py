@@ -155,7 +155,7 @@ async def test_a_non_member_gets_no_challenge_and_no_session_and_calls_without_o
         ch = await stranger.challenge(addr, client=EVIL)
         for keyid in ("mallory", EVIL):
             with pytest.raises(grpc.aio.AioRpcError) as err:
-                await stranger.authenticate(addr, stranger.sign_auth(ch, keyid=keyid))
+                await stranger.authenticate(addr, stranger.sign_auth(ch, addr, keyid=keyid))
             assert err.value.code() is grpc.StatusCode.UNAUTHENTICATED
         # and without a session, or with a made-up one, nothing goes through
         assert (await stranger.get_digest(addr, session=False)).code is (
@@ -169,14 +169,16 @@ async def test_a_non_member_gets_no_challenge_and_no_session_and_calls_without_o
     # a member's signed answer is good once, and only at the node that issued the challenge
     attacker = arena.attacker
     ch = await attacker.challenge(addr)
-    auth = attacker.sign_auth(ch)
+    auth = attacker.sign_auth(ch, addr)
     assert (await attacker.authenticate(addr, auth)).session
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await attacker.authenticate(addr, auth)  # replayed
     assert err.value.code() is grpc.StatusCode.UNAUTHENTICATED
     elsewhere = arena.cluster["lab-c"].address
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        await attacker.authenticate(elsewhere, attacker.sign_auth(await attacker.challenge(addr)))
+        await attacker.authenticate(
+            elsewhere, attacker.sign_auth(await attacker.challenge(addr), addr)
+        )
     assert err.value.code() is grpc.StatusCode.UNAUTHENTICATED
 
     assert gained(target, before, "refused.") == {
@@ -574,7 +576,7 @@ async def test_a_payload_type_swapped_between_kinds_is_rejected(arena: Arena) ->
     atk, target = arena.attacker, arena.target
     st = atk.statement(attest())
     hb = atk.heartbeat()
-    auth = atk.sign_auth(await atk.challenge(target.address))
+    auth = atk.sign_auth(await atk.challenge(target.address), target.address)
     before = target.stats()
     out = await atk.exchange(
         target.address,

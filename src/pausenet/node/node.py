@@ -64,7 +64,7 @@ from pausenet.node.gossip import (
 )
 from pausenet.node.limits import PeerGuard, RateLimit
 from pausenet.node.messages import Digest, Items
-from pausenet.node.peerauth import Authenticator
+from pausenet.node.peerauth import Authenticator, OwnAddresses
 from pausenet.node.replica import IngestReport, Replica
 from pausenet.node.store import Store
 from pausenet.node.tls import TlsFiles
@@ -77,6 +77,7 @@ STORE_FILE = "pausenet.db"
 LOCK_FILE = "node.lock"
 _FIRST_CONTACT_WAIT_S = 5.0
 _LOAD_SLACK_MS = 10 * 365 * 86_400_000  # stored items were checked against the clock on ingest
+_WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})  # noqa: S104  # compared with, not bound
 
 
 def wall_clock_ms() -> int:
@@ -89,6 +90,9 @@ class NodeOptions:
     heartbeat_interval_s: float | None = None  # default: a third of the charter's TTL, <= 10 s
     shutdown_grace_s: float = 2.0
     server_limits: rpc.ServerLimits = field(default_factory=rpc.ServerLimits)
+    # addresses peers may dial this node at besides its own and `advertise` (proxies, port
+    # forwards in front of it): a gossip login names the address it was signed for
+    dialled_at: tuple[str, ...] = ()
     # per peer: challenge/auth calls per address, digest and exchange calls per member; an
     # exchange costs 1 + items/50 tokens, so a flood of large messages is throttled too
     peer_limits: Mapping[str, RateLimit] = field(
@@ -189,7 +193,8 @@ class Node:
         self.admin_token = _admin_token(cfg.admin_token_file)
 
         self.tls = cfg.tls.read() if cfg.tls is not None else None
-        self.authenticator = Authenticator(self.charter, self.member)
+        # no login is taken until the node knows the address it is bound to (below)
+        self.authenticator = Authenticator(self.charter, self.member, addresses=OwnAddresses())
         self._gossip = GossipService(self.replica, on_change=self._notify)
         self._transport = rpc.GrpcTransport(
             self.charter, self.key, self.member, self.clock, self.tls, self._member_at
@@ -203,6 +208,7 @@ class Node:
         self._servers.append(admin)
         self.admin_address = admin.address
         self._advertised = self.address if cfg.advertise is None else cfg.advertise
+        self.authenticator.addresses = self._own_addresses()
         if not is_valid_address(self._advertised):
             # e.g. an IPv6 listen address with a zone index: peers would reject every heartbeat
             log.warning(
@@ -237,6 +243,24 @@ class Node:
             len(cfg.peers),
             self.charter.digest_hex[:16],
         )
+
+    def _own_addresses(self) -> OwnAddresses:
+        """The addresses a gossip login may name: where this node is bound, what it advertises,
+        what the options add; listening on every interface with no 'advertise', any host with
+        its port (a relay on another host with that port could then pass logins on)."""
+        cfg = self.config
+        given = (self.address, cfg.advertise or "", *self.options.dialled_at)
+        listen_host, _ = parse_host_port(cfg.listen)
+        if cfg.advertise is None and listen_host in _WILDCARD_HOSTS:
+            _, port = parse_host_port(self.address)
+            log.warning(
+                "listening on %s with no 'advertise': gossip logins for any host with port %d"
+                " are taken; set 'advertise' to the address peers dial to take only those",
+                cfg.listen,
+                port,
+            )
+            return OwnAddresses(given, any_host_port=port)
+        return OwnAddresses(given)
 
     async def _load(self) -> None:
         assert self.store is not None

@@ -115,7 +115,10 @@ class _GrpcPeer:
                     f"peer at {self.address} says it is {ch.server}, but {expected}'s signed"
                     " heartbeat gives that address"
                 )
-            auth = sign_auth(t.key, t.charter, t.member, ch.server, ch.challenge, t.clock())
+            # the address we dialled goes into the login: it is good only there (§12.5)
+            auth = sign_auth(
+                t.key, t.charter, t.member, ch.server, ch.challenge, t.clock(), self.address
+            )
             reply = await self.stub.Authenticate(
                 gossip_pb2.AuthRequest(auth=envelope_to_pb(auth)), timeout=timeout
             )
