@@ -189,7 +189,9 @@ class GossipServicer(gossip_pb2_grpc.GossipServicer):
         try:
             reply, report = await self.node.exchange(digest, items)
         except NotRunningError:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, "the node is shutting down")
+            await context.abort(
+                grpc.StatusCode.UNAVAILABLE, "the node is starting or stopping; try again"
+            )
         except PausenetError as exc:  # our own store failed: not the peer's fault
             log.error("exchange from %s failed here: %s", member, exc)
             await context.abort(grpc.StatusCode.UNAVAILABLE, "the node could not store the items")
