@@ -130,10 +130,19 @@ class Attacker:
             timeout=CALL_TIMEOUT_S,
         )
 
-    def sign_auth(self, reply: gossip_pb2.ChallengeReply, *, keyid: str | None = None) -> Envelope:
-        """Answer a challenge as the real client does, with this attacker's key (and keyid)."""
+    def sign_auth(
+        self, reply: gossip_pb2.ChallengeReply, address: str, *, keyid: str | None = None
+    ) -> Envelope:
+        """Answer a challenge from the node dialled at `address` as the real client does, with
+        this attacker's key (and keyid)."""
         env = sign_auth(
-            self.key, self.charter, self.member, reply.server, reply.challenge, self.clock()
+            self.key,
+            self.charter,
+            self.member,
+            reply.server,
+            reply.challenge,
+            self.clock(),
+            address,
         )
         if keyid is None:
             return env
@@ -148,7 +157,7 @@ class Attacker:
         """Metadata carrying a valid session at `address` (handshake on first use)."""
         token = self._sessions.get(address)
         if token is None:
-            auth = self.sign_auth(await self.challenge(address))
+            auth = self.sign_auth(await self.challenge(address), address)
             token = self._sessions[address] = (await self.authenticate(address, auth)).session
         return ((SESSION_KEY, token),)
 

@@ -367,9 +367,10 @@ BIG = [("grpc.max_send_message_length", 64 << 20), ("grpc.max_receive_message_le
 
 
 async def gossip_session(
-    stub: gossip_pb2_grpc.GossipStub, cluster: Cluster, member: str
+    stub: gossip_pb2_grpc.GossipStub, cluster: Cluster, member: str, address: str
 ) -> tuple[tuple[str, str], ...]:
-    """Prove to be member's node (sign the server's challenge); the metadata for later calls."""
+    """Prove to be member's node to the node at `address` (sign its challenge, for that
+    address); the metadata for later calls."""
     ch = await stub.Challenge(gossip_pb2.ChallengeRequest(client=member), timeout=5)
     signed = sign_auth(
         cluster.key(member),
@@ -378,6 +379,7 @@ async def gossip_session(
         ch.server,
         ch.challenge,
         int(time.time() * 1000),
+        address,
     )
     reply = await stub.Authenticate(gossip_pb2.AuthRequest(auth=envelope_to_pb(signed)), timeout=5)
     return (("pausenet-session", reply.session),)
@@ -422,7 +424,7 @@ async def test_oversized_and_malformed_gossip_requests_are_refused_and_the_node_
             with pytest.raises(grpc.aio.AioRpcError) as err:  # gossip is for members only
                 await stub.GetDigest(gossip_pb2.DigestRequest(summary_hash=bytes(32)), timeout=5)
             assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
-            session = await gossip_session(stub, cluster, "lab-a")
+            session = await gossip_session(stub, cluster, "lab-a", target.address)
             for what, (method, request) in refused.items():
                 with pytest.raises(grpc.aio.AioRpcError) as err:
                     await getattr(stub, method)(request, timeout=10, metadata=session)
@@ -447,7 +449,8 @@ async def test_a_peer_hanging_up_mid_exchange_does_not_wedge_the_nodes_store(
         rng = random.Random(5)
         async with grpc.aio.insecure_channel(node.address) as channel:
             stub = gossip_pb2_grpc.GossipStub(channel)
-            session = await gossip_session(stub, cluster, "lab-c")  # lab-c hangs up, 40 times
+            # lab-c hangs up, 40 times
+            session = await gossip_session(stub, cluster, "lab-c", node.address)
             for counter in range(1, 41):
                 hb = sign_heartbeat(
                     cluster.key("lab-c"),
@@ -499,7 +502,8 @@ async def test_a_request_that_is_not_protobuf_is_refused_as_invalid_argument(
     async with Cluster(tmp_path, labs=1, overseers=0) as cluster:
         node = cluster["lab-a"]
         async with grpc.aio.insecure_channel(node.address) as channel:
-            session = await gossip_session(gossip_pb2_grpc.GossipStub(channel), cluster, "lab-a")
+            stub = gossip_pb2_grpc.GossipStub(channel)
+            session = await gossip_session(stub, cluster, "lab-a", node.address)
             raw = channel.unary_unary(
                 "/pausenet.v1.Gossip/Exchange",
                 request_serializer=lambda b: b,

@@ -79,6 +79,8 @@ class Mesh:
                 gossip=FAST_GOSSIP,
                 heartbeat_interval_s=0.5,
                 clock=self.clocks.get(m.id, wall_clock_ms),
+                # peers dial it through the proxies in front of it (gossip logins name them)
+                dialled_at=tuple(self.links[(a, m.id)].address for a in self.ids if a != m.id),
             )
             node = Node(config, options)
             await node.start()

@@ -16,15 +16,14 @@ or hostile peer never stalls a round or the node. The same engine runs over gRPC
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import functools
 import logging
 import random
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
+
+import anyio
 
 from pausenet.errors import PausenetError, PeerError
 from pausenet.node.limits import PENALTIES
@@ -146,15 +145,17 @@ class GossipEngine:
         monotonic: Callable[[], float] | None = None,
         on_change: Callable[[], None] | None = None,
         on_contact: Callable[[], None] | None = None,
+        on_local_error: Callable[[PausenetError], None] | None = None,
     ) -> None:
         self.on_contact = on_contact  # called after each successful exchange with a peer
+        self.on_local_error = on_local_error  # called when our own store fails in a round
         self.replica = replica
         self.transport = transport
         self.self_address = self_address
         self.bootstrap = tuple(a for a in bootstrap if a != self_address)
         self.config = config or GossipConfig()
         self.rng = rng or random.Random()
-        self.monotonic = monotonic or asyncio.get_running_loop().time
+        self.monotonic = monotonic or anyio.current_time
         self.on_change = on_change
         self._health: dict[str, _PeerHealth] = {}
         self.rounds = 0
@@ -174,8 +175,9 @@ class GossipEngine:
         chosen = self._choose(set())
         self.rounds += 1
         self.counters["gossip.rounds"] += 1
-        if chosen:
-            await asyncio.gather(*(self._with_peer(p, stats) for p in chosen))
+        async with anyio.create_task_group() as tg:
+            for p in chosen:
+                tg.start_soon(self._with_peer, p, stats)
         return stats
 
     def _choose(self, busy: set[str]) -> list[str]:
@@ -194,6 +196,8 @@ class GossipEngine:
             mine.failures += 1
             log.error("gossip with %s failed here: %s", address, exc)
             self._failed(address, f"local error: {exc}")
+            if self.on_local_error is not None:
+                self.on_local_error(exc)
         else:
             self._health.pop(address, None)
             if self.on_contact is not None:
@@ -273,38 +277,32 @@ class GossipEngine:
         h = self._health.get(address)
         return max(0.0, h.retry_at - self.monotonic()) if h else 0.0
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Rounds until `stop` is set, one every interval ± jitter.
+    async def run(self) -> None:
+        """Rounds, one every interval ± jitter, until cancelled.
 
-        A round does not wait for slow peers: each exchange runs on its own, and a peer still
-        busy from an earlier round is not chosen again until it finishes (or its call times
-        out), so one slow or silent peer never holds up news from the others.
+        A round does not wait for slow peers: each exchange runs on its own (in this call's
+        task group, so none outlives it), and a peer still busy from an earlier round is not
+        chosen again until it finishes (or its call times out), so one slow or silent peer
+        never holds up news from the others.
         """
-        inflight: dict[str, asyncio.Task[None]] = {}
-        try:
-            while not stop.is_set():
+        busy: set[str] = set()
+        async with anyio.create_task_group() as tg:
+            while True:
                 try:
                     self.rounds += 1
                     self.counters["gossip.rounds"] += 1
-                    for p in self._choose(set(inflight)):
-                        task = asyncio.create_task(self._with_peer(p, RoundStats()))
-                        inflight[p] = task
-                        task.add_done_callback(functools.partial(_finished, inflight, p))
+                    for p in self._choose(busy):
+                        busy.add(p)
+                        tg.start_soon(self._in_background, p, busy)
                 except Exception:  # a bug in one round must not end gossip; log it loudly
                     log.exception("gossip round failed")
                 c = self.config
-                delay = c.interval_s * (1 + c.jitter * (2 * self.rng.random() - 1))
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=delay)
+                await anyio.sleep(c.interval_s * (1 + c.jitter * (2 * self.rng.random() - 1)))
+
+    async def _in_background(self, peer: str, busy: set[str]) -> None:
+        try:
+            await self._with_peer(peer, RoundStats())
+        except Exception:  # a bug in one exchange must not end gossip either
+            log.exception("gossip with %s failed", peer)
         finally:
-            tasks = list(inflight.values())
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-
-
-def _finished(inflight: dict[str, asyncio.Task[None]], peer: str, task: asyncio.Task[None]) -> None:
-    if inflight.get(peer) is task:
-        del inflight[peer]
-    if not task.cancelled() and task.exception() is not None:
-        log.error("gossip with %s failed", peer, exc_info=task.exception())
+            busy.discard(peer)

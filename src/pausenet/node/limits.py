@@ -5,10 +5,15 @@ of call. Each authenticated peer also has a score: items that fail verification 
 reason, valid news earns a little back; a peer whose score falls below the floor is refused for a
 cool-down that doubles each time. Every rejection is counted by reason for the operator.
 All state is bounded: buckets and scores for at most `max_peers` keys, oldest dropped first.
+
+Operators are told, at WARNING: each ban of a member, once, with the reasons that caused it; and
+refusals, summed over a window of `report_every_s`, when they exceed `report_rate_per_s`
+(`report_refusals`, called periodically by the node).
 """
 
 from __future__ import annotations
 
+import logging
 from collections import Counter, OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -16,6 +21,8 @@ from dataclasses import dataclass, field
 from pausenet.errors import Reason
 
 __all__ = ["PENALTIES", "PeerGuard", "RateLimit", "TokenBucket"]
+
+log = logging.getLogger("pausenet.limits")
 
 # Points an item costs by rejection reason. Honest nodes verify before they relay, so they never
 # send forgeries; a clock-skew rejection can happen between honest nodes and costs little.
@@ -69,6 +76,8 @@ class _Peer:
     score: float = 0.0
     banned_until: float = 0.0
     bans: int = 0
+    # what it sent that failed since its last ban, for the operator when it is banned
+    reasons: Counter[str] = field(default_factory=Counter)
 
 
 class PeerGuard:
@@ -84,6 +93,8 @@ class PeerGuard:
         ban_s: float = 30.0,
         max_ban_s: float = 3600.0,
         max_peers: int = 4096,
+        report_every_s: float = 60.0,
+        report_rate_per_s: float = 1.0,
     ) -> None:
         self.limits = dict(limits)
         self.floor = floor
@@ -96,6 +107,9 @@ class PeerGuard:
         self._addresses: OrderedDict[str, _Peer] = OrderedDict()
         self.rejected: Counter[Reason] = Counter()  # items rejected, by reason
         self.refused: Counter[str] = Counter()  # calls refused, by cause
+        self.report_every_s = report_every_s
+        self.report_rate_per_s = report_rate_per_s
+        self._reported: tuple[float, Counter[str]] | None = None  # when, and the counts then
 
     def _peer(self, key: str) -> _Peer:
         # Addresses ("ip:…", before authentication) and members live in separate tables, so a
@@ -134,12 +148,23 @@ class PeerGuard:
         for reason, n in rejected.items():
             self.rejected[reason] += n
             penalty += PENALTIES.get(reason, 5) * n
+            if PENALTIES.get(reason, 5) > 0:
+                p.reasons[reason] += n
         p.score = min(self.ceiling, p.score - penalty + self.reward * min(accepted, 10))
         if p.score < self.floor:
             p.bans += 1
-            p.banned_until = now_s + min(self.max_ban_s, self.ban_s * 2 ** (p.bans - 1))
+            ban_s = min(self.max_ban_s, self.ban_s * 2 ** (p.bans - 1))
+            p.banned_until = now_s + ban_s
             p.score = 0.0
             self.refused["bans"] += 1
+            log.warning(
+                "banned %s for %.0fs (ban %d): it sent invalid items: %s",
+                key,
+                ban_s,
+                p.bans,
+                _top(p.reasons),
+            )
+            p.reasons.clear()
 
     def score(self, key: str) -> float:
         p = (self._addresses if key.startswith("ip:") else self._peers).get(key)
@@ -149,7 +174,32 @@ class PeerGuard:
         p = (self._addresses if key.startswith("ip:") else self._peers).get(key)
         return bool(p and p.banned_until > now_s)
 
+    def report_refusals(self, now_s: float) -> None:
+        """Once per `report_every_s`: if more calls were refused in that window than
+        `report_rate_per_s` allows, say how many and why, in one line."""
+        if self._reported is None:
+            self._reported = (now_s, Counter(self.refused))
+            return
+        since, then = self._reported
+        elapsed = now_s - since
+        if elapsed < self.report_every_s:
+            return
+        delta = Counter(self.refused)
+        delta.subtract(then)
+        delta = +delta  # positive counts only
+        self._reported = (now_s, Counter(self.refused))
+        total = sum(delta.values())
+        if total > self.report_rate_per_s * elapsed:
+            log.warning("refused %d call(s) in the last %.0fs: %s", total, elapsed, _top(delta))
+
     def stats(self) -> dict[str, int]:
         out = {f"rejected.{k}": v for k, v in sorted(self.rejected.items())}
         out.update({f"refused.{k}": v for k, v in sorted(self.refused.items())})
         return out
+
+
+def _top(counts: Counter[str], n: int = 5) -> str:
+    """'bad-signature 12, gap 3' — the most frequent first, at most n of them."""
+    items = counts.most_common()
+    shown = ", ".join(f"{k} {v}" for k, v in items[:n])
+    return shown + (f", and {len(items) - n} more" if len(items) > n else "")

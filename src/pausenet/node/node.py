@@ -7,8 +7,13 @@ their lifecycle.
 Start-up opens the store, finishes any statement a crash left journaled, re-verifies and loads
 every stored item, binds the public (Gossip, Oversight, health, reflection) and admin servers,
 signs a first heartbeat and starts the gossip and heartbeat loops. A failure part-way tears down
-what had started. `stop()` is idempotent and bounded by a grace period: the servers stop taking
-calls, the loops are cancelled and awaited, the transport and then the store are closed.
+what had started. `stop()` is idempotent and bounded by a grace period: the servers say
+NOT_SERVING and stop taking calls, calls in flight get the grace period, the loops are cancelled,
+work that must finish (a signature, an ingest) finishes, then the transport and the store close.
+
+Concurrency is structured (anyio on asyncio): the loops, and the work handed over by gRPC
+handlers, run in one task group that a single task owns from start to stop; a loop that ends
+or fails stops the node, loudly.
 """
 
 from __future__ import annotations
@@ -19,10 +24,13 @@ import logging
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
+
+import anyio
 
 from pausenet.core.answer import sign_answer
 from pausenet.core.charter import Charter, load_charter
@@ -50,14 +58,25 @@ from pausenet.core.verify import (
 from pausenet.core.view import View
 from pausenet.errors import ConfigError, PausenetError, SigningRefusedError, StoreError
 from pausenet.node import rpc
+from pausenet.node.concurrency import Changes, Completions, NotRunningError
 from pausenet.node.config import NodeConfig, is_loopback, parse_host_port
-from pausenet.node.gossip import GossipConfig, GossipEngine
+from pausenet.node.gossip import (
+    DigestReply,
+    ExchangeReply,
+    GossipConfig,
+    GossipEngine,
+    GossipService,
+)
 from pausenet.node.limits import PeerGuard, RateLimit
-from pausenet.node.messages import Items
-from pausenet.node.replica import Replica
+from pausenet.node.messages import Digest, Items
+from pausenet.node.peerauth import Authenticator, OwnAddresses
+from pausenet.node.replica import IngestReport, Replica
 from pausenet.node.runfile import load_or_create_admin_token, lock_data_dir
 from pausenet.node.store import Store
 from pausenet.node.tls import TlsFiles
+
+if TYPE_CHECKING:
+    from pausenet.node.metrics import MetricsExporter
 
 __all__ = ["Node", "NodeOptions"]
 
@@ -65,6 +84,7 @@ log = logging.getLogger("pausenet.node")
 
 STORE_FILE = "pausenet.db"
 _FIRST_CONTACT_WAIT_S = 5.0
+_WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})  # noqa: S104  # compared with, not bound
 
 
 def wall_clock_ms() -> int:
@@ -76,6 +96,10 @@ class NodeOptions:
     gossip: GossipConfig = field(default_factory=GossipConfig.local)
     heartbeat_interval_s: float | None = None  # default: a third of the charter's TTL, <= 10 s
     shutdown_grace_s: float = 2.0
+    server_limits: rpc.ServerLimits = field(default_factory=rpc.ServerLimits)
+    # addresses peers may dial this node at besides its own and `advertise` (proxies, port
+    # forwards in front of it): a gossip login names the address it was signed for
+    dialled_at: tuple[str, ...] = ()
     # per peer: challenge/auth calls per address, digest and exchange calls per member; an
     # exchange costs 1 + items/50 tokens, so a flood of large messages is throttled too
     peer_limits: Mapping[str, RateLimit] = field(
@@ -98,7 +122,9 @@ class Node:
         self.key: SigningKey
         self.store: Store | None = None
         self.replica: Replica
+        self.authenticator: Authenticator  # who may gossip with this node (sessions)
         self.engine: GossipEngine | None = None
+        self._gossip: GossipService
         self.address = ""  # bound public address, host:port
         self.admin_address = ""
         self.admin_token = ""
@@ -108,22 +134,25 @@ class Node:
         self.failure: str | None = None  # why the node stopped on its own, if it did
         # heads and evidence already told to the operator (what the store held at start counts)
         self._seen: tuple[dict[str, int], frozenset[bytes]] = ({}, frozenset())
-        self._servers: list[object] = []
-        self._transport: object | None = None
-        self._tasks: list[asyncio.Task[None]] = []
-        self._stop = asyncio.Event()
-        self._closed = asyncio.Event()
+        self._servers: list[rpc.RpcServer] = []
+        self._transport: rpc.GrpcTransport | None = None
+        self._runner: asyncio.Task[None] | None = None  # owns the task group, start to stop
+        self._work = Completions()  # work that must finish, run in that task group
         self._stopping = False
-        self._changed = asyncio.Condition()
-        self._facts_changed = asyncio.Event()
-        self._in_touch = asyncio.Event()  # a gossip exchange with some peer has succeeded
+        self._started = False
+        self._store_failing: str | None = None  # why the store last failed, until it works
+        self._stop_requested = anyio.Event()
+        self._closed = anyio.Event()
+        self.changes = Changes()  # bumped whenever the facts change
+        self._in_touch = anyio.Event()  # a gossip exchange with some peer has succeeded
         self._view_cache: tuple[int, int, View] | None = None
+        self.guard = PeerGuard(self.options.peer_limits)
         # Own statements and heartbeats are signed one at a time, each later than the last: a
         # heartbeat signed while a statement is being signed, or a statement timed before the
         # last heartbeat, would be evidence against this member (docs/protocol.md §7).
-        self._signing = asyncio.Lock()
+        self._signing = anyio.Lock()
         self._signed_one = False  # a heartbeat signed since start
-        self.guard = PeerGuard(self.options.peer_limits)
+        self._metrics: MetricsExporter | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -177,14 +206,22 @@ class Node:
         self.admin_token = load_or_create_admin_token(cfg.admin_token_file)
 
         self.tls = cfg.tls.read() if cfg.tls is not None else None
+        # no login is taken until the node knows the address it is bound to (below)
+        self.authenticator = Authenticator(self.charter, self.member, addresses=OwnAddresses())
+        self._gossip = GossipService(self.replica, on_change=self._notify)
         self._transport = rpc.GrpcTransport(
             self.charter, self.key, self.member, self.clock, self.tls, self._member_at
         )
-        public, self.address = await rpc.start_public_server(self, cfg.listen)
+        public = await rpc.start_public_server(
+            self, cfg.listen, self.tls, self.options.server_limits
+        )
         self._servers.append(public)
-        admin, self.admin_address = await rpc.start_admin_server(self, cfg.admin_listen)
+        self.address = public.address
+        admin = await rpc.start_admin_server(self, cfg.admin_listen, self.tls)
         self._servers.append(admin)
+        self.admin_address = admin.address
         self._advertised = self.address if cfg.advertise is None else cfg.advertise
+        self.authenticator.addresses = self._own_addresses()
         if not is_valid_address(self._advertised):
             # e.g. an IPv6 listen address with a zone index: peers would reject every heartbeat
             log.warning(
@@ -200,22 +237,23 @@ class Node:
             config=self.options.gossip,
             on_change=self._notify,
             on_contact=self.mark_in_touch,
+            on_local_error=self._store_failed,
         )
         if self._may_sign():
             await self.issue_heartbeat()
             self._signed_one = True
-        self._tasks = [
-            asyncio.create_task(self.engine.run(self._stop), name="gossip"),
-            asyncio.create_task(self._heartbeat_loop(), name="heartbeat"),
-        ]
-        for t in self._tasks:
-            t.add_done_callback(self._task_done)
         if cfg.metrics_listen is not None:
             # imported only when wanted: prometheus_client is not needed to run a node
             from pausenet.node.metrics import start_metrics_server
 
-            # stopped with the other servers, before the store closes
-            self._servers.append(await start_metrics_server(self, cfg.metrics_listen))
+            self._metrics = await start_metrics_server(self, cfg.metrics_listen)
+        running = anyio.Event()
+        self._runner = asyncio.get_running_loop().create_task(
+            self._run(self.engine, running), name=f"node {self.member}"
+        )
+        await running.wait()
+        self._started = True
+        self._update_health()
         log.info(
             "node %s up: gossip and oversight on %s, admin on %s, %d peer(s) configured,"
             " charter %s",
@@ -225,6 +263,24 @@ class Node:
             len(cfg.peers),
             self.charter.digest_hex[:16],
         )
+
+    def _own_addresses(self) -> OwnAddresses:
+        """The addresses a gossip login may name: where this node is bound, what it advertises,
+        what the options add; listening on every interface with no 'advertise', any host with
+        its port (a relay on another host with that port could then pass logins on)."""
+        cfg = self.config
+        given = (self.address, cfg.advertise or "", *self.options.dialled_at)
+        listen_host, _ = parse_host_port(cfg.listen)
+        if cfg.advertise is None and listen_host in _WILDCARD_HOSTS:
+            _, port = parse_host_port(self.address)
+            log.warning(
+                "listening on %s with no 'advertise': gossip logins for any host with port %d"
+                " are taken; set 'advertise' to the address peers dial to take only those",
+                cfg.listen,
+                port,
+            )
+            return OwnAddresses(given, any_host_port=port)
+        return OwnAddresses(given)
 
     async def _load(self) -> None:
         assert self.store is not None
@@ -266,44 +322,111 @@ class Node:
             len(evidence),
         )
 
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        """A loop that ends on its own is a failure: log it and stop the node, loudly."""
-        if task.cancelled() or self._stopping:
+    async def _run(self, engine: GossipEngine, running: anyio.Event) -> None:
+        """The node's one task group: its loops, and work gRPC handlers hand over, from start
+        until a stop is requested; then drain the servers, cancel the loops, let shielded work
+        finish, and close what start opened."""
+        try:
+            async with anyio.create_task_group() as tg:
+                self._work.attach(tg)
+                tg.start_soon(self._keep, "gossip", engine.run)
+                tg.start_soon(self._keep, "heartbeat", self._heartbeat_loop)
+                running.set()
+                await self._stop_requested.wait()
+                await self._drain()
+                self._work.attach(None)
+                tg.cancel_scope.cancel()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._close()
+
+    async def _keep(self, name: str, loop: Callable[[], Awaitable[None]]) -> None:
+        """Run one of the node's loops. A loop that ends on its own is a failure: log it and
+        stop the node, loudly."""
+        exc: Exception | None = None
+        try:
+            await loop()
+        except Exception as e:
+            exc = e
+        if self._stopping:
             return
-        exc = task.exception()
-        self.failure = f"{task.get_name()} loop {'failed: ' + repr(exc) if exc else 'ended'}"
+        self.failure = f"{name} loop {'failed: ' + repr(exc) if exc else 'ended'}"
         log.error("node %s stopping: %s", self.member, self.failure, exc_info=exc)
-        asyncio.get_running_loop().create_task(self.stop())
+        self._request_stop()
+
+    def _request_stop(self) -> None:
+        if not self._stopping:
+            self._stopping = True
+            self._update_health()
+            self._stop_requested.set()
+            self.changes.bump()  # watchers wake, see the node stopping, and end
+
+    # -- health -----------------------------------------------------------------------------
+
+    @property
+    def serving(self) -> bool:
+        """What health says: fully started, not stopping, and its store working."""
+        return self._started and not self._stopping and self._store_failing is None
+
+    def _update_health(self) -> None:
+        serving = self.serving
+        for server in self._servers:
+            server.set_serving(serving)
+
+    def _store_failed(self, exc: PausenetError) -> None:
+        """Our own store failed: the node cannot record what it learns or signs, so it says
+        NOT_SERVING until a write works again."""
+        if self._store_failing is None:
+            log.error("node %s not serving: its store failed: %s", self.member, exc)
+        self._store_failing = str(exc)
+        self._update_health()
+
+    def _store_works(self) -> None:
+        if self._store_failing is not None:
+            self._store_failing = None
+            log.info("node %s serving again: its store works", self.member)
+            self._update_health()
 
     async def stop(self) -> None:
-        """Stop serving and close everything; safe to call more than once."""
-        if self._stopping:
-            await self._closed.wait()
-            return
-        self._stopping = True
-        self._stop.set()
+        """Stop serving and close everything; safe to call more than once, bounded by the
+        grace period (plus whatever signing or ingest is under way, which must finish)."""
+        first = not self._stopping
+        self._request_stop()
+        if self._runner is None:
+            if first:  # start failed before the loops ran: tear down what it opened
+                with anyio.CancelScope(shield=True):
+                    await self._drain()
+                    await self._close()
+        else:
+            await asyncio.wait({self._runner})  # never raises; the runner logs its own failures
+        await self._closed.wait()
+
+    async def _drain(self) -> None:
+        """The servers say NOT_SERVING and refuse new calls; calls in flight get the grace
+        period, then they are cancelled."""
         grace = self.options.shutdown_grace_s
-        for server in self._servers:
-            with contextlib.suppress(Exception):
-                await server.stop(grace)  # type: ignore[attr-defined]
-        for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
-        if self._transport is not None:
-            with contextlib.suppress(Exception):
-                await self._transport.close()  # type: ignore[attr-defined]
-        if self.store is not None:
-            await self.store.close()
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)  # releases the data dir for the next node
-            self._lock_fd = None
-        async with self._changed:
-            self._changed.notify_all()
-        self._closed.set()
-        if self.address:
-            log.info("node %s stopped", self.member)
+        with anyio.move_on_after(grace + 1.0):  # even a server that does not stop in time
+            async with anyio.create_task_group() as tg:
+                for server in self._servers:
+                    tg.start_soon(_stop_server, server, grace)
+                if self._metrics is not None:  # stopped before the store closes
+                    tg.start_soon(self._metrics.stop, grace)
+
+    async def _close(self) -> None:
+        try:
+            if self._transport is not None:
+                with anyio.move_on_after(self.options.shutdown_grace_s):
+                    with contextlib.suppress(Exception):
+                        await self._transport.close()
+            if self.store is not None:
+                await self.store.close()
+        finally:
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)  # releases the data dir for the next node
+                self._lock_fd = None
+            self._closed.set()
+            if self.address:
+                log.info("node %s stopped", self.member)
 
     async def wait_closed(self) -> None:
         await self._closed.wait()
@@ -316,20 +439,7 @@ class Node:
 
     def _notify(self) -> None:
         self._view_cache = None
-        self._facts_changed.set()
-
-        async def wake() -> None:
-            async with self._changed:
-                self._changed.notify_all()
-
-        if not self._stopping:
-            task = asyncio.get_running_loop().create_task(wake())
-            task.add_done_callback(lambda _t: None)
-
-    async def wait_for_change(self, timeout: float) -> None:
-        async with self._changed:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), timeout)
+        self.changes.bump()
 
     def view(self) -> View:
         now = self.clock()
@@ -348,23 +458,58 @@ class Node:
             out.update(self.engine.counters)
         return dict(sorted(out.items()))
 
-    def signed_view(self, nonce: bytes) -> tuple[View, object]:
+    @property
+    def facts_version(self) -> int:
+        return self.replica.version
+
+    def signed_view(self, nonce: bytes) -> tuple[View, Envelope]:
         v = self.view()
-        return v, sign_answer(self.key, self.charter, self.member, nonce, v)
+        return v, self.sign_answer(nonce, v)
+
+    def sign_answer(self, nonce: bytes, view: View) -> Envelope:
+        """This node's signed answer for an overseer's nonce, stating `view`."""
+        return sign_answer(self.key, self.charter, self.member, nonce, view)
+
+    @property
+    def admin_token_file(self) -> Path:
+        return self.config.admin_token_file
+
+    # -- gossip, served --------------------------------------------------------------------
+
+    def get_digest(self, summary_hash: bytes) -> DigestReply:
+        return self._gossip.get_digest(summary_hash)
+
+    async def exchange(self, digest: Digest, items: Items) -> tuple[ExchangeReply, IngestReport]:
+        """A peer's Exchange call: ingest its items, answer with what it lacks. The ingest runs
+        to its end even if the caller is cancelled; raises NotRunningError once stopping."""
+
+        async def exchange() -> tuple[ExchangeReply, IngestReport]:
+            try:
+                got = await self._gossip.exchange_with_report(digest, items)
+            except PausenetError as exc:
+                self._store_failed(exc)
+                raise
+            self.mark_in_touch()  # a peer told us what it holds: our own log is caught up
+            return got
+
+        return await self._work.run(exchange)
 
     # -- own statements -------------------------------------------------------------------
 
     async def _issue(self, body: Body) -> SignedStatement:
-        # Once signing starts it runs to the end even if the caller is cancelled (an Admin client
-        # that gives up cancels its handler): a store write cut off inside its transaction, or a
-        # statement in the store but not in the replica, would leave the node unable to sign.
-        return await asyncio.shield(self._issue_now(body))
-
-    async def _issue_now(self, body: Body) -> SignedStatement:
-        assert self.store is not None
         if self._stopping:
             raise SigningRefusedError("the node is shutting down")
         await self._caught_up_with_own_log()
+        # Once signing starts it runs to the end even if the caller is cancelled (an Admin client
+        # that gives up cancels its handler): a store write cut off inside its transaction, or a
+        # statement in the store but not in the replica, would leave the node unable to sign.
+        try:
+            return await self._work.run(lambda: self._issue_now(body))
+        except NotRunningError:
+            raise SigningRefusedError("the node is shutting down") from None
+
+    async def _issue_now(self, body: Body) -> SignedStatement:
+        assert self.store is not None
         async with self._signing:
             st = await self.store.issue_statement(
                 self.key, self.charter, self.member, body, self._own_time(statement=True)
@@ -380,7 +525,7 @@ class Node:
         heartbeat have reached us if any peer had them. The first time, heartbeat at once."""
         if not self._in_touch.is_set():
             self._in_touch.set()
-            self._facts_changed.set()
+            self.changes.bump()
 
     def _may_sign(self) -> bool:
         """Whether this node may sign heartbeats: once in touch with a peer (or with none to
@@ -400,9 +545,9 @@ class Node:
         if self.engine is None or not self.engine.peers():
             self._in_touch.set()  # nobody to hear from: a federation of one, or no peers yet
             return
-        try:
-            await asyncio.wait_for(self._in_touch.wait(), _FIRST_CONTACT_WAIT_S)
-        except TimeoutError:
+        with anyio.move_on_after(_FIRST_CONTACT_WAIT_S):
+            await self._in_touch.wait()
+        if not self._in_touch.is_set():
             raise SigningRefusedError(
                 "not yet in touch with any peer since start; the node signs nothing until one"
                 " exchange has shown it this member's latest statements (check its peers)"
@@ -447,6 +592,16 @@ class Node:
 
     # -- heartbeats -------------------------------------------------------------------------
 
+    async def issue_heartbeat(self) -> None:
+        """Sign and take in a heartbeat for our current head. The store is written each time,
+        so this is also where a failed store is found, and found working again."""
+        try:
+            await self._issue_heartbeat()
+        except PausenetError as exc:
+            self._store_failed(exc)
+            raise
+        self._store_works()
+
     def _own_time(self, *, statement: bool = False) -> int:
         """The time for the next own item: never before the last one (a clock stepped back
         must not make a log's times go backwards), and a statement strictly after the last
@@ -458,7 +613,7 @@ class Node:
             floor = max(floor, hb.heartbeat.issued_at_ms + (1 if statement else 0))
         return max(self.clock(), floor)
 
-    async def issue_heartbeat(self) -> None:
+    async def _issue_heartbeat(self) -> None:
         assert self.store is not None
         async with self._signing:
             counter = await self.store.next_heartbeat_counter(self.member)
@@ -503,22 +658,19 @@ class Node:
         interval = self.options.heartbeat_interval_s or min(
             10.0, self.charter.rules.heartbeat_ttl_s / 3
         )
-        loop = asyncio.get_running_loop()
+        seen = self.changes.version
         start = self.view()
         last = (start.certified_state, start.epoch)
-        next_due = loop.time() + interval
-        while not self._stop.is_set():
-            self._facts_changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self._facts_changed.wait(), timeout=max(0.0, next_due - loop.time())
-                )
-            if self._stop.is_set():
-                return
+        next_due = anyio.current_time() + interval
+        while True:
+            with anyio.move_on_after(max(0.0, next_due - anyio.current_time())):
+                await self.changes.wait(seen)
+            seen = self.changes.version  # the view below has every change up to here
+            self.guard.report_refusals(self.clock() / 1000)
             v = self.view()
             now_certified = (v.certified_state, v.epoch)
             self._log_news(v)
-            if loop.time() < next_due and now_certified == last and self._signed_one:
+            if anyio.current_time() < next_due and now_certified == last and self._signed_one:
                 continue
             if not self._may_sign():
                 continue
@@ -535,8 +687,15 @@ class Node:
                 self._signed_one = True
             except PausenetError as exc:
                 log.error("could not sign a heartbeat: %s", exc)
-            next_due = loop.time() + interval
-            await asyncio.sleep(0.05)  # at most ~20 heartbeats a second, whatever the churn
+            next_due = anyio.current_time() + interval
+            await anyio.sleep(0.05)  # at most ~20 heartbeats a second, whatever the churn
+
+
+async def _stop_server(server: rpc.RpcServer, grace: float) -> None:
+    try:
+        await server.stop(grace)
+    except Exception as exc:  # stopping goes on: the store must still be closed
+        log.debug("server %s did not stop cleanly: %s", server.address, exc)
 
 
 def _heads(v: View) -> dict[str, int]:

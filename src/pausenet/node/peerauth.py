@@ -2,15 +2,20 @@
 
 No certificate authority is needed: the charter already lists every member's key. The server
 hands out a one-time 32-byte challenge; the client signs `GossipAuth{charter, client, server,
-challenge, time}` in a DSSE envelope of its own payload type (so the signature can never be taken
-for a statement); the server checks it and returns a session token for later calls. Challenges and
-sessions are bounded in number and expire, so strangers cannot grow the server's memory.
+challenge, time, address}` in a DSSE envelope of its own payload type (so the signature can never
+be taken for a statement); the server checks it and returns a session token for later calls.
+`address` is the address the client dialled, and the server takes a login only for one of its
+own addresses (`OwnAddresses`): a node that relays another node's challenge cannot pass the
+login it gets on (docs/protocol.md §12.5). Challenges and sessions are bounded in number and
+expire, so strangers cannot grow the server's memory.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from google.protobuf.message import DecodeError
@@ -18,19 +23,27 @@ from google.protobuf.message import DecodeError
 from pausenet.core.charter import Charter
 from pausenet.core.dsse import Envelope, pae, sign_envelope
 from pausenet.core.keys import SigningKey
+from pausenet.node.config import parse_host_port
 from pausenet.v1 import gossip_pb2
 
-__all__ = ["AUTH_TYPE", "Authenticator", "Session", "sign_auth"]
+__all__ = ["AUTH_TYPE", "Authenticator", "OwnAddresses", "Session", "sign_auth"]
 
 AUTH_TYPE = "application/vnd.pausenet.gossip-auth.v1+protobuf"
 CHALLENGE_BYTES = 32
-_MAX_AUTH_BYTES = 512
+_MAX_AUTH_BYTES = 1024
 _SESSIONS_PER_MEMBER = 4
 
 
 def sign_auth(
-    key: SigningKey, charter: Charter, client: str, server: str, challenge: bytes, now_ms: int
+    key: SigningKey,
+    charter: Charter,
+    client: str,
+    server: str,
+    challenge: bytes,
+    now_ms: int,
+    address: str = "",
 ) -> Envelope:
+    """A login for `server`, whom the client reached by dialling `address`."""
     pb = gossip_pb2.GossipAuth(
         federation_id=charter.federation_id,
         charter_digest=charter.digest,
@@ -38,8 +51,44 @@ def sign_auth(
         server=server,
         challenge=challenge,
         issued_at_ms=now_ms,
+        address=address,
     )
     return sign_envelope(key, client, AUTH_TYPE, pb.SerializeToString(deterministic=True))
+
+
+def _address_key(address: str) -> tuple[str, int] | None:
+    """(host, port) in one spelling per address: IP literals compressed, names lowercased."""
+    try:
+        host, port = parse_host_port(address)
+    except ValueError:
+        return None
+    try:
+        host = ipaddress.ip_address(host).compressed
+    except ValueError:
+        host = host.lower()
+    return host, port
+
+
+class OwnAddresses:
+    """The addresses a node can be dialled at: those given, and, for a node listening on every
+    interface without a configured address, any host with its port."""
+
+    def __init__(self, addresses: Iterable[str] = (), *, any_host_port: int | None = None) -> None:
+        self.shown = tuple(a for a in addresses if a)
+        self._keys = {k for a in self.shown if (k := _address_key(a)) is not None}
+        self.any_host_port = any_host_port
+
+    def __contains__(self, address: object) -> bool:
+        key = _address_key(address) if isinstance(address, str) else None
+        if key is None:
+            return False
+        return key in self._keys or key[1] == self.any_host_port
+
+    def describe(self) -> str:
+        shown = ", ".join(self.shown) or "no address yet"
+        if self.any_host_port is not None:
+            shown += f", any host with port {self.any_host_port}"
+        return shown
 
 
 @dataclass(frozen=True)
@@ -60,9 +109,12 @@ class Authenticator:
         session_ttl_ms: int = 600_000,
         max_challenges: int = 1024,
         max_sessions: int | None = None,
+        addresses: OwnAddresses | None = None,
     ) -> None:
         self.charter = charter
         self.server = server_member
+        # the addresses a login may name; None: not checked (a server that does not know them)
+        self.addresses = addresses
         self.challenge_ttl_ms = challenge_ttl_ms
         self.session_ttl_ms = session_ttl_ms
         self.max_challenges = max_challenges
@@ -107,6 +159,12 @@ class Authenticator:
             return "auth was signed under another charter"
         if pb.server != self.server:
             return f"auth is for member {pb.server[:64]!r}, this node is {self.server}"
+        if self.addresses is not None and pb.address not in self.addresses:
+            return (
+                f"auth is for address {pb.address[:80]!r}, which is not this node's"
+                f" ({self.addresses.describe()}): a login is good only at the address it was"
+                " signed for; if peers dial this node at another address, set 'advertise' to it"
+            )
         skew = self.charter.rules.max_clock_skew_s * 1000
         if abs(pb.issued_at_ms - now_ms) > skew + self.challenge_ttl_ms:
             return "auth time is outside the allowed clock skew"

@@ -18,11 +18,12 @@ It also answers the two questions anti-entropy asks: "what do you hold?" (`diges
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
+
+import anyio
 
 from pausenet.core.chain import Predecessor, link_problem
 from pausenet.core.charter import Charter
@@ -147,7 +148,7 @@ class Replica:
         # One ingest at a time: its checks and its appends are one transaction. Ingest awaits the
         # store, and a node ingests from its own rounds and from peers' Exchange calls at once;
         # two ingests checking against the same head would both append the same statement.
-        self._ingest_lock = asyncio.Lock()
+        self._ingest_lock = anyio.Lock()
         self.version = 0  # bumps on every change; lets callers cache views
         # Told of each statement and heartbeat an ingest adds, once it is held (metrics time
         # their propagation); must not raise. Own statements (add_own_statement) and items
@@ -333,14 +334,14 @@ class Replica:
 
     async def ingest(self, items: Items) -> IngestReport:
         """Verify and add what is new; build evidence from conflicts. Never raises on bad input."""
-        # Once started, an ingest finishes even if its caller is cancelled (a peer that hangs up
-        # mid-Exchange cancels the handler): a write cut in half could leave the store inside a
-        # transaction, and the replica and the store disagreeing.
-        return await asyncio.shield(self._ingest_locked(items))
-
-    async def _ingest_locked(self, items: Items) -> IngestReport:
-        async with self._ingest_lock:
-            return await self._ingest(items)
+        # Once started, an ingest finishes even if its caller is cancelled: a write cut in half
+        # could leave the store inside a transaction, and the replica and the store disagreeing.
+        # (The shield holds against anyio cancellation; a gRPC handler, which is cancelled with
+        # a plain Task.cancel(), hands its ingest to the node's task group instead.)
+        with anyio.CancelScope(shield=True):
+            async with self._ingest_lock:
+                report = await self._ingest(items)
+        return report
 
     async def _ingest(self, items: Items) -> IngestReport:
         now = self.clock()

@@ -78,20 +78,22 @@ class ExchangeResponse(_message.Message):
     def __init__(self, items: _Optional[_Union[Items, _Mapping]] = ..., more: _Optional[bool] = ...) -> None: ...
 
 class GossipAuth(_message.Message):
-    __slots__ = ("federation_id", "charter_digest", "client", "server", "challenge", "issued_at_ms")
+    __slots__ = ("federation_id", "charter_digest", "client", "server", "challenge", "issued_at_ms", "address")
     FEDERATION_ID_FIELD_NUMBER: _ClassVar[int]
     CHARTER_DIGEST_FIELD_NUMBER: _ClassVar[int]
     CLIENT_FIELD_NUMBER: _ClassVar[int]
     SERVER_FIELD_NUMBER: _ClassVar[int]
     CHALLENGE_FIELD_NUMBER: _ClassVar[int]
     ISSUED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
     federation_id: str
     charter_digest: bytes
     client: str
     server: str
     challenge: bytes
     issued_at_ms: int
-    def __init__(self, federation_id: _Optional[str] = ..., charter_digest: _Optional[bytes] = ..., client: _Optional[str] = ..., server: _Optional[str] = ..., challenge: _Optional[bytes] = ..., issued_at_ms: _Optional[int] = ...) -> None: ...
+    address: str
+    def __init__(self, federation_id: _Optional[str] = ..., charter_digest: _Optional[bytes] = ..., client: _Optional[str] = ..., server: _Optional[str] = ..., challenge: _Optional[bytes] = ..., issued_at_ms: _Optional[int] = ..., address: _Optional[str] = ...) -> None: ...
 
 class ChallengeRequest(_message.Message):
     __slots__ = ("client",)
