@@ -606,7 +606,8 @@ class Node:
         """The time for the next own item: never before the last one (a clock stepped back
         must not make a log's times go backwards), and a statement strictly after the last
         heartbeat, which said the log ended below it."""
-        last_st = self.replica.log(self.member)[-1:]
+        head, _ = self.replica.head(self.member)
+        last_st = self.replica.log(self.member, head, 1)  # the head alone, not a copy of the log
         floor = last_st[0].statement.issued_at_ms if last_st else 0
         hb = self.replica.heartbeat(self.member)
         if hb is not None:

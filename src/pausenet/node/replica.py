@@ -389,9 +389,10 @@ class Replica:
     ) -> None:
         log = self._logs[member]
         to_append: list[SignedStatement] = []
+        pending: set[bytes] = set()  # hashes in to_append (a batch may hold a thousand)
         late: list[tuple[SignedStatement, Reason]] = []
         for st in batch:
-            if st.hash in self._hashes or any(s.hash == st.hash for s in to_append):
+            if st.hash in self._hashes or st.hash in pending:
                 report.duplicates += 1
                 continue
             head = len(log) + len(to_append)
@@ -430,6 +431,7 @@ class Replica:
                 await self._branch(st, to_append, report)
                 continue
             to_append.append(st)
+            pending.add(st.hash)
         for st, reason in late:
             at = len(log) + len(to_append)
             if st.seq <= at:

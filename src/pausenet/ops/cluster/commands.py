@@ -49,6 +49,14 @@ _err = Console(stderr=True, highlight=False, soft_wrap=True)
 DirOption = Annotated[
     Path, typer.Option("--dir", help="The cluster's directory (holds cluster.json).")
 ]
+LabsOption = Annotated[int, typer.Option("--labs", help="Number of labs (1-100).")]
+OverseersOption = Annotated[int, typer.Option("--overseers", help="Number of overseers (0-100).")]
+TlsOption = Annotated[
+    bool,
+    typer.Option(
+        "--tls", help="Mutual TLS between the nodes and for clients (a test CA in DIR/tls)."
+    ),
+]
 
 
 def _q(p: Path) -> str:
@@ -93,17 +101,12 @@ def _bring_up(dir: Path, labs: int, overseers: int, force: bool, tls: bool = Fal
 @app.command()
 def up(
     dir: DirOption,
-    labs: Annotated[int, typer.Option("--labs", help="Number of labs (1-100).")] = 3,
-    overseers: Annotated[int, typer.Option("--overseers", help="Number of overseers (0-100).")] = 1,
+    labs: LabsOption = 3,
+    overseers: OverseersOption = 1,
     force: Annotated[
         bool, typer.Option("--force", help="Replace a stopped cluster in DIR (keys and data too).")
     ] = False,
-    tls: Annotated[
-        bool,
-        typer.Option(
-            "--tls", help="Mutual TLS between the nodes and for clients (a test CA in DIR/tls)."
-        ),
-    ] = False,
+    tls: TlsOption = False,
 ) -> None:
     """Create a federation in DIR, start one node per member and wait until all are ready.
 
@@ -286,17 +289,12 @@ def demo(
         Path,
         typer.Option("--dir", help="Directory for the demo cluster (replaced if it holds one)."),
     ] = Path("demo-federation"),
-    labs: Annotated[int, typer.Option("--labs", help="Number of labs (1-100).")] = 3,
-    overseers: Annotated[int, typer.Option("--overseers", help="Number of overseers (0-100).")] = 1,
+    labs: LabsOption = 3,
+    overseers: OverseersOption = 1,
     keep: Annotated[
         bool, typer.Option("--keep", help="Leave the cluster running afterwards.")
     ] = False,
-    tls: Annotated[
-        bool,
-        typer.Option(
-            "--tls", help="Mutual TLS between the nodes and for clients (a test CA in DIR/tls)."
-        ),
-    ] = False,
+    tls: TlsOption = False,
 ) -> None:
     """Start a local federation of real nodes, run the scenario on it, then stop it.
 
