@@ -14,7 +14,6 @@ certified state (what the certificates in hand prove) alongside. docs/protocol.m
 
 from __future__ import annotations
 
-import bisect
 import heapq
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -22,18 +21,15 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
-from pausenet.core.chain import Predecessor, link_problem
 from pausenet.core.charter import Charter, Role
 from pausenet.core.dsse import Envelope
-from pausenet.core.evidence import Evidence, commitments, find_conflict
+from pausenet.core.evidence import Evidence
+from pausenet.core.facts import Facts, MemberFacts, build_facts
 from pausenet.core.records import (
     Compliance,
     ComplianceState,
     Decision,
-    SignedHeartbeat,
     SignedStatement,
-    TriggerAttestation,
-    Vote,
 )
 from pausenet.core.tripwire import (
     PATH_LABS,
@@ -42,7 +38,7 @@ from pausenet.core.tripwire import (
     describe_path,
     tripwire_path,
 )
-from pausenet.core.verify import Reason, Rejection, Verified, verify_envelope
+from pausenet.core.verify import Rejection, Verified, verify_envelope
 
 __all__ = [
     "PATH_LABS",
@@ -53,6 +49,7 @@ __all__ = [
     "MemberStatus",
     "PauseState",
     "View",
+    "decide",
     "describe_path",
     "evaluate",
     "evaluate_envelopes",
@@ -229,7 +226,18 @@ def evaluate(
     rejected: Iterable[Rejection] = (),
 ) -> View:
     """The view from verified items. Items must come from `verify_envelope` under this charter."""
-    return _Evaluation(charter, now_ms, list(rejected)).run(items)
+    return decide(charter, build_facts(charter, items), now_ms, rejected=rejected)
+
+
+def decide(
+    charter: Charter, facts: Facts, now_ms: int, *, rejected: Iterable[Rejection] = ()
+) -> View:
+    """The view at `now_ms` from members' facts (`pausenet.core.facts`): certificates epoch by
+    epoch, then what the facts prove as of when. Costs O(members x epochs), not O(log)."""
+    ev = _Evaluation(charter, now_ms, [*rejected, *facts.rejected])
+    for mf in facts.members.values():
+        ev.rejected.extend(mf.rejected)
+    return ev.decide(facts.members)
 
 
 class _Evaluation:
@@ -238,173 +246,30 @@ class _Evaluation:
         self.now = now_ms
         self.rejected = rejected
         self.ttl_ms = charter.rules.heartbeat_ttl_s * 1000
-        self.fork_at: dict[str, int] = {}  # member -> lowest seq it forked at
         self.tally = TripwireTally(charter)  # eligible members' epoch-bound attestations
-        self.committed: dict[str, int] = {}  # member -> highest head any of its heartbeats named
-
-    # -- step 1: sort items into per-member chains ------------------------------------------
-
-    def run(self, items: Iterable[Verified]) -> View:
-        seen: set[bytes] = set()
-        by_member_seq: dict[str, dict[int, list[SignedStatement]]] = defaultdict(
-            lambda: defaultdict(list)
-        )
-        heartbeats: dict[str, list[SignedHeartbeat]] = defaultdict(list)
-        for it in sorted(items, key=lambda i: i.hash):
-            if it.hash in seen:
-                self._reject(it, Reason.DUPLICATE, "the same signed item appears twice")
-                continue
-            seen.add(it.hash)
-            if self.c.member(it.member) is None:  # not from this charter's verifier: refuse
-                self._reject(it, Reason.UNKNOWN_MEMBER, f"{it.member!r} is not a member")
-                continue
-            if isinstance(it, SignedStatement):
-                by_member_seq[it.member][it.seq].append(it)
-            else:
-                heartbeats[it.member].append(it)
-
-        valid: dict[str, dict[int, list[SignedStatement]]] = {}
-        for member, seqs in by_member_seq.items():
-            valid[member] = self._chain(seqs)
-        evidence = self._evidence(by_member_seq, heartbeats)
-        equivocators = frozenset(ev.member for ev in evidence)
-        fork_at: dict[str, int] = {}
-        for ev in evidence:
-            fork_at[ev.member] = min(ev.seq, fork_at.get(ev.member, ev.seq))
-        self.fork_at = fork_at
-        # A log never shrinks: a later heartbeat naming a lower head does not excuse us from
-        # holding what an earlier one committed to.
-        self.committed = {
-            m: max(h.heartbeat.head_seq for h in hbs) for m, hbs in heartbeats.items()
-        }
-        latest = {
-            m: max(hbs, key=lambda h: (h.heartbeat.counter, h.heartbeat.issued_at_ms, h.hash))
-            for m, hbs in heartbeats.items()
-        }
-        return self._decide(valid, latest, evidence, equivocators)
-
-    def _reject(self, it: Verified, reason: Reason, detail: str) -> None:
-        self.rejected.append(Rejection(reason, detail, it.hash, it.member))
-
-    def _chain(self, seqs: Mapping[int, list[SignedStatement]]) -> dict[int, list[SignedStatement]]:
-        """Statements linked to seq 1 through held statements; the rest are rejected."""
-        valid: dict[int, list[SignedStatement]] = {}
-        for seq in sorted(seqs):
-            ok: list[SignedStatement] = []
-            counted = {p.hash for p in valid.get(seq - 1, [])}
-            for st in seqs[seq]:
-                # A fork may hold several n-1: check against the one st names, if held.
-                held = seqs.get(seq - 1, [])
-                pred = next((p for p in held if p.hash == st.statement.prev_hash), None)
-                if pred is not None and pred.hash not in counted:
-                    self._reject(st, Reason.MISSING_PREDECESSOR, f"seq {seq - 1} is not counted")
-                    continue
-                pred = pred or (held[0] if held else None)
-                problem = link_problem(st.statement, Predecessor.of(pred) if pred else None)
-                if problem is None:
-                    ok.append(st)
-                else:
-                    self._reject(st, problem.reason, problem.detail)
-            if ok:
-                valid[seq] = ok
-        return valid
-
-    def _evidence(
-        self,
-        statements: Mapping[str, Mapping[int, list[SignedStatement]]],
-        heartbeats: Mapping[str, list[SignedHeartbeat]],
-    ) -> list[Evidence]:
-        """Evidence among all verified items (docs/protocol.md §7): forks (a seq committed to
-        two hashes), statements a heartbeat denies, and heads taken back. One piece per member
-        and seq in doubt: of the candidate pairs found, the one with the lowest evidence id."""
-        out: dict[tuple[str, int], Evidence] = {}
-
-        def add(a: Verified, b: Verified) -> None:
-            seq = find_conflict(a, b)
-            if seq is None:
-                return
-            first, second = sorted((a, b), key=lambda v: v.hash)
-            ev = Evidence(a.member, seq, first.envelope, second.envelope)
-            cur = out.get((ev.member, seq))
-            if cur is None or ev.id < cur.id:
-                out[(ev.member, seq)] = ev
-
-        members = sorted(set(statements) | set(heartbeats))
-        for m in members:
-            stmts = [s for lst in statements.get(m, {}).values() for s in lst]
-            hbs = sorted(heartbeats.get(m, []), key=lambda h: h.hash)
-            items: list[Verified] = [*stmts, *hbs]
-            by_seq: dict[int, dict[bytes, Verified]] = defaultdict(dict)
-            for it in sorted(items, key=lambda i: i.hash):
-                for seq, h in commitments(it).items():
-                    by_seq[seq].setdefault(h, it)
-            for seq in sorted(by_seq):
-                claims = by_seq[seq]
-                if len(claims) >= 2:
-                    (_, a), (_, b) = sorted(claims.items())[:2]
-                    add(a, b)  # no conflict when both commit to seq through unrelated items
-            if not hbs:
-                continue
-            # A statement above a heartbeat's head, issued at or before it: of those issued by
-            # each heartbeat's time, the one with the highest (seq, hash) is the witness.
-            by_time = sorted(stmts, key=lambda s: (s.statement.issued_at_ms, s.hash))
-            times = [s.statement.issued_at_ms for s in by_time]
-            best: list[SignedStatement] = []
-            for st in by_time:
-                top = best[-1] if best else None
-                best.append(st if top is None or (st.seq, st.hash) > (top.seq, top.hash) else top)
-            for hb in hbs:
-                i = bisect.bisect_right(times, hb.heartbeat.issued_at_ms)
-                if i and best[i - 1].seq > hb.heartbeat.head_seq:
-                    add(best[i - 1], hb)
-            # A head taken back: a heartbeat whose counter is not below another's, with a lower
-            # head. Walk in counter order, comparing with the highest head seen so far.
-            top_hb: SignedHeartbeat | None = None
-            for hb in sorted(hbs, key=lambda h: (h.heartbeat.counter, -h.heartbeat.head_seq)):
-                if top_hb is not None and top_hb.heartbeat.head_seq > hb.heartbeat.head_seq:
-                    add(top_hb, hb)
-                if top_hb is None or hb.heartbeat.head_seq > top_hb.heartbeat.head_seq:
-                    top_hb = hb
-        return sorted(out.values(), key=lambda e: (e.member, e.seq, e.id))
 
     # -- step 2: certificates, epoch by epoch ----------------------------------------------
 
-    def _decide(
-        self,
-        valid: Mapping[str, Mapping[int, list[SignedStatement]]],
-        latest: Mapping[str, SignedHeartbeat],
-        evidence: list[Evidence],
-        equivocators: frozenset[str],
-    ) -> View:
+    def decide(self, facts: Mapping[str, MemberFacts]) -> View:
         c, rules = self.c, self.c.rules
+        fs = [facts[m] for m in sorted(facts)]
+        evidence = [e for mf in fs for e in mf.evidence]
+        equivocators = frozenset(mf.member for mf in fs if mf.evidence)
+        latest = {mf.member: mf.latest for mf in fs if mf.latest is not None}
         # earliest counted vote per (epoch, decision, member)
         votes: dict[tuple[int, Decision], dict[str, SignedStatement]] = defaultdict(dict)
         compliance: dict[tuple[int, str], SignedStatement] = {}
         attested: dict[str, set[str]] = defaultdict(set)
         tally = self.tally
-        counted: list[SignedStatement] = []
-        for member in sorted(valid):
-            for seq in sorted(valid[member]):
-                for st in valid[member][seq]:
-                    counted.append(st)
-                    b = st.statement.body
-                    if isinstance(b, Vote):
-                        if b.decision is Decision.LIFT and seq >= self.fork_at.get(member, seq + 1):
-                            # fail-safe: an equivocator's lift counts only where every branch of
-                            # its log has it, i.e. below the lowest seq it forked at
-                            continue
-                        slot = votes[(b.epoch, b.decision)]
-                        cur = slot.get(member)
-                        if cur is None or _earlier(st, cur):
-                            slot[member] = st
-                    elif isinstance(b, Compliance):
-                        key = (b.epoch, member)
-                        cur = compliance.get(key)
-                        if cur is None or (st.seq, st.hash) > (cur.seq, cur.hash):
-                            compliance[key] = st
-                    elif isinstance(b, TriggerAttestation):
-                        attested[b.trigger_id].add(member)
-                        tally.add(st)
+        for mf in fs:
+            for key, st in mf.votes.items():
+                votes[key][mf.member] = st
+            for epoch, st in mf.compliance.items():
+                compliance[(epoch, mf.member)] = st
+            for st in mf.attestations.values():
+                tally.add(st)
+            for trigger in mf.attested:
+                attested[trigger].add(mf.member)
 
         min_pause_ms = rules.min_pause_s * 1000
         certified = PauseState.NOT_PAUSED
@@ -440,7 +305,7 @@ class _Evaluation:
             for e in sorted({e for (e, _d) in votes} | set(certs) | tally.epochs())
         ]
 
-        members = self._member_status(valid, latest, equivocators)
+        members = self._member_status(facts, equivocators)
         synced_at = {m.id: m.heartbeat_at_ms for m in members if m.synced}
         assert all(t is not None for t in synced_at.values())
 
@@ -510,7 +375,8 @@ class _Evaluation:
                 statuses.append(_replace_compliance(m, cs))
             members = statuses
 
-        envelopes = [s.envelope for s in counted] + [latest[m].envelope for m in sorted(latest)]
+        envelopes = [s.envelope for mf in fs for s in mf.counted]
+        envelopes += [latest[m].envelope for m in sorted(latest)]
         for ev in evidence:
             envelopes += [ev.first, ev.second]
         seen_env: set[bytes] = set()
@@ -594,17 +460,15 @@ class _Evaluation:
         return labs, ovs
 
     def _member_status(
-        self,
-        valid: Mapping[str, Mapping[int, list[SignedStatement]]],
-        latest: Mapping[str, SignedHeartbeat],
-        equivocators: frozenset[str],
+        self, facts: Mapping[str, MemberFacts], equivocators: frozenset[str]
     ) -> list[MemberStatus]:
         out = []
         for m in self.c.members:
-            chain = valid.get(m.id, {})
+            mf = facts.get(m.id)
+            chain = mf.valid if mf is not None else {}
             head_seq = max(chain) if chain else 0
             head_hash = min(s.hash for s in chain[head_seq]) if chain else b""
-            hb = latest.get(m.id)
+            hb = mf.latest if mf is not None else None
             fresh = synced = False
             if hb is not None:
                 h = hb.heartbeat
@@ -612,7 +476,7 @@ class _Evaluation:
                 has_head = h.head_seq == 0 or any(
                     s.hash == h.head_hash for s in chain.get(h.head_seq, [])
                 )
-                complete = head_seq >= self.committed.get(m.id, 0)
+                complete = head_seq >= (mf.committed if mf is not None else 0)
                 synced = fresh and has_head and complete and m.id not in equivocators
             out.append(
                 MemberStatus(
@@ -657,10 +521,6 @@ class _Evaluation:
             f"{base}, but {', '.join(sorted(blockers))} not synced: together they could have"
             f" signed an unseen {flip} certificate"
         )
-
-
-def _earlier(a: SignedStatement, b: SignedStatement) -> bool:
-    return (a.statement.issued_at_ms, a.hash) < (b.statement.issued_at_ms, b.hash)
 
 
 def _kth_time(voters: Mapping[str, SignedStatement], k: int) -> int:
