@@ -95,6 +95,9 @@ class OwnAddresses:
 class Session:
     member: str
     expires_at_ms: int
+    # the connection it was granted on (gRPC's peer string, e.g. 'ipv4:10.0.0.2:53124'); a
+    # token presented on any other connection is not a session ('' where the caller has none)
+    connection: str = ""
 
 
 class Authenticator:
@@ -133,8 +136,11 @@ class Authenticator:
             self._challenges.popitem(last=False)  # oldest first: a flood only evicts itself
         return c
 
-    def authenticate(self, env: Envelope, now_ms: int) -> tuple[str, Session] | str:
-        """Check a signed GossipAuth; returns (token, session) or the reason it fails."""
+    def authenticate(
+        self, env: Envelope, now_ms: int, connection: str = ""
+    ) -> tuple[str, Session] | str:
+        """Check a signed GossipAuth; returns (token, session) or the reason it fails. The
+        session is good only on `connection`, the connection the login came in on."""
         if env.payload_type != AUTH_TYPE:
             return f"wrong payload type {env.payload_type[:80]!r}"
         if len(env.payload) > _MAX_AUTH_BYTES or len(env.signatures) != 1:
@@ -173,7 +179,7 @@ class Authenticator:
         if pending is None or pending[0] != pb.client:
             return "unknown, used or expired challenge; ask for a new one"
         token = secrets.token_urlsafe(32)
-        session = Session(pb.client, now_ms + self.session_ttl_ms)
+        session = Session(pb.client, now_ms + self.session_ttl_ms, connection)
         # A member keeps at most a few sessions, so one member re-authenticating in a loop only
         # evicts its own, never another member's.
         mine = [t for t, s in self._sessions.items() if s.member == pb.client]
@@ -184,9 +190,13 @@ class Authenticator:
             self._sessions.popitem(last=False)
         return token, session
 
-    def session(self, token: str, now_ms: int) -> Session | None:
+    def session(self, token: str, now_ms: int, connection: str | None = None) -> Session | None:
+        """The live session of `token`; with `connection`, only if it was granted there (a
+        token copied to another connection is worth nothing there)."""
         s = self._sessions.get(token)
         if s is None:
+            return None
+        if connection is not None and s.connection != connection:
             return None
         if s.expires_at_ms <= now_ms:
             del self._sessions[token]

@@ -108,7 +108,9 @@ class GossipServicer(gossip_pb2_grpc.GossipServicer):
 
     async def _member(self, context: grpc.aio.ServicerContext) -> str:
         md = dict(context.invocation_metadata() or ())
-        session = self.auth.session(str(md.get(SESSION_KEY, "")), self.node.clock())
+        session = self.auth.session(
+            str(md.get(SESSION_KEY, "")), self.node.clock(), context.peer() or ""
+        )
         if session is None:
             self.guard.refused["unauthenticated"] += 1
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, _NO_SESSION)
@@ -151,7 +153,9 @@ class GossipServicer(gossip_pb2_grpc.GossipServicer):
         self, request: gossip_pb2.AuthRequest, context: grpc.aio.ServicerContext
     ) -> gossip_pb2.AuthReply:
         await self._admit(context, peer_key(context), "auth")
-        got = self.auth.authenticate(envelope_from_pb(request.auth), self.node.clock())
+        got = self.auth.authenticate(
+            envelope_from_pb(request.auth), self.node.clock(), context.peer() or ""
+        )
         if isinstance(got, str):
             self.guard.refused["bad-auth"] += 1
             log.info("gossip authentication refused from %s: %s", context.peer(), got)
