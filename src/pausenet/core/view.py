@@ -466,7 +466,7 @@ class _Evaluation:
         for m in self.c.members:
             mf = facts.get(m.id)
             chain = mf.valid if mf is not None else {}
-            head_seq = max(chain) if chain else 0
+            head_seq = mf.head_seq if mf is not None else 0
             head_hash = min(s.hash for s in chain[head_seq]) if chain else b""
             hb = mf.latest if mf is not None else None
             fresh = synced = False
