@@ -379,12 +379,15 @@ class _Evaluation:
         envelopes += [latest[m].envelope for m in sorted(latest)]
         for ev in evidence:
             envelopes += [ev.first, ev.second]
-        seen_env: set[bytes] = set()
-        proof = []
-        for env in envelopes:
-            if env.payload_hash not in seen_env:
-                seen_env.add(env.payload_hash)
-                proof.append(env)
+        proof = envelopes
+        if evidence:
+            # facts hold each item once, so only evidence can repeat one: dedupe only then
+            seen_env: set[bytes] = set()
+            proof = []
+            for env in envelopes:
+                if env.payload_hash not in seen_env:
+                    seen_env.add(env.payload_hash)
+                    proof.append(env)
 
         return View(
             state=state,
