@@ -52,26 +52,31 @@ class IncrementalFacts:
     def __init__(self, charter: Charter) -> None:
         self.charter = charter
         self._members: dict[str, _Member] = {}
-        self._copies: dict[bytes, int] = {}  # hash -> copies held (every held item has one)
-        self._items: dict[bytes, Verified] = {}
-        self._refused: set[bytes] = set()  # held with copies, or from a non-member
+        self._strangers: dict[bytes, Verified] = {}  # items of non-members: refused
+        self._extra: dict[bytes, tuple[Verified, int]] = {}  # copies beyond the first: refused
+        self._count = 0
         self._facts: Facts | None = None
         self.version = 0  # bumps on every change
         self.rebuilds = 0  # members rebuilt with member_facts (the slow path), for tests
 
     def __len__(self) -> int:
-        return sum(self._copies.values())
+        return self._count
+
+    def _holds(self, item: Verified) -> bool:
+        if item.hash in self._strangers:
+            return True
+        m = self._members.get(item.member)
+        return m is not None and (item.hash in m.statements or item.hash in m.heartbeats)
 
     def add(self, item: Verified) -> None:
         self._changed()
-        n = self._copies.get(item.hash, 0)
-        self._copies[item.hash] = n + 1
-        if n:
-            self._refused.add(item.hash)
-            return  # a duplicate: refused in the facts, changes nothing else
-        self._items[item.hash] = item
+        self._count += 1
+        if self._holds(item):  # a duplicate: refused in the facts, changes nothing else
+            _, n = self._extra.get(item.hash, (item, 0))
+            self._extra[item.hash] = (item, n + 1)
+            return
         if self.charter.member(item.member) is None:
-            self._refused.add(item.hash)
+            self._strangers[item.hash] = item
             return
         m = self._members.setdefault(item.member, _Member())
         if isinstance(item, SignedStatement):
@@ -85,20 +90,20 @@ class IncrementalFacts:
 
     def remove(self, item: Verified) -> None:
         """Take away one copy of `item`; KeyError if none is held."""
-        n = self._copies[item.hash]
+        if not self._holds(item):
+            raise KeyError(item.hash.hex())
         self._changed()
-        member = self.charter.member(item.member) is not None
-        if n > 1:
-            self._copies[item.hash] = n - 1
-            if n == 2 and member:
-                self._refused.discard(item.hash)
+        self._count -= 1
+        extra = self._extra.get(item.hash)
+        if extra is not None:
+            if extra[1] > 1:
+                self._extra[item.hash] = (extra[0], extra[1] - 1)
+            else:
+                del self._extra[item.hash]
             return
-        del self._copies[item.hash]
-        del self._items[item.hash]
-        self._refused.discard(item.hash)
-        m = self._members.get(item.member)
-        if m is None:
-            return  # a non-member's item
+        if self._strangers.pop(item.hash, None) is not None:
+            return
+        m = self._members[item.member]
         if isinstance(item, SignedHeartbeat):
             del m.heartbeats[item.hash]
             if m.clean and m.facts is not None:
@@ -117,20 +122,17 @@ class IncrementalFacts:
         change: the member facts in it are updated in place."""
         if self._facts is None:
             rejected: list[Rejection] = []
-            for h in self._refused:
-                it, n = self._items[h], self._copies[h]
-                for _ in range(n - 1):
+            for h, (it, n) in self._extra.items():
+                for _ in range(n):
                     rejected.append(
                         Rejection(
                             Reason.DUPLICATE, "the same signed item appears twice", h, it.member
                         )
                     )
-                if self.charter.member(it.member) is None:
-                    rejected.append(
-                        Rejection(
-                            Reason.UNKNOWN_MEMBER, f"{it.member!r} is not a member", h, it.member
-                        )
-                    )
+            for h, it in self._strangers.items():
+                rejected.append(
+                    Rejection(Reason.UNKNOWN_MEMBER, f"{it.member!r} is not a member", h, it.member)
+                )
             members: dict[str, MemberFacts] = {}
             for mid in sorted(self._members):
                 members[mid] = self._member_facts(mid, self._members[mid])
