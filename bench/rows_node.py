@@ -33,42 +33,59 @@ from _common import (
 )
 
 import pausenet.node.replica as replica_mod
-from pausenet.client import AdminClient, OversightClient, read_admin_token
+from pausenet.client import AdminClient, read_admin_token
 from pausenet.core.dsse import pae
 from pausenet.core.records import SignedStatement
-from pausenet.errors import NodeError
 from pausenet.node.config import load_config
 from pausenet.node.messages import Items
 from pausenet.node.node import Node
-from pausenet.v1 import oversight_pb2
+from pausenet.v1 import oversight_pb2, oversight_pb2_grpc
 
 _TOO_BIG = re.compile(r"Sent message larger than max \((\d+) vs")
 CONCURRENCY = 4  # GetView calls in flight at once, for the node and the echo alike
+# Connections the calls are spread over, for the node and the echo alike: a node paces each
+# client (connection) to 50 calls/s, and this row measures what a node serves to many
+# overseers, not one overseer's allowance.
+CLIENTS = 32
+
+Call = Callable[[], Awaitable[Any]]
 
 
-async def _hammer(
-    call: Callable[[], Awaitable[Any]], seconds: float, min_calls: int
-) -> tuple[int, float]:
-    """Calls made and seconds taken: CONCURRENCY loops until both seconds and min_calls are done."""
+async def _hammer(calls: list[Call], seconds: float, min_calls: int) -> tuple[int, float]:
+    """Calls made and seconds taken: CONCURRENCY loops, each cycling through its share of
+    `calls` (one per client), until both seconds and min_calls are done."""
     done = 0
     t0 = time.perf_counter()
     stop_at = t0 + seconds
 
-    async def loop() -> None:
+    async def loop(mine: list[Call]) -> None:
         nonlocal done
+        i = 0
         while time.perf_counter() < stop_at or done < min_calls:
-            await call()
+            await mine[i % len(mine)]()
+            i += 1
             done += 1
 
-    await asyncio.gather(*(loop() for _ in range(CONCURRENCY)))
+    await asyncio.gather(*(loop(calls[k::CONCURRENCY]) for k in range(CONCURRENCY)))
     return done, time.perf_counter() - t0
 
 
-async def _rate(pid: int, call: Callable[[], Awaitable[Any]], seconds: float) -> dict[str, float]:
-    await call()  # warm up the channel
+async def _rate(pid: int, calls: list[Call], seconds: float) -> dict[str, float]:
+    for call in calls:
+        await call()  # warm up the channels
     c0 = cpu_s(pid)
-    n, dt = await _hammer(call, seconds, 3 * CONCURRENCY)
+    n, dt = await _hammer(calls, seconds, 3 * CONCURRENCY)
     return {"rps": n / dt, "calls": n, "cpu_ms_per_call": (cpu_s(pid) - c0) * 1000 / n}
+
+
+def _channels(address: str) -> list[grpc.aio.Channel]:
+    """CLIENTS channels to address, each with its own connection (gRPC shares one between
+    channels with the same target and options unless told not to)."""
+    options = [
+        ("grpc.max_receive_message_length", 64 << 20),
+        ("grpc.use_local_subchannel_pool", 1),
+    ]
+    return [grpc.aio.insecure_channel(address, options=options) for _ in range(CLIENTS)]
 
 
 async def getview(tmp: Path, statements: int, seconds: float) -> Row:
@@ -81,44 +98,57 @@ async def getview(tmp: Path, statements: int, seconds: float) -> Row:
         await asyncio.sleep(2.0)  # first heartbeats and exchanges settle
         target = cluster.nodes[0]
         assert target.pid is not None
-        async with OversightClient(target.address, timeout=120.0) as c:
+        node_channels = _channels(target.address)
+        try:
+            stubs = [oversight_pb2_grpc.OversightStub(ch) for ch in node_channels]
+
+            def view_call(stub: oversight_pb2_grpc.OversightStub) -> Call:
+                return lambda: stub.GetView(oversight_pb2.GetViewRequest(), timeout=120)
+
             try:
-                raw = (await c.get_view()).SerializeToString()
-            except NodeError as exc:
+                raw = (await view_call(stubs[0])()).SerializeToString()
+            except grpc.aio.AioRpcError as exc:
                 # the node cannot send a reply this large (its gRPC send limit): GetView is out
                 # of service; the baseline still answers as many bytes, unparsed
-                too_big = _TOO_BIG.search(str(exc))
+                too_big = _TOO_BIG.search(str(exc.details()))
                 if too_big is None:
                     raise
-                raw, refused, size = b"", f"{exc}", int(too_big.group(1))
+                raw, refused, size = b"", f"{exc.details()}", int(too_big.group(1))
 
-                async def refused_call() -> None:
-                    with contextlib.suppress(NodeError):
-                        await c.get_view()
+                def refused_call(stub: oversight_pb2_grpc.OversightStub) -> Call:
+                    async def call() -> None:
+                        with contextlib.suppress(grpc.aio.AioRpcError):
+                            await view_call(stub)()
+
+                    return call
 
                 # what each refused call costs the node (it builds the reply, then drops it)
-                tried = await _rate(target.pid, refused_call, seconds)
+                tried = await _rate(target.pid, [refused_call(st) for st in stubs], seconds)
                 node = {"rps": 0.0, "calls": 0, "cpu_ms_per_call": tried["cpu_ms_per_call"]}
             else:
                 refused, size = "", len(raw)
-                node = await _rate(target.pid, c.get_view, seconds)
+                node = await _rate(target.pid, [view_call(st) for st in stubs], seconds)
+        finally:
+            for ch in node_channels:
+                await ch.close()
     reply_file = tmp / "reply.bin"
     reply_file.write_bytes(raw or b"\0" * size)
     (port,) = ports(1)
     with helper_procs([["echo", "--port", str(port), "--reply", str(reply_file)]]) as procs:
         await wait_port(port)
-        ch = grpc.aio.insecure_channel(
-            f"127.0.0.1:{port}", options=[("grpc.max_receive_message_length", 64 << 20)]
-        )
-        get = ch.unary_unary(
-            "/bench.Echo/Get",
-            request_serializer=oversight_pb2.GetViewRequest.SerializeToString,
-            response_deserializer=oversight_pb2.ViewReply.FromString if raw else None,
-        )
-        echo = await _rate(
-            procs[0].pid, lambda: get(oversight_pb2.GetViewRequest(), timeout=120), seconds
-        )
-        await ch.close()
+        channels = _channels(f"127.0.0.1:{port}")
+
+        def echo_call(ch: grpc.aio.Channel) -> Call:
+            get = ch.unary_unary(
+                "/bench.Echo/Get",
+                request_serializer=oversight_pb2.GetViewRequest.SerializeToString,
+                response_deserializer=oversight_pb2.ViewReply.FromString if raw else None,
+            )
+            return lambda: get(oversight_pb2.GetViewRequest(), timeout=120)
+
+        echo = await _rate(procs[0].pid, [echo_call(ch) for ch in channels], seconds)
+        for ch in channels:
+            await ch.close()
     ratio = node["rps"] / echo["rps"]
     goal = 0.6 if statements == 0 else 0.5
     what = "fresh 4-node cluster" if statements == 0 else f"node holding {statements:,} statements"
@@ -140,6 +170,7 @@ async def getview(tmp: Path, statements: int, seconds: float) -> Row:
             "node_calls": node["calls"],
             "echo_calls": echo["calls"],
             "concurrency": CONCURRENCY,
+            "clients": CLIENTS,
         },
     )
 

@@ -1273,6 +1273,10 @@ def test_replica_ingest_never_raises_counts_every_rejection_and_spares_honest_me
             event(f"ingest: {what}")
     # honest members' logs, heartbeats and status are untouched; no evidence against them
     view_after = replica.view(NOW)
+    # the view, kept up to date between calls, is the reference evaluation of what is held
+    reference = evaluate(CHARTER, replica.verified_items(), NOW)
+    assert view_after.to_json() == reference.to_json()
+    assert view_after.envelopes == reference.envelopes
     for m in HONEST:
         assert replica.log(m) == before.log(m)
         assert replica.heartbeat(m) == before.heartbeat(m)

@@ -11,6 +11,7 @@ import binascii
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from pausenet.core.keys import SigningKey
@@ -41,9 +42,10 @@ class Envelope:
     payload: bytes
     signatures: tuple[Signature, ...]
 
-    @property
+    @cached_property
     def payload_hash(self) -> bytes:
-        """SHA-256 of the payload bytes: the identity of the signed object."""
+        """SHA-256 of the payload bytes: the identity of the signed object (computed once: a
+        view asks it of every envelope in its proof)."""
         return sha256(self.payload)
 
     def to_json(self) -> dict[str, Any]:

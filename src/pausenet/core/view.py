@@ -379,12 +379,15 @@ class _Evaluation:
         envelopes += [latest[m].envelope for m in sorted(latest)]
         for ev in evidence:
             envelopes += [ev.first, ev.second]
-        seen_env: set[bytes] = set()
-        proof = []
-        for env in envelopes:
-            if env.payload_hash not in seen_env:
-                seen_env.add(env.payload_hash)
-                proof.append(env)
+        proof = envelopes
+        if evidence:
+            # facts hold each item once, so only evidence can repeat one: dedupe only then
+            seen_env: set[bytes] = set()
+            proof = []
+            for env in envelopes:
+                if env.payload_hash not in seen_env:
+                    seen_env.add(env.payload_hash)
+                    proof.append(env)
 
         return View(
             state=state,
@@ -466,7 +469,7 @@ class _Evaluation:
         for m in self.c.members:
             mf = facts.get(m.id)
             chain = mf.valid if mf is not None else {}
-            head_seq = max(chain) if chain else 0
+            head_seq = mf.head_seq if mf is not None else 0
             head_hash = min(s.hash for s in chain[head_seq]) if chain else b""
             hb = mf.latest if mf is not None else None
             fresh = synced = False

@@ -35,6 +35,7 @@ from pausenet.core.evidence import (
     evidence_id,
     find_conflict,
 )
+from pausenet.core.incremental import IncrementalFacts
 from pausenet.core.records import SignedHeartbeat, SignedStatement
 from pausenet.core.verify import (
     RECHECK_SLACK_MS,
@@ -43,7 +44,7 @@ from pausenet.core.verify import (
     Verified,
     verify_envelope,
 )
-from pausenet.core.view import View, evaluate
+from pausenet.core.view import View
 from pausenet.node.messages import Digest, Items, MemberHead
 
 __all__ = [
@@ -150,6 +151,12 @@ class Replica:
         # two ingests checking against the same head would both append the same statement.
         self._ingest_lock = anyio.Lock()
         self.version = 0  # bumps on every change; lets callers cache views
+        # The view's facts, fed lazily from what is held (view()): how much of each main log,
+        # and which other items, they have been given, and a stamp of the latter.
+        self._facts = IncrementalFacts(charter)
+        self._fed_log: dict[str, int] = {}
+        self._fed_extra: dict[str, dict[bytes, Verified]] = {}
+        self._fed_stamp: dict[str, tuple[object, ...]] = {}
         # Told of each statement and heartbeat an ingest adds, once it is held (metrics time
         # their propagation); must not raise. Own statements (add_own_statement) and items
         # loaded from the store at start-up are not new arrivals and are not told.
@@ -217,9 +224,55 @@ class Replica:
         return self._fork_items[h]
 
     def view(self, now_ms: int | None = None) -> View:
-        return evaluate(
-            self.charter, self.verified_items(), self.clock() if now_ms is None else now_ms
+        """The view of `verified_items()` at `now_ms` (default: now), as `evaluate` makes it,
+        from facts kept up to date between calls: a call costs the decision and what changed,
+        not the length of the logs."""
+        for m in self._logs:
+            self._feed_view(m)
+        return self._facts.view(self.clock() if now_ms is None else now_ms)
+
+    def _feed_view(self, member: str) -> None:
+        """Bring the view's facts in step with what is held of `member`: the main log only
+        grows, so its new entries are added; the rest (branches, heartbeats, evidence items) is
+        small and compared whole when any of it changed."""
+        log = self._logs[member]
+        fed = self._fed_log.get(member, 0)
+        for st in log[fed:]:
+            self._facts.add(st)
+        self._fed_log[member] = len(log)
+        latest = self._heartbeats.get(member)
+        kept = self._kept.get(member, {})
+        evidence = self._evidence_by_member.get(member, [])
+        branches = self._branches.get(member, {})
+        stamp = (
+            latest.hash if latest is not None else b"",
+            tuple(kept),
+            len(branches),  # branches only grow
+            tuple(ev.id for ev in evidence),
+            len(log) if evidence else 0,  # an evidence item may since have joined the log
         )
+        if self._fed_stamp.get(member) == stamp:
+            return
+        self._fed_stamp[member] = stamp
+        extra: dict[bytes, Verified] = dict(branches)
+        if latest is not None:
+            extra[latest.hash] = latest
+        extra.update(kept)
+        for ev in evidence:
+            for env in (ev.first, ev.second):
+                h = env.payload_hash
+                if h not in extra and h not in self._hashes:
+                    v = self._verified_fork_item(env)
+                    if v is not None:
+                        extra[v.hash] = v
+        old = self._fed_extra.get(member, {})
+        for h, v in extra.items():
+            if h not in old:
+                self._facts.add(v)
+        for h, v in old.items():
+            if h not in extra:
+                self._facts.remove(v)
+        self._fed_extra[member] = extra
 
     def tree_hash(self, member: str) -> bytes:
         """For an equivocator, SHA-256 over the sorted hashes of every statement held of it

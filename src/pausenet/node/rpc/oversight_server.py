@@ -10,11 +10,13 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 
 import anyio
 import grpc
 
 from pausenet.core.answer import MAX_NONCE, MIN_NONCE
+from pausenet.core.dsse import Envelope
 from pausenet.core.view import View
 from pausenet.node.rpc.api import NodeApi
 from pausenet.node.rpc.bounds import CallSlots, Pacer, Refused, ServerLimits, Slots
@@ -53,14 +55,36 @@ class ViewReplies:
         self._key: tuple[int, int] | None = None
         self._view: View | None = None
         self._bytes = b""
+        # each proof envelope of the last reply, serialized as the reply's proof field
+        self._proof: dict[bytes, tuple[Envelope, bytes]] = {}
 
     def current(self) -> tuple[View, bytes]:
         key = (self.node.facts_version, self.node.clock() // 1000)
         if key != self._key or self._view is None:
             view = self.node.view()
-            reply = view_to_pb(view, answered_by=self.node.member, signed_answer=None)
-            self._key, self._view, self._bytes = key, view, reply.SerializeToString()
+            self._key, self._view, self._bytes = key, view, self._serialize(view)
         return self._view, self._bytes
+
+    def _serialize(self, view: View) -> bytes:
+        """The ViewReply's bytes. The proof is most of them and mostly what the last reply
+        held: each envelope is serialized once, as its own `proof` field, and appended to the
+        rest of the reply (a serialized message followed by another is their merge, and a
+        repeated field's entries keep their order)."""
+        rest = view_to_pb(
+            replace(view, envelopes=()), answered_by=self.node.member, signed_answer=None
+        ).SerializeToString()
+        kept: dict[bytes, tuple[Envelope, bytes]] = {}
+        parts = [rest]
+        for env in view.envelopes:
+            h = env.payload_hash
+            held = self._proof.get(h)
+            if held is None or not (held[0] is env or held[0] == env):
+                one = oversight_pb2.ViewReply(proof=[envelope_to_pb(env)])
+                held = (env, one.SerializeToString())
+            kept[h] = held
+            parts.append(held[1])
+        self._proof = kept
+        return b"".join(parts)
 
 
 class OversightServicer(oversight_pb2_grpc.OversightServicer):
