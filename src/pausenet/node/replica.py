@@ -41,9 +41,9 @@ from pausenet.core.verify import (
     Reason,
     Rejection,
     Verified,
-    verify_envelope,
 )
-from pausenet.core.view import View, evaluate
+from pausenet.core.versions import evaluate_versions, verify_versions
+from pausenet.core.view import View
 from pausenet.node.messages import Digest, Items, MemberHead
 
 __all__ = [
@@ -129,7 +129,8 @@ class Replica:
         clock: Callable[[], int],
         persistence: Persistence | None = None,
     ) -> None:
-        self.charter = charter
+        self.charter = charter  # the newest version in force
+        self.versions: tuple[Charter, ...] = (charter,)  # in force, pinned version first
         self.clock = clock
         self.persistence = persistence
         self._logs: dict[str, list[SignedStatement]] = {m.id: [] for m in charter.members}
@@ -212,14 +213,25 @@ class Replica:
         turns it into the object the view takes, without re-checking it on every view)."""
         h = env.payload_hash
         if h not in self._fork_items:
-            v = verify_envelope(self.charter, env, now_ms=self.clock() + RECHECK_SLACK_MS)
+            v = verify_versions(self.versions, env, self.clock() + RECHECK_SLACK_MS)
             self._fork_items[h] = None if isinstance(v, Rejection) else v
         return self._fork_items[h]
 
     def view(self, now_ms: int | None = None) -> View:
-        return evaluate(
-            self.charter, self.verified_items(), self.clock() if now_ms is None else now_ms
+        return evaluate_versions(
+            self.versions, self.verified_items(), self.clock() if now_ms is None else now_ms
         )
+
+    def adopt(self, versions: tuple[Charter, ...]) -> None:
+        """Count items under these versions in force from now on (pinned first, newest last).
+
+        Versions only ever extend: what verified before still verifies. A member the newest
+        version adds gets an empty log."""
+        self.versions = versions
+        self.charter = versions[-1]
+        for m in self.charter.members:
+            self._logs.setdefault(m.id, [])
+        self._changed()
 
     def tree_hash(self, member: str) -> bytes:
         """For an equivocator, SHA-256 over the sorted hashes of every statement held of it
@@ -351,7 +363,7 @@ class Replica:
         # statements before heartbeats, so a heartbeat's head is usually already held
         by_member: dict[str, list[SignedStatement]] = {}
         for env in items.statements:
-            v = verify_envelope(self.charter, env, now_ms=now)
+            v = verify_versions(self.versions, env, now)
             if isinstance(v, Rejection):
                 report.reject(v.reason, v)
             elif isinstance(v, SignedHeartbeat):
@@ -362,7 +374,7 @@ class Replica:
             batch = sorted(by_member[member], key=lambda s: (s.seq, s.hash))
             await self._ingest_statements(member, batch, report)
         for env in items.heartbeats:
-            v = verify_envelope(self.charter, env, now_ms=now)
+            v = verify_versions(self.versions, env, now)
             if isinstance(v, Rejection):
                 report.reject(v.reason, v)
             elif isinstance(v, SignedStatement):
@@ -575,7 +587,10 @@ class Replica:
             report.duplicates += 1
             return
         # Items of a fork may be old; the time check does not apply to evidence.
-        ev = check_evidence(self.charter, first, second, now_ms=now + RECHECK_SLACK_MS)
+        for charter in reversed(self.versions):  # both items signed under one version in force
+            ev = check_evidence(charter, first, second, now_ms=now + RECHECK_SLACK_MS)
+            if not isinstance(ev, Rejection):
+                break
         if isinstance(ev, Rejection):
             report.reject(Reason.BAD_EVIDENCE, ev)
             return
