@@ -312,7 +312,9 @@ class _Loader:
             paths[k] = self.resolve(f"tls.{k}", v)
         return TlsConfig(paths["cert"], paths["key"], paths["ca"], client_auth)
 
-    def trust(self, data: Mapping[str, Any], charter_path: Path) -> tuple[Path | None, bytes | None]:
+    def trust(
+        self, data: Mapping[str, Any], charter_path: Path
+    ) -> tuple[Path | None, bytes | None]:
         """`trust`: a charter file (the pinned version) or the 64-hex digest of `charter`."""
         if "trust" not in data:
             return None, None

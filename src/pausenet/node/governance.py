@@ -45,6 +45,7 @@ __all__ = [
     "ChainState",
     "GovernanceReport",
     "GovernanceStore",
+    "approval_route",
     "charter_from_canonical",
     "read_approval_files",
 ]
@@ -123,7 +124,8 @@ class GovernanceReport:
             self.refused.append(why)
 
 
-def _route(env: Envelope) -> CharterApproval | None:
+def approval_route(env: Envelope) -> CharterApproval | None:
+    """What an approval claims (version, digests, member), unverified: for routing only."""
     if env.payload_type != APPROVAL_TYPE or len(env.payload) > MAX_APPROVAL_BYTES:
         return None
     try:
@@ -170,7 +172,7 @@ class ChainState:
     def add_approvals_unchecked(self, envs: Iterable[Envelope]) -> None:
         """Approvals from the store or the node's own files: the walk judges them."""
         for env in envs:
-            a = _route(env)
+            a = approval_route(env)
             if a is not None and a.federation_id == self.pin.federation_id:
                 self.approvals.setdefault(approval_key(env), env)
         self._changed()
@@ -236,7 +238,7 @@ class ChainState:
             charters.append(c.canonical_bytes)
         routed = []
         for k, env in self.approvals.items():
-            a = _route(env)
+            a = approval_route(env)
             if a is not None and a.version > their_version:
                 routed.append((a.version, k, env))
         for _v, _k, env in sorted(routed, key=lambda t: (t[0], t[1])):
@@ -325,7 +327,7 @@ class ChainState:
         k = approval_key(env)
         if k in self.approvals:
             return ""
-        a = _route(env)
+        a = approval_route(env)
         if a is None:
             return "an approval that is not a well-formed charter approval envelope"
         if a.federation_id != self.pin.federation_id:
