@@ -47,6 +47,7 @@ class GovernanceReply:
     charters: tuple[bytes, ...] = ()
     approvals: tuple[Envelope, ...] = ()
     more: bool = False
+    version: int = 0  # the answering node's newest version in force
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,13 @@ class GovernReply:
 
 class GovernancePeer(Protocol):
     async def get_governance(
-        self, version: int, digest: bytes, summary: bytes, *, timeout: float
+        self,
+        version: int,
+        digest: bytes,
+        summary: bytes,
+        *,
+        timeout: float,
+        offer: tuple[tuple[bytes, ...], tuple[Envelope, ...]] = ((), ()),
     ) -> GovernanceReply: ...
 
 
@@ -208,24 +215,50 @@ class Governor:
 
     # -- the exchange ---------------------------------------------------------------------
 
-    def serve(self, version: int, summary: bytes, budget_bytes: int) -> GovernanceReply:
+    async def serve(
+        self,
+        version: int,
+        summary: bytes,
+        budget_bytes: int,
+        offer: tuple[Sequence[bytes], Sequence[Envelope]] = ((), ()),
+    ) -> tuple[GovernanceReply, GovernanceReport]:
+        """Take what the caller offers, answer with what it lacks after its version."""
+        got = GovernanceReport()
+        if offer[0] or offer[1]:
+            got = await self.state.ingest(offer[0], offer[1])
+            if got.refused:
+                self._count_refused(got)
+        mine = self.versions[-1].version if self.versions else 0
         if summary == self.state.summary():
-            return GovernanceReply(True)
+            return GovernanceReply(True, version=mine), got
         charters, approvals, more = self.state.missing_for(version, budget_bytes)
-        return GovernanceReply(False, tuple(charters), tuple(approvals), more)
+        return GovernanceReply(False, tuple(charters), tuple(approvals), more, mine), got
 
     def request(self) -> tuple[int, bytes, bytes]:
         top = self.versions[-1] if self.versions else None
         return (top.version if top else 0, top.digest if top else b"", self.state.summary())
 
-    async def sync_with(self, peer: GovernancePeer, timeout: float) -> GovernanceReport:
-        """Ask one peer for what we lack (a few replies while it says `more`)."""
+    async def sync_with(
+        self, peer: GovernancePeer, timeout: float, budget_bytes: int
+    ) -> GovernanceReport:
+        """Ask one peer for what we lack (a few replies while it says `more`); when it is not
+        ahead of us and not in sync, offer it what we hold after its version."""
         total = GovernanceReport()
         for _ in range(4):
             version, digest, summary = self.request()
             reply = await peer.get_governance(version, digest, summary, timeout=timeout)
             if reply.in_sync:
                 break
+            if reply.version <= version:
+                charters, approvals, _more = self.state.missing_for(reply.version, budget_bytes)
+                if charters or approvals:
+                    await peer.get_governance(
+                        version,
+                        digest,
+                        summary,
+                        timeout=timeout,
+                        offer=(tuple(charters), tuple(approvals)),
+                    )
             got = await self.state.ingest(reply.charters, reply.approvals)
             total.charters += got.charters
             total.approvals += got.approvals
@@ -248,6 +281,7 @@ class Governor:
         peer: Callable[[str], GovernancePeer],
         interval_s: float,
         timeout: float,
+        budget_bytes: int,
         paused: Callable[[], bool],
         on_adopt: Callable[[tuple[Charter, ...]], Awaitable[None]],
     ) -> None:
@@ -258,7 +292,7 @@ class Governor:
             if candidates:
                 address = rng.choice(candidates)
                 try:
-                    got = await self.sync_with(peer(address), timeout)
+                    got = await self.sync_with(peer(address), timeout, budget_bytes)
                 except PeerError as exc:
                     log.debug("governance exchange with %s failed: %s", address, exc)
                 except PausenetError as exc:

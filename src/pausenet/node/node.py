@@ -68,7 +68,7 @@ from pausenet.node.gossip import (
     GossipEngine,
     GossipService,
 )
-from pausenet.node.governance import approval_route
+from pausenet.node.governance import GovernanceReport, approval_route
 from pausenet.node.governor import GovernanceReply, Governor, GovernReply
 from pausenet.node.limits import PeerGuard, RateLimit
 from pausenet.node.messages import Digest, Items
@@ -574,14 +574,24 @@ class Node:
             transport.peer,
             engine.config.interval_s,
             engine.config.call_timeout_s,
+            self.charter.limits.max_message_bytes * 8 // 10,
             self._paused,
             self._adopted,
         )
 
-    def get_governance(self, version: int, summary: bytes) -> GovernanceReply:
-        """A peer's GetGovernance: what it lacks after its newest version, or in sync."""
+    async def get_governance(
+        self,
+        version: int,
+        summary: bytes,
+        offer: tuple[tuple[bytes, ...], tuple[Envelope, ...]] = ((), ()),
+    ) -> tuple[GovernanceReply, GovernanceReport]:
+        """A peer's GetGovernance: take what it offers; answer with what it lacks after its
+        newest version, or in sync."""
         budget = self.charter.limits.max_message_bytes * 9 // 10
-        return self.governor.serve(version, summary, budget)
+        reply, got = await self.governor.serve(version, summary, budget, offer)
+        if got.changed:
+            await self.governor.adopt_if_ready(self._paused, self._adopted)
+        return reply, got
 
     async def govern(
         self, charter: bytes, approvals: tuple[Envelope, ...], approve: bool

@@ -36,8 +36,8 @@ __all__ = [
     "MAX_MEMBERS_PER_ROLE",
     "Federation",
     "FederationMember",
-    "default_rules",
     "approve_charter",
+    "default_rules",
     "init_federation",
     "member_ids",
 ]

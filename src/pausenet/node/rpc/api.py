@@ -17,6 +17,7 @@ from pausenet.core.records import ComplianceState, Decision, SignedStatement
 from pausenet.core.view import View
 from pausenet.node.concurrency import Changes
 from pausenet.node.gossip import DigestReply, ExchangeReply
+from pausenet.node.governance import GovernanceReport
 from pausenet.node.governor import GovernanceReply, GovernReply
 from pausenet.node.limits import PeerGuard
 from pausenet.node.messages import Digest, Items
@@ -106,7 +107,12 @@ class NodeApi(Protocol):
     ) -> SignedStatement: ...
 
     # -- charter versions (docs/protocol.md §15.7) --
-    def get_governance(self, version: int, summary: bytes) -> GovernanceReply: ...
+    async def get_governance(
+        self,
+        version: int,
+        summary: bytes,
+        offer: tuple[tuple[bytes, ...], tuple[Envelope, ...]] = ((), ()),
+    ) -> tuple[GovernanceReply, GovernanceReport]: ...
 
     async def govern(
         self, charter: bytes, approvals: tuple[Envelope, ...], approve: bool

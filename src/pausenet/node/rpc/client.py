@@ -13,6 +13,7 @@ from typing import Any
 import grpc
 
 from pausenet.core.charter import Charter
+from pausenet.core.dsse import Envelope
 from pausenet.core.keys import SigningKey
 from pausenet.core.payload import CodecError
 from pausenet.node.gossip import DigestReply, ExchangeReply, PeerError
@@ -163,14 +164,28 @@ class _GrpcPeer:
         return ExchangeReply(got, r.more)
 
     async def get_governance(
-        self, version: int, digest: bytes, summary: bytes, *, timeout: float
+        self,
+        version: int,
+        digest: bytes,
+        summary: bytes,
+        *,
+        timeout: float,
+        offer: tuple[tuple[bytes, ...], tuple[Envelope, ...]] = ((), ()),
     ) -> GovernanceReply:
-        req = gossip_pb2.GovernanceRequest(version=version, newest_digest=digest, summary=summary)
+        req = gossip_pb2.GovernanceRequest(
+            version=version,
+            newest_digest=digest,
+            summary=summary,
+            offer_charters=list(offer[0]),
+            offer_approvals=[envelope_to_pb(e) for e in offer[1]],
+        )
         r = await self._call(self.stub.GetGovernance, req, timeout)
         if r.in_sync:
-            return GovernanceReply(True)
+            return GovernanceReply(True, version=r.version)
         try:
             approvals = tuple(envelope_from_pb(e) for e in r.approvals)
         except CodecError as exc:
             raise PeerError(f"bad governance reply: {exc}") from exc
-        return GovernanceReply(False, tuple(bytes(c) for c in r.charters), approvals, r.more)
+        return GovernanceReply(
+            False, tuple(bytes(c) for c in r.charters), approvals, r.more, r.version
+        )

@@ -220,11 +220,24 @@ class GossipServicer(gossip_pb2_grpc.GossipServicer):
                 grpc.StatusCode.INVALID_ARGUMENT,
                 "summary must be 32 bytes and newest_digest 0 or 32",
             )
-        r = self.node.get_governance(request.version, request.summary)
+        if len(request.offer_charters) > 64 or len(request.offer_approvals) > 4096:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "offer too large")
+        offer = (
+            tuple(bytes(c) for c in request.offer_charters),
+            tuple(envelope_from_pb(e) for e in request.offer_approvals),
+        )
+        try:
+            r, got = await self.node.get_governance(request.version, request.summary, offer)
+        except PausenetError as exc:  # our own store failed: not the peer's fault
+            log.error("governance exchange from %s failed here: %s", member, exc)
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "the node could not store the items")
+        if got.refused:
+            log.debug("governance items from %s refused: %s", member, got.refused[:3])
         if r.in_sync:
-            return gossip_pb2.GovernanceReply(in_sync=True)
+            return gossip_pb2.GovernanceReply(in_sync=True, version=r.version)
         return gossip_pb2.GovernanceReply(
             charters=list(r.charters),
             approvals=[envelope_to_pb(e) for e in r.approvals],
             more=r.more,
+            version=r.version,
         )
