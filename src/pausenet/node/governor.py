@@ -192,11 +192,12 @@ class Governor:
             self.versions = found
             self.counters["governance.adoptions"] = self.counters.get("governance.adoptions", 0) + 1
             for c in found[len(before) :]:
-                how = "in force" if c.version == 1 else "adopted"
-                log.warning(
+                # genesis coming into force is routine at every start; a new version is news
+                log.log(
+                    logging.INFO if c is found[0] else logging.WARNING,
                     "charter version %d %s: %s (federation %s)",
                     c.version,
-                    how,
+                    "in force" if c is found[0] else "adopted",
                     c.digest_hex[:16],
                     c.federation_id,
                 )

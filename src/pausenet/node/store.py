@@ -272,21 +272,21 @@ async def _prepare(
                 raise StoreError(
                     f"{path} is not a pausenet store (no charter digest); use a new data dir"
                 )
-            fed = await _row(db, "SELECT value FROM meta WHERE key = 'federation_id'")
-            if federation_id is not None and fed is not None:
-                if str(fed[0]) != federation_id:
-                    raise StoreError(
-                        f"store {path} belongs to federation {str(fed[0])[:64]!r}, this node's"
-                        f" charter to {federation_id!r}; use a new data dir"
-                    )
-            elif str(row[0]) != charter_digest.hex():
-                # a store from before charter versions is tied to one digest: the node must pin
-                # that version (it then follows the chain from it)
+            if str(row[0]) != charter_digest.hex():
+                # the pinned version is fixed for a data dir (the node records the versions it
+                # adopts after it in the store); a store from before charter versions was
+                # created for its one charter, which is then its pin
                 pin = " (pin it: 'charter' or 'trust' in the node config)" if federation_id else ""
                 raise StoreError(
                     f"store {path} was created for charter {_short(str(row[0]))}, this node's"
                     f" charter is {_short(charter_digest.hex())}; use a new data dir or the"
                     f" charter it was created for{pin}"
+                )
+            fed = await _row(db, "SELECT value FROM meta WHERE key = 'federation_id'")
+            if federation_id is not None and fed is not None and str(fed[0]) != federation_id:
+                raise StoreError(
+                    f"store {path} belongs to federation {str(fed[0])[:64]!r}, this node's"
+                    f" charter to {federation_id!r}; use a new data dir"
                 )
         for migrate in _MIGRATIONS[version:]:
             await migrate(db)
