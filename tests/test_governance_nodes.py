@@ -4,11 +4,13 @@ of the chain, an amendment approved during a pause, a chain too large to gossip.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from helpers import pausenet_command, run_command
 from netutil import FAST_GOSSIP, Cluster, eventually
 
 from pausenet.core.approval import sign_approval
@@ -245,3 +247,61 @@ async def test_a_charter_too_large_to_gossip_is_refused_with_a_reason(tmp_path: 
         r = await c["lab-a"].govern(b"{" + b" " * (61 * 1024) + b"}", (), False)
         assert any("over the limit" in why or "limit" in why for why in r.refused)
         assert c["lab-a"].governor.versions[-1].version == 1
+
+
+async def test_a_bundle_carries_the_chain_and_verify_trusts_one_digest(tmp_path: Path) -> None:
+    async with Cluster(tmp_path, labs=3, overseers=0, options=OPTIONS) as c:
+        await c.converged()
+        genesis = c.charter
+        await c["lab-a"].cast_vote(Decision.PAUSE, triggers=("rsi-detected",))
+        await c["lab-b"].cast_vote(Decision.PAUSE, triggers=("rsi-detected",))
+        await c.all_say("PAUSED", 1)
+        await c["lab-a"].cast_vote(Decision.LIFT)
+        await c["lab-b"].cast_vote(Decision.LIFT)
+        await c.all_say("NOT_PAUSED", 1)
+        v2, _ = amend_charter(genesis, rules={"pause_threshold": 3})
+        await c["lab-a"].govern(v2.canonical_bytes, approvals(v2, c, "lab-a", "lab-b"), False)
+        await all_on(c, 2)
+        await c["lab-c"].cast_vote(Decision.PAUSE, triggers=("rsi-detected",))  # under version 2
+        await eventually(lambda: c["lab-a"].replica.head("lab-c")[0] == 1, 20)
+        await c.converged()
+
+        bundle = tmp_path / "bundle.json"
+        r = await asyncio.to_thread(
+            run_command,
+            [*pausenet_command(), "view", "--node", c["lab-a"].address, "--out", bundle],
+        )
+        assert r.returncode == 0, r.stderr
+        doc = json.loads(bundle.read_text())
+        assert len(doc["chain"]["charters"]) == 2
+        for trust in (str(c.fed.charter_path), genesis.digest_hex):
+            r = await asyncio.to_thread(
+                run_command, [*pausenet_command(), "verify", "--trust", trust, bundle]
+            )
+            assert r.returncode == 0, r.stdout + r.stderr
+            assert "newest in force version 2" in r.stdout
+            assert "answer" in r.stdout.lower()
+        # with an approval of version 2 taken out the chain stops at genesis: the answer,
+        # signed under version 2, no longer checks
+        cut = tmp_path / "cut.json"
+        v2_approvals = [
+            a
+            for a in json.loads(bundle.read_text())["chain"]["approvals"]
+            if sign_free_version(a) == 2
+        ]
+        doc = json.loads(bundle.read_text())
+        doc["chain"]["approvals"] = [
+            a for a in doc["chain"]["approvals"] if a not in v2_approvals[:1]
+        ]
+        cut.write_text(json.dumps(doc))
+        r = await asyncio.to_thread(
+            run_command, [*pausenet_command(), "verify", "--trust", genesis.digest_hex, cut]
+        )
+        assert r.returncode == 1, r.stdout + r.stderr
+
+
+def sign_free_version(approval_json: dict[str, object]) -> int:
+    """The version an approval envelope (JSON) claims, read without checking it."""
+    from pausenet.core.payload import decode_approval
+
+    return decode_approval(Envelope.from_json(approval_json).payload).version
