@@ -187,6 +187,9 @@ async def _wait_all_on(
     pending = {n.member: n for n in nodes}
     while pending:
         for m, n in list(pending.items()):
+            if not cluster.is_running(n):  # stopped or killed meanwhile: it adopts on restart
+                del pending[m]
+                continue
             try:
                 if await _newest(n, cluster) == new.digest:
                     del pending[m]
