@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import tomli_w
@@ -30,6 +30,7 @@ def amend_charter(
     remove: Iterable[str] = (),
     rekey: Mapping[str, PublicKey] | None = None,
     rules: Mapping[str, int] | None = None,
+    tripwires: Mapping[str, tuple[int, Sequence[str]]] | None = None,
 ) -> tuple[Charter, str]:
     """The version after `old` with these changes, and its TOML text."""
     doc: dict[str, Any] = json.loads(old.canonical_bytes)
@@ -51,6 +52,13 @@ def amend_charter(
     )
     for k, v in (rules or {}).items():
         doc["rules"][k] = v
+    for t in doc["triggers"]:
+        if tripwires and t["id"] in tripwires:
+            threshold, attesters = tripwires[t["id"]]
+            t["auto_pause"] = {"attest_threshold": threshold, "attesters": list(attesters)}
+    unknown = set(tripwires or {}) - {t["id"] for t in doc["triggers"]}
+    if unknown:
+        raise CharterError(f"no trigger {sorted(unknown)[0]!r} in version {old.version}")
     text = tomli_w.dumps(doc)
     new = parse_charter(tomllib.loads(text), source=f"version {old.version + 1}")
     if new.previous != old.digest:

@@ -43,6 +43,7 @@ class Amendment:
     rekey: tuple[str, ...] = ()
     remove: tuple[str, ...] = ()
     rules: Mapping[str, int] | None = None
+    tripwires: Mapping[str, tuple[int, tuple[str, ...]]] | None = None  # trigger -> (k, who)
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,7 @@ async def amend_cluster(
         remove=a.remove,
         rekey={m: new_keys[m].public_key for m in a.rekey},
         rules=a.rules,
+        tripwires=a.tripwires,
     )
     charters = cluster.dir / "charters"
     charters.mkdir(exist_ok=True)
@@ -242,3 +244,64 @@ def _new_node(cluster: Cluster, mid: str, role: Role, charter: Path, key: Path) 
         log=root / "logs" / f"{mid}.log",
         admin_token=cfg.admin_token_file,
     )
+
+
+async def governance_act(cluster: Cluster, say: Callable[[str], None]) -> float:
+    """The demo's final act: amend the running federation (a lab joins, a key is replaced, the
+    pause threshold rises), then a second amendment gives a trigger a tripwire, and an overseer's
+    attestation alone pauses every node. Returns the seconds the first amendment took to reach
+    every node."""
+    say("Act: the labs amend their charter while the federation runs: a lab joins, lab-b's")
+    say("key is replaced, and every lab must now approve the next amendment.")
+    labs = sum(1 for n in cluster.nodes if n.role == Role.LAB.value) + 1
+    # (a threshold that past votes do not depend on: how statements signed under one version
+    # count under another's thresholds is core/versions.py's rule)
+    first = await amend_cluster(
+        cluster,
+        Amendment(add_labs=("lab-new",), rekey=("lab-b",), rules={"amend_threshold": labs}),
+        say,
+    )
+    overseers = [n for n in cluster.nodes if n.role == Role.OVERSEER.value]
+    if not overseers:
+        say("(no overseer in this cluster: the tripwire part is skipped)")
+        return first.seconds
+    say("Act: an if-then commitment. Version 3 pauses on one overseer's attestation of")
+    say("'eval-threshold', with no lab voting: every lab agreed to it by approving version 3.")
+    third = await amend_cluster(
+        cluster, Amendment(tripwires={"eval-threshold": (1, ("overseer",))}), say
+    )
+    for line in third.new.explain():
+        if "eval-threshold" in line:
+            say(f"  {line}")
+    o = overseers[0]
+    token = read_admin_token(o.admin_token)
+    async with AdminClient(o.admin_address, token, tls=cluster.tls) as admin:
+        r = await admin.attest_trigger("eval-threshold", note="capability eval crossed")
+    say(f"{o.member} attests eval-threshold (its seq {r.seq}); no lab votes.")
+    t0 = time.monotonic()
+    while True:
+        states = await _states(cluster)
+        if all(s == "PAUSED" for s in states.values()):
+            break
+        if time.monotonic() - t0 > ADOPT_DEADLINE_S:
+            raise ClusterError(f"not every node says PAUSED after the tripwire: {states}")
+        await asyncio.sleep(0.1)
+    say(
+        f"Every node says PAUSED after {time.monotonic() - t0:.1f} s, formed by tripwire"
+        " eval-threshold (no lab voted)."
+    )
+    return first.seconds
+
+
+async def _states(cluster: Cluster) -> dict[str, str]:
+    from pausenet.core.payload import pause_state_from_pb
+
+    out = {}
+    for n in cluster.running():
+        try:
+            async with OversightClient(n.address, timeout=2.0, tls=cluster.tls) as c:
+                r = await c.get_view()
+            out[n.member] = str(pause_state_from_pb(r.state)).upper()
+        except NodeError:
+            out[n.member] = "not answering"
+    return out

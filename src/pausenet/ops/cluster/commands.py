@@ -377,6 +377,10 @@ def demo(
     try:
         _out.print()
         asyncio.run(run_scenario(cluster, _out))
+        _out.print()
+        from pausenet.ops.cluster.amend import governance_act
+
+        asyncio.run(governance_act(cluster, lambda line: _out.print(Text(line))))
         ok = True
     finally:
         _out.print()
