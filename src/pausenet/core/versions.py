@@ -13,8 +13,6 @@ from collections.abc import Iterable, Sequence
 
 from pausenet.core.charter import Charter
 from pausenet.core.dsse import Envelope
-from pausenet.core.payload import CodecError, decode_heartbeat, decode_statement
-from pausenet.core.records import STATEMENT_TYPE
 from pausenet.core.verify import Reason, Rejection, Verified, verify_envelope
 from pausenet.core.view import View, evaluate
 
@@ -41,25 +39,7 @@ def verify_versions(
     assert first is not None
     if specific is not None and first.reason is Reason.WRONG_CHARTER:
         return specific
-    if first.reason is Reason.WRONG_CHARTER and _federation(env) == versions[-1].federation_id:
-        # authentic (the signature verified) and of this federation: a version not in force
-        # here yet, as during an adoption; not the sender's fault
-        return Rejection(
-            Reason.UNKNOWN_VERSION,
-            "signed under a charter version that is not in force here (yet)",
-            first.payload_hash,
-            first.member,
-        )
     return first
-
-
-def _federation(env: Envelope) -> str | None:
-    try:
-        if env.payload_type == STATEMENT_TYPE:
-            return decode_statement(env.payload).federation_id
-        return decode_heartbeat(env.payload).federation_id
-    except CodecError:
-        return None
 
 
 def evaluate_versions(versions: Sequence[Charter], items: Iterable[Verified], now_ms: int) -> View:

@@ -214,6 +214,8 @@ class Node:
         if recovered:
             log.info("finished %d statement(s) journaled before a crash", len(recovered))
         self.replica = Replica(self.charter, self.clock, self.store)
+        held = self.governor.state.charters
+        self.replica.upcoming = lambda d: d in held and held[d].version > self.charter.version
         if self.governor.in_force:
             self.replica.adopt(self.governor.versions)
         await self._load()

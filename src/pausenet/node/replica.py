@@ -35,7 +35,8 @@ from pausenet.core.evidence import (
     evidence_id,
     find_conflict,
 )
-from pausenet.core.records import SignedHeartbeat, SignedStatement
+from pausenet.core.payload import CodecError, decode_heartbeat, decode_statement
+from pausenet.core.records import STATEMENT_TYPE, SignedHeartbeat, SignedStatement
 from pausenet.core.verify import (
     RECHECK_SLACK_MS,
     Reason,
@@ -155,6 +156,10 @@ class Replica:
         # their propagation); must not raise. Own statements (add_own_statement) and items
         # loaded from the store at start-up are not new arrivals and are not told.
         self.on_new: Callable[[Verified], None] | None = None
+        # Whether a charter digest names a version held but not in force here yet (a peer that
+        # adopted it first relays items signed under it): such items are rejected as
+        # `unknown-version`, which is not the sender's fault (docs/protocol.md §15.7).
+        self.upcoming: Callable[[bytes], bool] = lambda _digest: False
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -363,7 +368,7 @@ class Replica:
         # statements before heartbeats, so a heartbeat's head is usually already held
         by_member: dict[str, list[SignedStatement]] = {}
         for env in items.statements:
-            v = verify_versions(self.versions, env, now)
+            v = self._soften(verify_versions(self.versions, env, now), env)
             if isinstance(v, Rejection):
                 report.reject(v.reason, v)
             elif isinstance(v, SignedHeartbeat):
@@ -374,7 +379,7 @@ class Replica:
             batch = sorted(by_member[member], key=lambda s: (s.seq, s.hash))
             await self._ingest_statements(member, batch, report)
         for env in items.heartbeats:
-            v = verify_versions(self.versions, env, now)
+            v = self._soften(verify_versions(self.versions, env, now), env)
             if isinstance(v, Rejection):
                 report.reject(v.reason, v)
             elif isinstance(v, SignedStatement):
@@ -387,6 +392,18 @@ class Replica:
             for v in report.new:
                 self.on_new(v)
         return report
+
+    def _soften(self, v: Verified | Rejection, env: Envelope) -> Verified | Rejection:
+        if isinstance(v, Rejection) and v.reason is Reason.WRONG_CHARTER:
+            digest = named_charter(env)
+            if digest is not None and self.upcoming(digest):
+                return Rejection(
+                    Reason.UNKNOWN_VERSION,
+                    "signed under a charter version held here but not in force here yet",
+                    v.payload_hash,
+                    v.member,
+                )
+        return v
 
     def _witnesses(self, member: str) -> list[SignedHeartbeat]:
         """The member's heartbeats held: the latest and the kept ones."""
@@ -713,3 +730,14 @@ class Replica:
 def _hb_key(hb: SignedHeartbeat) -> tuple[int, int, bytes]:
     h = hb.heartbeat
     return (h.counter, h.issued_at_ms, hb.hash)
+
+
+def named_charter(env: Envelope) -> bytes | None:
+    """The charter digest a statement or heartbeat names, read without checking it (only to
+    tell a version not in force yet from another charter)."""
+    try:
+        if env.payload_type == STATEMENT_TYPE:
+            return decode_statement(env.payload).charter_digest
+        return decode_heartbeat(env.payload).charter_digest
+    except CodecError:
+        return None
