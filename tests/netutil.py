@@ -35,7 +35,7 @@ from pausenet.node.messages import Items
 from pausenet.node.node import Node, NodeOptions
 from pausenet.node.peerauth import Authenticator
 from pausenet.node.replica import Replica
-from pausenet.ops.federation import Federation, init_federation
+from pausenet.ops.federation import Federation, approve_charter, init_federation
 from pausenet.testing.memnet import MemoryNetwork, RoundSyncReplica
 
 __all__ = [
@@ -243,6 +243,7 @@ def set_heartbeat_ttl(charter_path: Path, ttl_s: int) -> None:
     new, n = re.subn(r"(?m)^heartbeat_ttl_s = \d+$", f"heartbeat_ttl_s = {ttl_s}", text)
     assert n == 1, "charter.toml has no heartbeat_ttl_s line"
     charter_path.write_text(new, encoding="utf-8")
+    approve_charter(charter_path.parent)  # genesis is in force only when every member approved it
 
 
 def set_tripwires(charter_path: Path, tripwires: Mapping[str, tuple[int, Sequence[str]]]) -> None:
@@ -263,6 +264,7 @@ def set_tripwires(charter_path: Path, tripwires: Mapping[str, tuple[int, Sequenc
         )
         assert n == 1, f"charter.toml has no trigger {trigger!r}"
     charter_path.write_text(text, encoding="utf-8")
+    approve_charter(charter_path.parent)
 
 
 class Cluster:

@@ -129,6 +129,7 @@ def test_reason_strings_never_change() -> None:
             "non-canonical",
             "member-mismatch",
             "wrong-charter",
+            "unknown-version",
             "from-future",
             "invalid",
             "duplicate",

@@ -294,7 +294,7 @@ async def test_a_version_1_store_gains_branches_and_kept_heartbeats_and_keeps_it
         assert await s.head(A) == (2, log[1].hash)
         assert await s.branch_statements() == []
         assert await s.kept_heartbeats() == []
-    assert raw_rows(db_path, "SELECT value FROM meta WHERE key = 'schema_version'") == [("2",)]
+    assert raw_rows(db_path, "SELECT value FROM meta WHERE key = 'schema_version'") == [("3",)]
 
 
 async def test_refuses_a_garbage_file(

@@ -30,7 +30,7 @@ from pausenet.errors import CodecError, NodeError, Reason
 from pausenet.node.rpc import open_channel
 from pausenet.node.runfile import read_admin_token
 from pausenet.node.tls import TlsFiles
-from pausenet.node.wire import envelope_from_pb
+from pausenet.node.wire import envelope_from_pb, envelope_to_pb
 from pausenet.v1 import (
     admin_pb2,
     admin_pb2_grpc,
@@ -126,6 +126,15 @@ class OversightClient(_Client):
             raise self._error(exc, "charter") from exc
         return bytes(r.canonical), bytes(r.digest)
 
+    async def get_chain(self) -> tuple[list[bytes], list[Envelope]]:
+        """The node's chain: canonical bytes of each version in force from its pin (newest
+        last) and the approvals that put them in force."""
+        try:
+            r = await self.stub.GetCharter(oversight_pb2.GetCharterRequest(), timeout=self.timeout)
+        except grpc.aio.AioRpcError as exc:
+            raise self._error(exc, "charter") from exc
+        return [bytes(c) for c in r.chain], [envelope_from_pb(e) for e in r.chain_approvals]
+
 
 class AdminClient(_Client):
     def __init__(
@@ -188,6 +197,24 @@ class AdminClient(_Client):
             trigger_id=trigger_id, evidence_sha256=evidence_sha256, note=note, epoch=epoch
         )
         return await self._call(self.stub.AttestTrigger, req, "trigger attestation")
+
+    async def govern(
+        self, charter: bytes = b"", approvals: tuple[Envelope, ...] = (), *, approve: bool = False
+    ) -> admin_pb2.GovernReply:
+        """Hand the node a charter version (canonical bytes) and/or approvals to keep and
+        gossip; with approve, the node also signs its member's approval of the charter."""
+        req = admin_pb2.GovernRequest(
+            charter=charter, approvals=[envelope_to_pb(e) for e in approvals], approve=approve
+        )
+        try:
+            r: admin_pb2.GovernReply = await self.stub.Govern(
+                req, timeout=self.timeout, metadata=self.metadata
+            )
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
+                raise NodeError(f"charter proposal refused: {exc.details()}") from exc
+            raise self._error(exc, "charter proposal") from exc
+        return r
 
 
 # -- checking what a node sent ----------------------------------------------------------------

@@ -76,6 +76,8 @@ class Reason(StrEnum):
     NON_CANONICAL = "non-canonical"
     MEMBER_MISMATCH = "member-mismatch"
     WRONG_CHARTER = "wrong-charter"
+    # signed under a charter of this federation that is not (yet) in force here (§15.7)
+    UNKNOWN_VERSION = "unknown-version"
     FROM_FUTURE = "from-future"
     INVALID = "invalid"
     # a set of envelopes, assigned by the view (§6, §8)

@@ -5,11 +5,15 @@
 
 `now` (Unix ms, optional) is the time the bundle's answer was taken; `nonce` and `answer`
 (optional) are the overseer's nonce and the node's signed answer for it (`pausenet view --out`
-writes them). A bare JSON list of envelopes is accepted too. docs/protocol.md §9 is the spec.
+writes them). `chain` (optional) carries the node's charter versions in force from its pin and
+their approvals, `{"charters": [<base64 canonical bytes>], "approvals": [<envelope>]}`, so that
+`pausenet verify --trust` needs one trusted digest (§15.7). A bare JSON list of envelopes is
+accepted too. docs/protocol.md §9 is the spec.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import time
@@ -36,7 +40,7 @@ __all__ = [
 ]
 
 MAX_BUNDLE_BYTES = 64 * 1024 * 1024
-_KEYS = {"now", "envelopes", "nonce", "answer"}
+_KEYS = {"now", "envelopes", "nonce", "answer", "chain"}
 _NONCE_RE = re.compile(f"(?:[0-9A-Fa-f]{{2}}){{{MIN_NONCE},{MAX_NONCE}}}")
 
 
@@ -48,6 +52,8 @@ class Bundle:
     now_ms: int | None = None
     nonce: bytes | None = None
     answer: Envelope | None = None  # the node's signed answer, not yet checked
+    chain: tuple[bytes, ...] = ()  # canonical bytes of charter versions, not yet checked
+    chain_approvals: tuple[Envelope, ...] = ()
 
 
 def read_bundle(path: Path) -> Bundle:
@@ -80,6 +86,8 @@ def read_bundle(path: Path) -> Bundle:
     now: int | None = None
     nonce: bytes | None = None
     answer: Envelope | None = None
+    chain: tuple[bytes, ...] = ()
+    chain_approvals: tuple[Envelope, ...] = ()
     if isinstance(doc, list):
         raw = doc
     elif isinstance(doc, dict):
@@ -106,6 +114,8 @@ def read_bundle(path: Path) -> Bundle:
                 answer = Envelope.from_json(doc["answer"])
             except EnvelopeFormatError as exc:
                 raise BundleError(f"{path}: 'answer' is malformed: {exc}") from exc
+        if "chain" in doc:
+            chain, chain_approvals = _chain(path, doc["chain"])
     else:
         raise BundleError(
             f"{path}: expected a JSON object with 'envelopes' or a list of envelopes,"
@@ -118,7 +128,29 @@ def read_bundle(path: Path) -> Bundle:
             envelopes.append(Envelope.from_json(obj))
         except EnvelopeFormatError as exc:
             raise BundleError(f"{path}: envelopes[{i}] is malformed: {exc}") from exc
-    return Bundle(tuple(envelopes), now, nonce, answer)
+    return Bundle(tuple(envelopes), now, nonce, answer, chain, chain_approvals)
+
+
+def _chain(path: Path, value: object) -> tuple[tuple[bytes, ...], tuple[Envelope, ...]]:
+    if not isinstance(value, dict) or set(value) - {"charters", "approvals"}:
+        raise BundleError(f"{path}: 'chain' must be an object with 'charters' and 'approvals'")
+    charters = value.get("charters", [])
+    approvals = value.get("approvals", [])
+    if not isinstance(charters, list) or not isinstance(approvals, list):
+        raise BundleError(f"{path}: 'chain' holds lists 'charters' and 'approvals'")
+    out = []
+    for i, c in enumerate(charters):
+        try:
+            out.append(base64.b64decode(c, validate=True))
+        except (TypeError, ValueError) as exc:
+            raise BundleError(f"{path}: chain.charters[{i}] is not base64") from exc
+    envs = []
+    for i, obj in enumerate(approvals):
+        try:
+            envs.append(Envelope.from_json(obj))
+        except EnvelopeFormatError as exc:
+            raise BundleError(f"{path}: chain.approvals[{i}] is malformed: {exc}") from exc
+    return tuple(out), tuple(envs)
 
 
 def _one_of_each(path: Path, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -185,6 +217,7 @@ def write_bundle(
     *,
     nonce: bytes | None = None,
     answer: Envelope | None = None,
+    chain: tuple[tuple[bytes, ...], tuple[Envelope, ...]] | None = None,
 ) -> None:
     """Write a bundle atomically (a reader never sees half a file)."""
     doc: dict[str, object] = {}
@@ -195,6 +228,11 @@ def write_bundle(
     doc["envelopes"] = [e.to_json() for e in envelopes]
     if answer is not None:
         doc["answer"] = answer.to_json()
+    if chain is not None:
+        doc["chain"] = {
+            "charters": [base64.b64encode(c).decode("ascii") for c in chain[0]],
+            "approvals": [e.to_json() for e in chain[1]],
+        }
     try:
         write_atomic(path, json.dumps(doc, indent=1) + "\n", mode=0o644)
     except OSError as exc:

@@ -14,6 +14,10 @@
     log_level = "info"                        # debug, info, warning or error
     metrics_listen = "127.0.0.1:9464"         # Prometheus metrics over HTTP; default: off;
     metrics_allow_remote = false              # loopback unless metrics_allow_remote
+    trust = "../genesis.toml"                 # the pinned version (a file or the 64-hex digest
+                                              # of `charter`); default: `charter` itself
+    approvals = "../approvals"                # approval envelopes (*.json) read at start;
+                                              # default: approvals/ beside charter and trust
 
     [tls]                                     # optional: TLS on both servers and for gossip
     cert = "../tls/lab-a.crt"                 # PEM chain; key = …, ca = …, client_auth = true
@@ -27,6 +31,7 @@ one line naming the file, the key and the fix.
 from __future__ import annotations
 
 import ipaddress
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -83,11 +88,20 @@ class NodeConfig:
     tls: TlsConfig | None = None  # None: plaintext (loopback clusters, tests)
     metrics_listen: str | None = None  # None: no metrics endpoint
     metrics_allow_remote: bool = False
+    # The pinned, trusted charter version (docs/protocol.md §15.7): None pins `charter_path`
+    # itself; a file pins that (earlier) version, `charter_path` being the version this member
+    # runs under; a digest must be `charter_path`'s.
+    trust_path: Path | None = None
+    trust_digest: bytes | None = None
+    # approval envelopes read at start; None: `approvals/` beside the charter and the trusted file
+    approvals_dir: Path | None = None
 
     @property
     def admin_token_file(self) -> Path:
         return self.admin_token_path or self.data_dir / "admin.token"
 
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 _KEYS = {
     "member_id",
@@ -104,6 +118,8 @@ _KEYS = {
     "tls",
     "metrics_listen",
     "metrics_allow_remote",
+    "trust",
+    "approvals",
 }
 
 
@@ -239,7 +255,12 @@ class _Loader:
             raise self.fail("log_level", f"{log_level!r} is not one of {', '.join(LOG_LEVELS)}")
 
         self.check_member(member_id, charter_path, key_path)
+        trust_path, trust_digest = self.trust(data, charter_path)
+        approvals = self.file_path(data, "approvals") if "approvals" in data else None
         return NodeConfig(
+            trust_path=trust_path,
+            trust_digest=trust_digest,
+            approvals_dir=approvals,
             member_id=member_id,
             charter_path=charter_path,
             key_path=key_path,
@@ -290,6 +311,37 @@ class _Loader:
                 raise self.fail(f"tls.{k}", "missing; give the path of a PEM file")
             paths[k] = self.resolve(f"tls.{k}", v)
         return TlsConfig(paths["cert"], paths["key"], paths["ca"], client_auth)
+
+    def trust(
+        self, data: Mapping[str, Any], charter_path: Path
+    ) -> tuple[Path | None, bytes | None]:
+        """`trust`: a charter file (the pinned version) or the 64-hex digest of `charter`."""
+        if "trust" not in data:
+            return None, None
+        text = self.string(data, "trust")
+        if _HEX64.fullmatch(text):
+            digest = bytes.fromhex(text)
+            have = load_charter(charter_path).digest
+            if digest != have:
+                raise self.fail(
+                    "trust",
+                    f"{charter_path} has digest {have.hex()[:16]}…, not the trusted"
+                    f" {text[:16]}…; restore the charter file the federation approved",
+                )
+            return None, digest
+        path = self.file_path(data, "trust")
+        try:
+            pinned = load_charter(path)
+        except CharterError as exc:
+            raise self.fail("trust", str(exc)) from exc
+        mine = load_charter(charter_path)
+        if pinned.federation_id != mine.federation_id or pinned.version > mine.version:
+            raise self.fail(
+                "trust",
+                f"{path} is not an earlier version of {charter_path}'s federation; pin its"
+                " genesis (or give the 64-hex digest of the charter file)",
+            )
+        return path, None
 
     def check_member(self, member_id: str, charter_path: Path, key_path: Path) -> None:
         """The member is in the charter and the key file holds the charter's key for it."""

@@ -42,6 +42,7 @@ PENALTIES: Mapping[Reason, float] = {
     Reason.GAP: 1,
     Reason.FROM_FUTURE: 1,
     Reason.SUPERSEDED: 0,
+    Reason.UNKNOWN_VERSION: 0,  # a peer that adopted a version before us relays items under it
     Reason.QUOTA: 0,  # an honest relay may pass on more of an equivocator's branches than we keep
 }
 

@@ -108,6 +108,7 @@ class ObservedNode(Protocol):
     @property
     def clock(self) -> Callable[[], int]: ...
     def view(self) -> View: ...
+    def stats(self) -> dict[str, int]: ...
 
 
 def _kind(item: Verified) -> str:
@@ -212,7 +213,13 @@ class NodeCollector(Collector):
             ],
             1,
         )
-        return [build, info]
+        version = GaugeMetricFamily(
+            "pausenet_charter_version",
+            "The charter version this node runs under (docs/protocol.md §15.7); 0 while no"
+            " version is in force.",
+        )
+        version.add_metric([], node.stats().get("charter.version", 0))
+        return [build, info, version]
 
     def _view(self, node: ObservedNode, v: View) -> list[Metric]:
         state = GaugeMetricFamily(

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import time
@@ -53,9 +54,9 @@ from pausenet.core.verify import (
     Rejection,
     Verified,
     is_valid_address,
-    verify_envelope,
 )
-from pausenet.core.view import View
+from pausenet.core.versions import verify_versions
+from pausenet.core.view import PauseState, View
 from pausenet.errors import ConfigError, PausenetError, SigningRefusedError, StoreError
 from pausenet.node import rpc
 from pausenet.node.concurrency import Changes, Completions, NotRunningError
@@ -67,6 +68,8 @@ from pausenet.node.gossip import (
     GossipEngine,
     GossipService,
 )
+from pausenet.node.governance import GovernanceReport, approval_route
+from pausenet.node.governor import GovernanceReply, Governor, GovernReply
 from pausenet.node.limits import PeerGuard, RateLimit
 from pausenet.node.messages import Digest, Items
 from pausenet.node.peerauth import Authenticator, OwnAddresses
@@ -121,6 +124,8 @@ class Node:
         self.charter: Charter
         self.key: SigningKey
         self.store: Store | None = None
+        self.governor: Governor  # charter versions: the pin, adoption, the exchange
+        self._in_force = anyio.Event()  # some charter version is in force here
         self.replica: Replica
         self.authenticator: Authenticator  # who may gossip with this node (sessions)
         self.engine: GossipEngine | None = None
@@ -184,8 +189,8 @@ class Node:
                 f"admin_listen {cfg.admin_listen} is not a loopback address; the admin API casts"
                 " this member's votes (set admin_allow_remote to expose it on purpose)"
             )
-        self.charter = load_charter(cfg.charter_path)
-        me = self.charter.member(self.member)
+        own = load_charter(cfg.charter_path)
+        me = own.member(self.member)
         if me is None:
             raise ConfigError(f"member {self.member!r} is not in charter {cfg.charter_path}")
         self.key = load_signing_key(cfg.key_path)
@@ -193,13 +198,26 @@ class Node:
             raise ConfigError(
                 f"{cfg.key_path}: this key is not {self.member}'s key in {cfg.charter_path}"
             )
+        pin = load_charter(cfg.trust_path) if cfg.trust_path is not None else own
         _make_private_dir(cfg.data_dir)
         self._lock_fd = lock_data_dir(cfg.data_dir)
-        self.store = await Store.open(cfg.data_dir / STORE_FILE, charter_digest=self.charter.digest)
+        self.store = await Store.open(
+            cfg.data_dir / STORE_FILE, charter_digest=pin.digest, federation_id=pin.federation_id
+        )
+        self.governor = Governor(pin, own, self.member, self.key, self.store, self.clock)
+        try:
+            await self.governor.load(self._approval_dirs(pin))
+        except PausenetError as exc:
+            raise ConfigError(f"{cfg.charter_path}: {exc}") from exc
+        self.charter = self.governor.newest
         recovered = await self.store.recover_pending(self.key, self.member)
         if recovered:
             log.info("finished %d statement(s) journaled before a crash", len(recovered))
         self.replica = Replica(self.charter, self.clock, self.store)
+        held = self.governor.state.charters
+        self.replica.upcoming = lambda d: d in held and held[d].version > self.charter.version
+        if self.governor.in_force:
+            self.replica.adopt(self.governor.versions)
         await self._load()
         start_view = self.replica.view()
         self._seen = (_heads(start_view), frozenset(ev.id for ev in start_view.evidence))
@@ -208,6 +226,7 @@ class Node:
         self.tls = cfg.tls.read() if cfg.tls is not None else None
         # no login is taken until the node knows the address it is bound to (below)
         self.authenticator = Authenticator(self.charter, self.member, addresses=OwnAddresses())
+        self._authenticate_under(self.governor.versions)
         self._gossip = GossipService(self.replica, on_change=self._notify)
         self._transport = rpc.GrpcTransport(
             self.charter, self.key, self.member, self.clock, self.tls, self._member_at
@@ -287,11 +306,13 @@ class Node:
         now = self.clock() + RECHECK_SLACK_MS
         bad = 0
 
+        versions = self.replica.versions
+
         def verified(envs: list[Envelope]) -> list[Verified]:
             nonlocal bad
             out: list[Verified] = []
             for env in envs:
-                v = verify_envelope(self.charter, env, now_ms=now)
+                v = verify_versions(versions, env, now)
                 if isinstance(v, Rejection):
                     bad += 1
                 else:
@@ -304,7 +325,10 @@ class Node:
         kept = verified(await self.store.kept_heartbeats())
         evidence: list[Evidence] = []
         for _member, a, b in await self.store.evidence():
-            ev = check_evidence(self.charter, a, b, now_ms=now)
+            for charter in reversed(versions):
+                ev = check_evidence(charter, a, b, now_ms=now)
+                if not isinstance(ev, Rejection):
+                    break
             if isinstance(ev, Rejection):
                 bad += 1
             else:
@@ -329,7 +353,8 @@ class Node:
         try:
             async with anyio.create_task_group() as tg:
                 self._work.attach(tg)
-                tg.start_soon(self._keep, "gossip", engine.run)
+                tg.start_soon(self._keep, "gossip", lambda: self._gossip_once_in_force(engine))
+                tg.start_soon(self._keep, "governance", self._governance_loop)
                 tg.start_soon(self._keep, "heartbeat", self._heartbeat_loop)
                 running.set()
                 await self._stop_requested.wait()
@@ -448,6 +473,11 @@ class Node:
         if cached is not None and cached[0] == self.replica.version and cached[1] == now:
             return cached[2]
         v = self.replica.view(now)
+        why = self.governor.not_in_force()
+        if why is not None:  # nothing is proven under a charter that is not in force
+            v = dataclasses.replace(
+                v, state=PauseState.UNKNOWN, as_of_ms=None, explanation=why + "."
+            )
         self._view_cache = (self.replica.version, now, v)
         return v
 
@@ -456,6 +486,7 @@ class Node:
         out: Counter[str] = Counter(self.guard.stats())
         if self.engine is not None:
             out.update(self.engine.counters)
+        out.update(self.governor.stats())
         return dict(sorted(out.items()))
 
     @property
@@ -477,11 +508,16 @@ class Node:
     # -- gossip, served --------------------------------------------------------------------
 
     def get_digest(self, summary_hash: bytes) -> DigestReply:
+        if not self.governor.in_force:
+            return DigestReply(True, None)  # nothing to exchange before a charter is in force
         return self._gossip.get_digest(summary_hash)
 
     async def exchange(self, digest: Digest, items: Items) -> tuple[ExchangeReply, IngestReport]:
         """A peer's Exchange call: ingest its items, answer with what it lacks. The ingest runs
         to its end even if the caller is cancelled; raises NotRunningError once stopping."""
+
+        if not self.governor.in_force:
+            raise NotRunningError("no charter version is in force here yet")
 
         async def exchange() -> tuple[ExchangeReply, IngestReport]:
             try:
@@ -494,11 +530,99 @@ class Node:
 
         return await self._work.run(exchange)
 
+    # -- charter versions (docs/protocol.md §15.7) ------------------------------------------
+
+    def _approval_dirs(self, pin: Charter) -> list[Path]:
+        cfg = self.config
+        if cfg.approvals_dir is not None:
+            return [cfg.approvals_dir]
+        dirs = [cfg.charter_path.parent / "approvals"]
+        if cfg.trust_path is not None:
+            dirs.append(cfg.trust_path.parent / "approvals")
+        return list(dict.fromkeys(dirs))
+
+    def _authenticate_under(self, versions: tuple[Charter, ...]) -> None:
+        """Logins from the members of the newest version in force, under any version in force
+        (or, before one is, the node's own charter)."""
+        self.authenticator.charter = versions[-1] if versions else self.charter
+        self.authenticator.digests = frozenset({c.digest for c in versions} | {self.charter.digest})
+
+    async def _adopted(self, versions: tuple[Charter, ...]) -> None:
+        """Count under newly adopted versions, without a restart."""
+        self.charter = self.governor.newest
+        self.replica.adopt(versions)
+        self._authenticate_under(versions)
+        if self._transport is not None:
+            self._transport.charter = self.charter
+        self._in_force.set()
+        self._notify()
+
+    def _paused(self) -> bool:
+        return self.view().certified_state is PauseState.PAUSED
+
+    async def _gossip_once_in_force(self, engine: GossipEngine) -> None:
+        """Statements and heartbeats are gossiped once some charter version is in force."""
+        if self.governor.in_force:
+            self._in_force.set()
+        await self._in_force.wait()
+        await engine.run()
+
+    async def _governance_loop(self) -> None:
+        assert self.engine is not None
+        assert self._transport is not None
+        engine, transport = self.engine, self._transport
+        await self.governor.run(
+            engine.peers,
+            transport.peer,
+            engine.config.interval_s,
+            engine.config.call_timeout_s,
+            self.charter.limits.max_message_bytes * 8 // 10,
+            self._paused,
+            self._adopted,
+        )
+
+    async def get_governance(
+        self,
+        version: int,
+        summary: bytes,
+        offer: tuple[tuple[bytes, ...], tuple[Envelope, ...]] = ((), ()),
+    ) -> tuple[GovernanceReply, GovernanceReport]:
+        """A peer's GetGovernance: take what it offers; answer with what it lacks after its
+        newest version, or in sync."""
+        budget = self.charter.limits.max_message_bytes * 9 // 10
+        reply, got = await self.governor.serve(version, summary, budget, offer)
+        if got.changed:
+            await self.governor.adopt_if_ready(self._paused, self._adopted)
+        return reply, got
+
+    async def govern(
+        self, charter: bytes, approvals: tuple[Envelope, ...], approve: bool
+    ) -> GovernReply:
+        """The operator hands a proposed version and/or approvals over (Admin Govern)."""
+        reply = await self.governor.govern(charter, approvals, approve, self._paused, self._adopted)
+        if reply.approval is not None:
+            log.info("approved a charter version: %s", reply.status)
+        return reply
+
+    def chain(self) -> tuple[tuple[Charter, ...], tuple[Envelope, ...]]:
+        """The versions in force from the pin and the approvals that put them in force."""
+        versions = self.governor.versions
+        digests = {c.digest for c in versions}
+        approvals = tuple(
+            env
+            for env in self.governor.state.approvals.values()
+            if (a := approval_route(env)) is not None and a.charter_digest in digests
+        )
+        return versions, approvals
+
     # -- own statements -------------------------------------------------------------------
 
     async def _issue(self, body: Body) -> SignedStatement:
         if self._stopping:
             raise SigningRefusedError("the node is shutting down")
+        why = self.governor.signing_refused()
+        if why is not None:
+            raise SigningRefusedError(why)
         await self._caught_up_with_own_log()
         # Once signing starts it runs to the end even if the caller is cancelled (an Admin client
         # that gives up cancels its handler): a store write cut off inside its transaction, or a
@@ -531,7 +655,10 @@ class Node:
         """Whether this node may sign heartbeats: once in touch with a peer (or with none to
         hear from). A store restored from a backup does not know the member's latest head and
         heartbeat counter; a heartbeat signed from it would deny statements the member signed
-        after the backup, which is evidence against it (docs/protocol.md §7)."""
+        after the backup, which is evidence against it (docs/protocol.md §7). Never while its
+        charter is not in force or does not list this member with this key (§15.7)."""
+        if self.governor.signing_refused() is not None:
+            return False
         return self._in_touch.is_set() or self.engine is None or not self.engine.peers()
 
     async def _caught_up_with_own_log(self) -> None:
@@ -567,7 +694,7 @@ class Node:
         head, _ = self.replica.head(self.member)
         now = self.clock() + RECHECK_SLACK_MS
         for env in await self.store.statements(self.member, from_seq=head + 1):
-            v = verify_envelope(self.charter, env, now_ms=now)
+            v = verify_versions(self.replica.versions, env, now)
             if isinstance(v, Rejection) or not isinstance(v, SignedStatement):
                 raise StoreError(f"own statement in the store fails verification: {v}")
             self.replica.add_own_statement(v)

@@ -114,7 +114,10 @@ class Authenticator:
         max_sessions: int | None = None,
         addresses: OwnAddresses | None = None,
     ) -> None:
-        self.charter = charter
+        self.charter = charter  # the newest version in force: the members and keys that log in
+        # digests a login may name: every version in force (a peer that has not adopted the
+        # newest yet still logs in under an earlier one, and then learns the newest from us)
+        self.digests = frozenset({charter.digest})
         self.server = server_member
         # the addresses a login may name; None: not checked (a server that does not know them)
         self.addresses = addresses
@@ -158,10 +161,7 @@ class Authenticator:
             return "auth payload is not valid protobuf"
         if pb.client != sig.keyid:
             return "auth names another member than its signer"
-        if (
-            pb.charter_digest != self.charter.digest
-            or pb.federation_id != self.charter.federation_id
-        ):
+        if pb.charter_digest not in self.digests or pb.federation_id != self.charter.federation_id:
             return "auth was signed under another charter"
         if pb.server != self.server:
             return f"auth is for member {pb.server[:64]!r}, this node is {self.server}"

@@ -156,9 +156,29 @@ async def _v1_to_v2(db: aiosqlite.Connection) -> None:
         await db.execute(sql)
 
 
+async def _v2_to_v3(db: aiosqlite.Connection) -> None:
+    """Charter versions and approvals (docs/protocol.md §15.7); `adopted` marks the versions
+    this node adopted, which it never gives up."""
+    for sql in (
+        """CREATE TABLE gov_charters (
+            digest BLOB PRIMARY KEY,
+            version INTEGER NOT NULL,
+            canonical BLOB NOT NULL,
+            adopted INTEGER NOT NULL DEFAULT 0
+        )""",
+        """CREATE TABLE gov_approvals (
+            hash BLOB PRIMARY KEY,
+            version INTEGER NOT NULL,
+            charter_digest BLOB NOT NULL,
+            envelope BLOB NOT NULL
+        )""",
+    ):
+        await db.execute(sql)
+
+
 # _MIGRATIONS[v] turns a schema of version v into version v + 1; version 0 is an empty file.
 # Append a function here for every schema change; never edit one that has shipped.
-_MIGRATIONS: list[Migration] = [_create_v1, _v1_to_v2]
+_MIGRATIONS: list[Migration] = [_create_v1, _v1_to_v2, _v2_to_v3]
 
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -217,7 +237,9 @@ def _short(digest_hex: str) -> str:
     return digest_hex[:16] + "…"
 
 
-async def _prepare(db: aiosqlite.Connection, path: Path, charter_digest: bytes) -> None:
+async def _prepare(
+    db: aiosqlite.Connection, path: Path, charter_digest: bytes, federation_id: str | None
+) -> None:
     """Set the pragmas, then create, migrate and check the schema in one transaction."""
     mode = await _row(db, "PRAGMA journal_mode=WAL")
     if mode is None or str(mode[0]).lower() != "wal":
@@ -251,9 +273,20 @@ async def _prepare(db: aiosqlite.Connection, path: Path, charter_digest: bytes) 
                     f"{path} is not a pausenet store (no charter digest); use a new data dir"
                 )
             if str(row[0]) != charter_digest.hex():
+                # the pinned version is fixed for a data dir (the node records the versions it
+                # adopts after it in the store); a store from before charter versions was
+                # created for its one charter, which is then its pin
+                pin = " (pin it: 'charter' or 'trust' in the node config)" if federation_id else ""
                 raise StoreError(
                     f"store {path} was created for charter {_short(str(row[0]))}, this node's"
-                    f" charter is {_short(charter_digest.hex())}; use a new data dir"
+                    f" charter is {_short(charter_digest.hex())}; use a new data dir or the"
+                    f" charter it was created for{pin}"
+                )
+            fed = await _row(db, "SELECT value FROM meta WHERE key = 'federation_id'")
+            if federation_id is not None and fed is not None and str(fed[0]) != federation_id:
+                raise StoreError(
+                    f"store {path} belongs to federation {str(fed[0])[:64]!r}, this node's"
+                    f" charter to {federation_id!r}; use a new data dir"
                 )
         for migrate in _MIGRATIONS[version:]:
             await migrate(db)
@@ -265,6 +298,13 @@ async def _prepare(db: aiosqlite.Connection, path: Path, charter_digest: bytes) 
             await db.execute(
                 "INSERT INTO meta (key, value) VALUES ('charter_digest', ?)",
                 (charter_digest.hex(),),
+            )
+        if federation_id is not None:
+            # from now on tied to the federation; the pinned and adopted versions are in
+            # gov_charters (a store from before versions gets its federation here)
+            await db.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('federation_id', ?)",
+                (federation_id,),
             )
         await db.execute("COMMIT")
     except BaseException:
@@ -300,18 +340,35 @@ async def _schema_version(db: aiosqlite.Connection, path: Path) -> int:
 class Store:
     """The node's durable state. Open with `await Store.open(path, charter_digest=...)`."""
 
-    def __init__(self, db: aiosqlite.Connection, path: Path, charter_digest: bytes) -> None:
+    def __init__(
+        self,
+        db: aiosqlite.Connection,
+        path: Path,
+        charter_digest: bytes,
+        federation_id: str | None = None,
+    ) -> None:
         self._db: aiosqlite.Connection | None = db
         self._path = path
         self._charter_digest = charter_digest
+        self._federation_id = federation_id
         self._lock = asyncio.Lock()  # one user of the connection (and its transaction) at a time
         self._issue_lock = asyncio.Lock()  # own statements are issued one at a time
 
     # -- lifecycle ------------------------------------------------------------------------
 
     @classmethod
-    async def open(cls, path: str | os.PathLike[str], *, charter_digest: bytes) -> Store:
-        """Open (creating or migrating) the store at path for the charter with this digest."""
+    async def open(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        charter_digest: bytes,
+        federation_id: str | None = None,
+    ) -> Store:
+        """Open (creating or migrating) the store at path for the charter with this digest.
+
+        With federation_id (a node following charter versions) the store is tied to the
+        federation, and charter_digest is the pinned version's: a store from before versions
+        opens when it was created for that digest. Without it, to that one digest."""
         p = Path(path)
         if not p.parent.is_dir():
             raise StoreError(
@@ -329,14 +386,14 @@ class Store:
             raise _translate(p, exc, "opening") from exc
         try:
             try:
-                await _prepare(db, p, charter_digest)
+                await _prepare(db, p, charter_digest, federation_id)
             except sqlite3.Error as exc:
                 raise _translate(p, exc, "opening") from exc
         except BaseException:
             with suppress(sqlite3.Error, ValueError):
                 await db.close()
             raise
-        return cls(db, p, charter_digest)
+        return cls(db, p, charter_digest, federation_id)
 
     async def close(self) -> None:
         """Close the store; waits for the operation in progress. Safe to call twice."""
@@ -625,6 +682,52 @@ class Store:
             for r in rows
         ]
 
+    # -- charter versions and approvals ---------------------------------------------------
+
+    async def put_governance(
+        self,
+        charters: Sequence[tuple[bytes, int, bytes]],
+        approvals: Sequence[tuple[bytes, int, bytes, Envelope]],
+    ) -> None:
+        """Keep charters (digest, version, canonical bytes) and approvals (hash, version,
+        charter digest, envelope), verified by the caller; those already held are skipped."""
+        async with self._use("storing charters and approvals", write=True) as db:
+            for digest, version, canonical in charters:
+                await db.execute(
+                    "INSERT OR IGNORE INTO gov_charters (digest, version, canonical)"
+                    " VALUES (?, ?, ?)",
+                    (digest, version, canonical),
+                )
+            for h, version, charter_digest, env in approvals:
+                await db.execute(
+                    "INSERT OR IGNORE INTO gov_approvals (hash, version, charter_digest, envelope)"
+                    " VALUES (?, ?, ?, ?)",
+                    (h, version, charter_digest, encode_envelope(env)),
+                )
+
+    async def governance(self) -> tuple[list[tuple[bytes, bool]], list[Envelope]]:
+        """(canonical bytes, adopted) of every charter held, by version, and every approval."""
+        async with self._use("reading charters and approvals") as db:
+            cs = await _rows(
+                db, "SELECT canonical, adopted FROM gov_charters ORDER BY version, digest"
+            )
+            aps = await _rows(db, "SELECT hash, envelope FROM gov_approvals ORDER BY hash")
+        return (
+            [(bytes(r[0]), bool(r[1])) for r in cs],
+            [self._decode(bytes(r[1]), f"approval {bytes(r[0]).hex()[:16]}") for r in aps],
+        )
+
+    async def adopt_charters(self, charters: Sequence[tuple[bytes, int, bytes]]) -> None:
+        """Mark these versions adopted, for good, in one durable transaction."""
+        async with self._use("adopting charter versions", write=True) as db:
+            for digest, version, canonical in charters:
+                await db.execute(
+                    "INSERT OR IGNORE INTO gov_charters (digest, version, canonical)"
+                    " VALUES (?, ?, ?)",
+                    (digest, version, canonical),
+                )
+                await db.execute("UPDATE gov_charters SET adopted = 1 WHERE digest = ?", (digest,))
+
     # -- this node's own statements and heartbeat counters --------------------------------
 
     async def issue_statement(
@@ -638,7 +741,11 @@ class Store:
         commit (or the process dies), the statement is appended by the next `recover_pending`
         or `issue_statement` — as the same signed bytes.
         """
-        if charter.digest != self._charter_digest:
+        if (
+            charter.federation_id != self._federation_id
+            if self._federation_id is not None
+            else charter.digest != self._charter_digest
+        ):
             raise StoreError(
                 f"store {self._path} belongs to charter {_short(self._charter_digest.hex())},"
                 f" not {_short(charter.digest_hex)}"

@@ -36,6 +36,7 @@ __all__ = [
     "MAX_MEMBERS_PER_ROLE",
     "Federation",
     "FederationMember",
+    "approve_charter",
     "default_rules",
     "init_federation",
     "member_ids",
@@ -167,6 +168,32 @@ def init_federation(
         env = sign_approval(m.key, charter, m.id, now_ms).envelope
         _write(approvals_dir / f"{m.id}.json", json.dumps(env.to_json(), indent=2) + "\n")
     return Federation(dir, charter_path, charter, members)
+
+
+def approve_charter(dir: Path) -> int:
+    """Re-sign D/approvals/ for D/charter.toml with every key in D/keys/ whose member it lists
+    (after the charter was edited, before anything is signed under it); returns how many."""
+    import json
+    import time
+
+    from pausenet.core.approval import sign_approval
+    from pausenet.core.charter import load_charter
+    from pausenet.core.keys import load_signing_key
+
+    charter = load_charter(dir / "charter.toml")
+    approvals_dir = dir / "approvals"
+    approvals_dir.mkdir(exist_ok=True)
+    for old in approvals_dir.glob("*.json"):
+        old.unlink()
+    now_ms = time.time_ns() // 1_000_000
+    n = 0
+    for m in charter.members:
+        key_path = dir / "keys" / f"{m.id}.key"
+        if key_path.exists():
+            env = sign_approval(load_signing_key(key_path), charter, m.id, now_ms).envelope
+            _write(approvals_dir / f"{m.id}.json", json.dumps(env.to_json(), indent=2) + "\n")
+            n += 1
+    return n
 
 
 def _prepare_dir(dir: Path, force: bool) -> None:

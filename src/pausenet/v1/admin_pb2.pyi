@@ -77,3 +77,27 @@ class StatsReply(_message.Message):
     counters: _containers.ScalarMap[str, int]
     peer_scores: _containers.ScalarMap[str, float]
     def __init__(self, counters: _Optional[_Mapping[str, int]] = ..., peer_scores: _Optional[_Mapping[str, float]] = ...) -> None: ...
+
+class GovernRequest(_message.Message):
+    __slots__ = ("charter", "approvals", "approve")
+    CHARTER_FIELD_NUMBER: _ClassVar[int]
+    APPROVALS_FIELD_NUMBER: _ClassVar[int]
+    APPROVE_FIELD_NUMBER: _ClassVar[int]
+    charter: bytes
+    approvals: _containers.RepeatedCompositeFieldContainer[_envelope_pb2.Envelope]
+    approve: bool
+    def __init__(self, charter: _Optional[bytes] = ..., approvals: _Optional[_Iterable[_Union[_envelope_pb2.Envelope, _Mapping]]] = ..., approve: _Optional[bool] = ...) -> None: ...
+
+class GovernReply(_message.Message):
+    __slots__ = ("version", "digest", "refused", "status", "approval")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    REFUSED_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    APPROVAL_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    digest: bytes
+    refused: _containers.RepeatedScalarFieldContainer[str]
+    status: str
+    approval: _envelope_pb2.Envelope
+    def __init__(self, version: _Optional[int] = ..., digest: _Optional[bytes] = ..., refused: _Optional[_Iterable[str]] = ..., status: _Optional[str] = ..., approval: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ...) -> None: ...

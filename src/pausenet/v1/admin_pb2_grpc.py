@@ -34,6 +34,11 @@ class AdminStub:
         Args:
             channel: A grpc.Channel.
         """
+        self.Govern = channel.unary_unary(
+                '/pausenet.v1.Admin/Govern',
+                request_serializer=pausenet_dot_v1_dot_admin__pb2.GovernRequest.SerializeToString,
+                response_deserializer=pausenet_dot_v1_dot_admin__pb2.GovernReply.FromString,
+                _registered_method=True)
         self.GetStats = channel.unary_unary(
                 '/pausenet.v1.Admin/GetStats',
                 request_serializer=pausenet_dot_v1_dot_admin__pb2.StatsRequest.SerializeToString,
@@ -58,6 +63,12 @@ class AdminStub:
 
 class AdminServicer:
     """Missing associated documentation comment in .proto file."""
+
+    def Govern(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
 
     def GetStats(self, request, context):
         """Missing associated documentation comment in .proto file."""
@@ -86,6 +97,11 @@ class AdminServicer:
 
 def add_AdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
+            'Govern': grpc.unary_unary_rpc_method_handler(
+                    servicer.Govern,
+                    request_deserializer=pausenet_dot_v1_dot_admin__pb2.GovernRequest.FromString,
+                    response_serializer=pausenet_dot_v1_dot_admin__pb2.GovernReply.SerializeToString,
+            ),
             'GetStats': grpc.unary_unary_rpc_method_handler(
                     servicer.GetStats,
                     request_deserializer=pausenet_dot_v1_dot_admin__pb2.StatsRequest.FromString,
@@ -116,6 +132,33 @@ def add_AdminServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class Admin:
     """Missing associated documentation comment in .proto file."""
+
+    @staticmethod
+    def Govern(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/pausenet.v1.Admin/Govern',
+            pausenet_dot_v1_dot_admin__pb2.GovernRequest.SerializeToString,
+            pausenet_dot_v1_dot_admin__pb2.GovernReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
 
     @staticmethod
     def GetStats(request,

@@ -122,3 +122,31 @@ class AuthReply(_message.Message):
     session: str
     expires_at_ms: int
     def __init__(self, session: _Optional[str] = ..., expires_at_ms: _Optional[int] = ...) -> None: ...
+
+class GovernanceRequest(_message.Message):
+    __slots__ = ("version", "newest_digest", "summary", "offer_charters", "offer_approvals")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    NEWEST_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    OFFER_CHARTERS_FIELD_NUMBER: _ClassVar[int]
+    OFFER_APPROVALS_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    newest_digest: bytes
+    summary: bytes
+    offer_charters: _containers.RepeatedScalarFieldContainer[bytes]
+    offer_approvals: _containers.RepeatedCompositeFieldContainer[_envelope_pb2.Envelope]
+    def __init__(self, version: _Optional[int] = ..., newest_digest: _Optional[bytes] = ..., summary: _Optional[bytes] = ..., offer_charters: _Optional[_Iterable[bytes]] = ..., offer_approvals: _Optional[_Iterable[_Union[_envelope_pb2.Envelope, _Mapping]]] = ...) -> None: ...
+
+class GovernanceReply(_message.Message):
+    __slots__ = ("in_sync", "charters", "approvals", "more", "version")
+    IN_SYNC_FIELD_NUMBER: _ClassVar[int]
+    CHARTERS_FIELD_NUMBER: _ClassVar[int]
+    APPROVALS_FIELD_NUMBER: _ClassVar[int]
+    MORE_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    in_sync: bool
+    charters: _containers.RepeatedScalarFieldContainer[bytes]
+    approvals: _containers.RepeatedCompositeFieldContainer[_envelope_pb2.Envelope]
+    more: bool
+    version: int
+    def __init__(self, in_sync: _Optional[bool] = ..., charters: _Optional[_Iterable[bytes]] = ..., approvals: _Optional[_Iterable[_Union[_envelope_pb2.Envelope, _Mapping]]] = ..., more: _Optional[bool] = ..., version: _Optional[int] = ...) -> None: ...

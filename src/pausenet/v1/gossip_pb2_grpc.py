@@ -34,6 +34,11 @@ class GossipStub:
         Args:
             channel: A grpc.Channel.
         """
+        self.GetGovernance = channel.unary_unary(
+                '/pausenet.v1.Gossip/GetGovernance',
+                request_serializer=pausenet_dot_v1_dot_gossip__pb2.GovernanceRequest.SerializeToString,
+                response_deserializer=pausenet_dot_v1_dot_gossip__pb2.GovernanceReply.FromString,
+                _registered_method=True)
         self.Challenge = channel.unary_unary(
                 '/pausenet.v1.Gossip/Challenge',
                 request_serializer=pausenet_dot_v1_dot_gossip__pb2.ChallengeRequest.SerializeToString,
@@ -58,6 +63,12 @@ class GossipStub:
 
 class GossipServicer:
     """Missing associated documentation comment in .proto file."""
+
+    def GetGovernance(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
 
     def Challenge(self, request, context):
         """Missing associated documentation comment in .proto file."""
@@ -87,6 +98,11 @@ class GossipServicer:
 
 def add_GossipServicer_to_server(servicer, server):
     rpc_method_handlers = {
+            'GetGovernance': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetGovernance,
+                    request_deserializer=pausenet_dot_v1_dot_gossip__pb2.GovernanceRequest.FromString,
+                    response_serializer=pausenet_dot_v1_dot_gossip__pb2.GovernanceReply.SerializeToString,
+            ),
             'Challenge': grpc.unary_unary_rpc_method_handler(
                     servicer.Challenge,
                     request_deserializer=pausenet_dot_v1_dot_gossip__pb2.ChallengeRequest.FromString,
@@ -117,6 +133,33 @@ def add_GossipServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class Gossip:
     """Missing associated documentation comment in .proto file."""
+
+    @staticmethod
+    def GetGovernance(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/pausenet.v1.Gossip/GetGovernance',
+            pausenet_dot_v1_dot_gossip__pb2.GovernanceRequest.SerializeToString,
+            pausenet_dot_v1_dot_gossip__pb2.GovernanceReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
 
     @staticmethod
     def Challenge(request,

@@ -181,9 +181,13 @@ class GetCharterRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class GetCharterReply(_message.Message):
-    __slots__ = ("canonical", "digest")
+    __slots__ = ("canonical", "digest", "chain", "chain_approvals")
     CANONICAL_FIELD_NUMBER: _ClassVar[int]
     DIGEST_FIELD_NUMBER: _ClassVar[int]
+    CHAIN_FIELD_NUMBER: _ClassVar[int]
+    CHAIN_APPROVALS_FIELD_NUMBER: _ClassVar[int]
     canonical: bytes
     digest: bytes
-    def __init__(self, canonical: _Optional[bytes] = ..., digest: _Optional[bytes] = ...) -> None: ...
+    chain: _containers.RepeatedScalarFieldContainer[bytes]
+    chain_approvals: _containers.RepeatedCompositeFieldContainer[_envelope_pb2.Envelope]
+    def __init__(self, canonical: _Optional[bytes] = ..., digest: _Optional[bytes] = ..., chain: _Optional[_Iterable[bytes]] = ..., chain_approvals: _Optional[_Iterable[_Union[_envelope_pb2.Envelope, _Mapping]]] = ...) -> None: ...

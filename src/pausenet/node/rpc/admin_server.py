@@ -8,11 +8,12 @@ from collections.abc import Awaitable
 
 import grpc
 
-from pausenet.core.payload import compliance_state_from_pb, decision_from_pb
+from pausenet.core.governance import MAX_CHARTER_BYTES
+from pausenet.core.payload import CodecError, compliance_state_from_pb, decision_from_pb
 from pausenet.core.records import SignedStatement
 from pausenet.errors import PausenetError, SigningRefusedError
 from pausenet.node.rpc.api import NodeApi
-from pausenet.node.wire import envelope_to_pb
+from pausenet.node.wire import envelope_from_pb, envelope_to_pb
 from pausenet.v1 import admin_pb2, admin_pb2_grpc
 
 __all__ = ["AdminServicer"]
@@ -111,4 +112,33 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
                 note=request.note,
                 epoch=request.epoch,
             ),
+        )
+
+    async def Govern(
+        self, request: admin_pb2.GovernRequest, context: grpc.aio.ServicerContext
+    ) -> admin_pb2.GovernReply:
+        """A proposed charter version and/or approvals for the node to keep and gossip."""
+        await self._authorize(context)
+        if len(request.charter) > MAX_CHARTER_BYTES:
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"the charter is {len(request.charter)} bytes, limit {MAX_CHARTER_BYTES}",
+            )
+        if len(request.approvals) > 256:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "at most 256 approvals a call")
+        try:
+            envs = tuple(envelope_from_pb(e) for e in request.approvals)
+        except CodecError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"an approval: {exc}")
+        try:
+            r = await self.node.govern(request.charter, envs, request.approve)
+        except PausenetError as exc:
+            log.error("admin call failed: %s", exc)
+            await context.abort(grpc.StatusCode.INTERNAL, str(exc))
+        return admin_pb2.GovernReply(
+            version=r.version,
+            digest=r.digest,
+            refused=list(r.refused),
+            status=r.status,
+            approval=envelope_to_pb(r.approval) if r.approval is not None else None,
         )

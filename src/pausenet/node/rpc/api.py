@@ -17,6 +17,8 @@ from pausenet.core.records import ComplianceState, Decision, SignedStatement
 from pausenet.core.view import View
 from pausenet.node.concurrency import Changes
 from pausenet.node.gossip import DigestReply, ExchangeReply
+from pausenet.node.governance import GovernanceReport
+from pausenet.node.governor import GovernanceReply, GovernReply
 from pausenet.node.limits import PeerGuard
 from pausenet.node.messages import Digest, Items
 from pausenet.node.peerauth import Authenticator
@@ -103,3 +105,17 @@ class NodeApi(Protocol):
     async def attest_trigger(
         self, trigger_id: str, *, evidence_sha256: bytes = b"", note: str = "", epoch: int = 0
     ) -> SignedStatement: ...
+
+    # -- charter versions (docs/protocol.md §15.7) --
+    async def get_governance(
+        self,
+        version: int,
+        summary: bytes,
+        offer: tuple[tuple[bytes, ...], tuple[Envelope, ...]] = ((), ()),
+    ) -> tuple[GovernanceReply, GovernanceReport]: ...
+
+    async def govern(
+        self, charter: bytes, approvals: tuple[Envelope, ...], approve: bool
+    ) -> GovernReply: ...
+
+    def chain(self) -> tuple[tuple[Charter, ...], tuple[Envelope, ...]]: ...

@@ -13,9 +13,11 @@ from typing import Any
 import grpc
 
 from pausenet.core.charter import Charter
+from pausenet.core.dsse import Envelope
 from pausenet.core.keys import SigningKey
 from pausenet.core.payload import CodecError
 from pausenet.node.gossip import DigestReply, ExchangeReply, PeerError
+from pausenet.node.governor import GovernanceReply
 from pausenet.node.messages import Digest, Items
 from pausenet.node.peerauth import sign_auth
 from pausenet.node.rpc.channels import SESSION_KEY, open_channel, rpc_error
@@ -23,6 +25,7 @@ from pausenet.node.tls import TlsFiles
 from pausenet.node.wire import (
     digest_from_pb,
     digest_to_pb,
+    envelope_from_pb,
     envelope_to_pb,
     items_from_pb,
     items_to_pb,
@@ -159,3 +162,30 @@ class _GrpcPeer:
         except CodecError as exc:
             raise PeerError(f"bad reply: {exc}") from exc
         return ExchangeReply(got, r.more)
+
+    async def get_governance(
+        self,
+        version: int,
+        digest: bytes,
+        summary: bytes,
+        *,
+        timeout: float,
+        offer: tuple[tuple[bytes, ...], tuple[Envelope, ...]] = ((), ()),
+    ) -> GovernanceReply:
+        req = gossip_pb2.GovernanceRequest(
+            version=version,
+            newest_digest=digest,
+            summary=summary,
+            offer_charters=list(offer[0]),
+            offer_approvals=[envelope_to_pb(e) for e in offer[1]],
+        )
+        r = await self._call(self.stub.GetGovernance, req, timeout)
+        if r.in_sync:
+            return GovernanceReply(True, version=r.version)
+        try:
+            approvals = tuple(envelope_from_pb(e) for e in r.approvals)
+        except CodecError as exc:
+            raise PeerError(f"bad governance reply: {exc}") from exc
+        return GovernanceReply(
+            False, tuple(bytes(c) for c in r.charters), approvals, r.more, r.version
+        )

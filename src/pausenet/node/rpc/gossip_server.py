@@ -25,6 +25,7 @@ from pausenet.node.wire import (
     digest_from_pb,
     digest_to_pb,
     envelope_from_pb,
+    envelope_to_pb,
     items_from_pb,
     items_to_pb,
 )
@@ -36,7 +37,13 @@ log = logging.getLogger("pausenet.grpc")
 
 _NO_SESSION = "no valid session: call Challenge and Authenticate first (members only)"
 # the Gossip methods that need a session (Challenge and Authenticate are how one gets it)
-SESSION_METHODS = frozenset({"/pausenet.v1.Gossip/GetDigest", "/pausenet.v1.Gossip/Exchange"})
+SESSION_METHODS = frozenset(
+    {
+        "/pausenet.v1.Gossip/GetDigest",
+        "/pausenet.v1.Gossip/Exchange",
+        "/pausenet.v1.Gossip/GetGovernance",
+    }
+)
 
 
 def _session_token(metadata: Sequence[Any] | None) -> str:
@@ -204,3 +211,37 @@ class GossipServicer(gossip_pb2_grpc.GossipServicer):
         if report.rejected:
             log.debug("items from %s rejected: %s", member, dict(report.rejected))
         return gossip_pb2.ExchangeResponse(items=items_to_pb(reply.items), more=reply.more)
+
+    async def GetGovernance(
+        self, request: gossip_pb2.GovernanceRequest, context: grpc.aio.ServicerContext
+    ) -> gossip_pb2.GovernanceReply:
+        """Charters and approvals after the caller's newest version (docs/protocol.md §15.7);
+        rate-limited like GetDigest, the reply bounded by the message limit."""
+        member = await self._member(context)
+        await self._admit(context, member, "digest")
+        if len(request.summary) != 32 or len(request.newest_digest) not in (0, 32):
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "summary must be 32 bytes and newest_digest 0 or 32",
+            )
+        if len(request.offer_charters) > 64 or len(request.offer_approvals) > 4096:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "offer too large")
+        offer = (
+            tuple(bytes(c) for c in request.offer_charters),
+            tuple(envelope_from_pb(e) for e in request.offer_approvals),
+        )
+        try:
+            r, got = await self.node.get_governance(request.version, request.summary, offer)
+        except PausenetError as exc:  # our own store failed: not the peer's fault
+            log.error("governance exchange from %s failed here: %s", member, exc)
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "the node could not store the items")
+        if got.refused:
+            log.debug("governance items from %s refused: %s", member, got.refused[:3])
+        if r.in_sync:
+            return gossip_pb2.GovernanceReply(in_sync=True, version=r.version)
+        return gossip_pb2.GovernanceReply(
+            charters=list(r.charters),
+            approvals=[envelope_to_pb(e) for e in r.approvals],
+            more=r.more,
+            version=r.version,
+        )

@@ -207,5 +207,23 @@ class OversightServicer(oversight_pb2_grpc.OversightServicer):
     async def GetCharter(
         self, request: oversight_pb2.GetCharterRequest, context: grpc.aio.ServicerContext
     ) -> oversight_pb2.GetCharterReply:
-        c = self.node.charter
-        return oversight_pb2.GetCharterReply(canonical=c.canonical_bytes, digest=c.digest)
+        versions, approvals = self.node.chain()
+        c = versions[-1] if versions else self.node.charter
+        # the chain from the pin, within the message limit (a verifier that gets less than the
+        # whole chain sees the newest version missing and pins a later one, §15.7)
+        budget = c.limits.max_message_bytes * 8 // 10 - 2 * len(c.canonical_bytes)
+        chain: list[bytes] = []
+        for v in versions:
+            budget -= len(v.canonical_bytes) + 8
+            if budget < 0:
+                break
+            chain.append(v.canonical_bytes)
+        envs = []
+        for env in approvals:
+            budget -= len(env.payload) + 200
+            if budget < 0:
+                break
+            envs.append(envelope_to_pb(env))
+        return oversight_pb2.GetCharterReply(
+            canonical=c.canonical_bytes, digest=c.digest, chain=chain, chain_approvals=envs
+        )

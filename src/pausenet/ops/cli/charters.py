@@ -5,7 +5,7 @@ and `pausenet.core.governance`."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -19,7 +19,17 @@ from pausenet.ops.cli.app import (
     print_json,
 )
 
-__all__ = ["charter_diff", "charter_sign", "charter_status_command"]
+if TYPE_CHECKING:
+    from pausenet.v1.admin_pb2 import GovernReply
+
+__all__ = [
+    "charter_approve",
+    "charter_diff",
+    "charter_propose",
+    "charter_sign",
+    "charter_status_command",
+    "charter_submit",
+]
 
 
 @charter_app.command("sign")
@@ -138,3 +148,98 @@ def charter_diff(
     out = console()
     for line in lines:
         out.print(Text(line), soft_wrap=True)
+
+
+_NODE_NOTE = (
+    "The node is found as for `pausenet vote` (its node.json, else the config's admin_listen)"
+    " and the call carries its admin token. The node keeps what it takes and gossips it to its"
+    " peers; every node adopts a version once it is approved (docs/protocol.md §15.7)."
+)
+
+
+def _govern(config: Path, file: Path | None, approvals: list[Path], approve: bool) -> None:
+    import asyncio
+    import json
+
+    from rich.text import Text
+
+    from pausenet.client import AdminClient
+    from pausenet.core.charter import load_charter
+    from pausenet.core.dsse import Envelope
+    from pausenet.errors import FormatError
+    from pausenet.ops.cli.admin import _admin_target
+
+    target = _admin_target(config)
+    canonical = load_charter(file).canonical_bytes if file is not None else b""
+    envs: list[Envelope] = []
+    for path in approvals:
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+            for one in doc if isinstance(doc, list) else [doc]:
+                envs.append(Envelope.from_json(one))
+        except (OSError, ValueError, FormatError) as exc:
+            raise PausenetError(f"{path}: not an approval envelope in JSON ({exc})") from exc
+
+    async def go() -> GovernReply:
+        async with AdminClient(target.address, target.token, tls=target.tls) as client:
+            r: GovernReply = await client.govern(canonical, tuple(envs), approve=approve)
+            return r
+
+    reply = asyncio.run(go())
+    out = console()
+    for why in reply.refused:
+        err_console().print(Text(f"refused: {why}", style="yellow"), soft_wrap=True)
+    if reply.status:
+        out.print(Text(f"{target.member}'s node: {reply.status}"), soft_wrap=True)
+    out.print(
+        Text(
+            f"{target.member}'s node runs charter version {reply.version}"
+            f" ({bytes(reply.digest).hex()[:16]}…)"
+        )
+    )
+    if reply.refused:
+        raise typer.Exit(EXIT_INVALID)
+
+
+_ConfigOpt = Annotated[
+    Path, typer.Option("--config", help="Your node's config file.", show_default=False)
+]
+
+
+@charter_app.command("propose", epilog=_NODE_NOTE)
+def charter_propose(
+    file: Annotated[Path, typer.Argument(help="The new charter version.", show_default=False)],
+    config: _ConfigOpt,
+    approvals: Annotated[
+        list[Path] | None,
+        typer.Option("--approvals", help="Approval files to hand over with it (repeatable)."),
+    ] = None,
+    approve: Annotated[
+        bool, typer.Option("--approve", help="Your node also signs your approval of it.")
+    ] = False,
+) -> None:
+    """Hand a new charter version to your node, which keeps it and gossips it for approval."""
+    _govern(config, file, approvals or [], approve)
+
+
+@charter_app.command("approve", epilog=_NODE_NOTE)
+def charter_approve(
+    file: Annotated[
+        Path, typer.Argument(help="The charter version to approve.", show_default=False)
+    ],
+    config: _ConfigOpt,
+) -> None:
+    """Approve a charter version with your node's key, and hand it and the approval to the node."""
+    _govern(config, file, [], True)
+
+
+@charter_app.command("submit", epilog=_NODE_NOTE)
+def charter_submit(
+    approvals: Annotated[
+        list[Path],
+        typer.Argument(help="Approval files (`charter sign` output).", show_default=False),
+    ],
+    config: _ConfigOpt,
+) -> None:
+    """Hand approvals signed offline (`pausenet charter sign`) to your node to gossip."""
+    _govern(config, None, approvals, False)

@@ -24,7 +24,10 @@ from pausenet.ops.federation import DEFAULT_BASE_PORT, DEFAULT_FEDERATION_ID
 
 if TYPE_CHECKING:
     from pausenet.core.answer import AnswerCheck
+    from pausenet.core.bundle import Bundle
+    from pausenet.core.charter import Charter
     from pausenet.core.dsse import Envelope
+    from pausenet.core.view import View
 
 __all__ = ["answer_signer", "parse_nonce", "print_answer_check"]
 
@@ -197,7 +200,18 @@ def federation_init(
 @app.command()
 def verify(
     bundle: Annotated[Path, typer.Argument(help="The bundle JSON file.", show_default=False)],
-    charter: Annotated[Path, typer.Option("--charter", help="The charter to check against.")],
+    charter: Annotated[
+        Path | None, typer.Option("--charter", help="The charter to check against.")
+    ] = None,
+    trust: Annotated[
+        str | None,
+        typer.Option(
+            "--trust",
+            help="Trust this charter version (a file or its 64-hex digest) and nothing else:"
+            " check the chain the bundle carries from it, then the view under the newest"
+            " version in force.",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the view as JSON.")] = False,
     now: Annotated[
         int | None,
@@ -223,18 +237,25 @@ def verify(
 
     Exits 0 when the bundle was evaluated, whatever the answer (PAUSED, NOT_PAUSED or UNKNOWN);
     1 when it carries a signed answer that does not check; 2 when the bundle or charter is
-    malformed. Envelopes that fail a check are listed with the reason and not counted.
+    malformed. Envelopes that fail a check are listed with the reason and not counted. With
+    --trust, also 1 when the chain does not put the trusted version in force.
     """
     from pausenet.core.bundle import check_bundle_answer, read_bundle, view_of_bundle
     from pausenet.core.charter import load_charter
 
     if now is not None and now <= 0:
         raise PausenetError(f"--now {now}: give a positive Unix time in milliseconds")
+    if (charter is None) == (trust is None):
+        raise PausenetError("give exactly one of --charter FILE and --trust GENESIS.toml|DIGEST")
     want_nonce = parse_nonce(nonce) if nonce is not None else None
-    ch = load_charter(charter)
     b = read_bundle(bundle)
-    view, source = view_of_bundle(ch, b, now_ms=now)
-    check = check_bundle_answer(ch, b, nonce=want_nonce)
+    if trust is not None:
+        ch, view, source, check = _verify_trusting(trust, b, now, want_nonce, as_json)
+    else:
+        assert charter is not None
+        ch = load_charter(charter)
+        view, source = view_of_bundle(ch, b, now_ms=now)
+        check = check_bundle_answer(ch, b, nonce=want_nonce)
     signer = answer_signer(b.answer)
     # Only a nonce the overseer gives proves the answer fresh; the bundle's own only has to match.
     fresh = want_nonce is not None
@@ -261,6 +282,33 @@ def verify(
         raise typer.Exit(EXIT_INVALID)
     if check is not None and not check:
         raise typer.Exit(EXIT_INVALID)
+
+
+def _verify_trusting(
+    trust: str, b: Bundle, now: int | None, nonce: bytes | None, as_json: bool
+) -> tuple[Charter, View, str, AnswerCheck | None]:
+    """The chain from the trusted version, told in a few lines; exits 1 when it fails."""
+    from rich.text import Text
+
+    from pausenet.errors import GovernanceError
+    from pausenet.ops.trust import verify_trusting
+
+    try:
+        got = verify_trusting(trust, b, now_ms=now, nonce=nonce)
+    except GovernanceError as exc:
+        err_console().print(Text(f"error: {exc}", style="red"), soft_wrap=True)
+        raise typer.Exit(EXIT_INVALID) from None
+    if not as_json:
+        first, newest = got.versions[0], got.versions[-1]
+        console().print(
+            Text(
+                f"chain: trusted version {first.version} ({first.digest_hex[:16]}…), newest in"
+                f" force version {newest.version} ({newest.digest_hex[:16]}…); {got.chain.stopped}"
+            ),
+            soft_wrap=True,
+        )
+        console().print()
+    return got.versions[-1], got.view, got.source, got.answer
 
 
 def parse_nonce(text: str) -> bytes:

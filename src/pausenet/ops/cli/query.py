@@ -357,17 +357,26 @@ def view_command(
     n = parse_nonce(nonce) if nonce is not None else secrets.token_bytes(32)
     ch = _load_charter(charter)
 
-    async def go() -> ViewReply:
+    async def go() -> tuple[ViewReply, tuple[list[bytes], list[Envelope]]]:
         async with OversightClient(address, timeout=timeout, tls=client_tls()) as client:
             r: ViewReply = await client.get_view(n)
-        return r
+            # the charter versions from the node's pin, so `verify --trust` needs one digest
+            chain: tuple[list[bytes], list[Envelope]] = await client.get_chain()
+        return r, chain
 
-    reply = asyncio.run(go())
+    reply, chain = asyncio.run(go())
     if not reply.HasField("signed_answer"):
         raise NodeError(f"view: the node at {address} did not sign its answer for the nonce")
     answer = envelope_from_pb(reply.signed_answer)
     proof = [envelope_from_pb(e) for e in reply.proof]
-    write_bundle(out, proof, reply.now_ms, nonce=n, answer=answer)
+    write_bundle(
+        out,
+        proof,
+        reply.now_ms,
+        nonce=n,
+        answer=answer,
+        chain=(tuple(chain[0]), tuple(chain[1])) if chain[0] else None,
+    )
     as_of = format_time(reply.as_of_ms) if reply.as_of_ms else "not proven"
     console().print(
         f"wrote {out}: {pause_state_from_pb(reply.state)}, epoch {reply.epoch}, as of {as_of};"

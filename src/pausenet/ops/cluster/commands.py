@@ -284,6 +284,67 @@ def scenario(dir: DirOption) -> None:
 
 
 @app.command()
+def amend(
+    dir: DirOption,
+    add_lab: Annotated[
+        list[str] | None, typer.Option("--add-lab", help="A lab to add (repeatable).")
+    ] = None,
+    add_overseer: Annotated[
+        list[str] | None, typer.Option("--add-overseer", help="An overseer to add (repeatable).")
+    ] = None,
+    rekey: Annotated[
+        list[str] | None,
+        typer.Option("--rekey", help="A member whose key to replace (repeatable)."),
+    ] = None,
+    remove: Annotated[
+        list[str] | None, typer.Option("--remove", help="A member to remove (repeatable).")
+    ] = None,
+    set_rule: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set", help="A rule to change, RULE=N, e.g. pause_threshold=3 (repeatable)."
+        ),
+    ] = None,
+) -> None:
+    """Amend the charter of the running cluster and wait until every node runs the new version.
+
+    Writes DIR/charters/v<N>.toml, signs the approvals it needs with the members' keys the
+    cluster holds (DIR/charters/v<N>-approvals/), proposes it at one node and waits for every
+    node to adopt it; starts added members' nodes and restarts re-keyed ones on their new keys.
+    """
+    from pausenet.ops.cluster.amend import Amendment, amend_cluster
+
+    rules: dict[str, int] = {}
+    for item in set_rule or []:
+        name, _, value = item.partition("=")
+        if not name or not value.strip().isdigit():
+            raise ClusterError(f"--set {item!r}: give RULE=N, e.g. pause_threshold=3")
+        rules[name.strip()] = int(value)
+    a = Amendment(
+        tuple(add_lab or ()),
+        tuple(add_overseer or ()),
+        tuple(rekey or ()),
+        tuple(remove or ()),
+        rules,
+    )
+    if not (a.add_labs or a.add_overseers or a.rekey or a.remove or rules):
+        raise ClusterError("nothing to amend: give --add-lab, --rekey, --remove or --set")
+    cluster = Cluster.load(dir)
+    result = asyncio.run(amend_cluster(cluster, a, lambda line: _out.print(Text(line))))
+    _out.print(
+        Text.assemble(
+            ("Version ", "bold"),
+            (f"{result.new.version} in force on every node", "bold green"),
+            f" ({result.seconds:.1f} s after the proposal). What changed:",
+        )
+    )
+    from pausenet.ops.charters import describe_changes
+
+    for line in describe_changes(result.old, result.new):
+        _out.print(Text(f"  {line}"))
+
+
+@app.command()
 def demo(
     dir: Annotated[
         Path,
@@ -316,6 +377,10 @@ def demo(
     try:
         _out.print()
         asyncio.run(run_scenario(cluster, _out))
+        _out.print()
+        from pausenet.ops.cluster.amend import governance_act
+
+        asyncio.run(governance_act(cluster, lambda line: _out.print(Text(line))))
         ok = True
     finally:
         _out.print()
