@@ -11,8 +11,8 @@ directory, then, against lab-a:
    Exchange calls of `--exchange-mib` MiB each in flight, with no session. Prints the node's
    resident memory (VmRSS) idle and its peak under the flood (goal: <= 2x idle), how the calls
    ended, and whether an honest peer (lab-b) still gets its statements through.
-3. Oversized requests to small methods. The same, with `--oversized-flood` GetView and then
-   Challenge calls (neither needs a key) of `--exchange-mib` MiB each, padded with an unknown
+3. Oversized requests to small methods. The same, with `--oversized-flood` GetView, then
+   Challenge, then reflection calls (none needs a key) of `--exchange-mib` MiB each, padded with an unknown
    field: methods that take a few bytes, read in turn and refused unparsed.
 
 Linux only (/proc). Every figure is printed; nothing is asserted.
@@ -45,6 +45,11 @@ from pausenet.ops.federation import init_federation
 from pausenet.v1 import envelope_pb2, gossip_pb2, oversight_pb2, oversight_pb2_grpc
 
 START_TIMEOUT_S = 30.0
+OVERSIZED_METHODS = (
+    "/pausenet.v1.Oversight/GetView",
+    "/pausenet.v1.Gossip/Challenge",
+    "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+)
 _BIG = 64 * 1024 * 1024
 
 
@@ -325,7 +330,7 @@ async def main(args: argparse.Namespace) -> None:
             if args.exchange_flood:
                 await exchange_bench(nodes[0], nodes[1], args.exchange_flood, args.exchange_mib)
             if args.oversized_flood:
-                for method in ("/pausenet.v1.Oversight/GetView", "/pausenet.v1.Gossip/Challenge"):
+                for method in OVERSIZED_METHODS:
                     await exchange_bench(
                         nodes[0], nodes[1], args.oversized_flood, args.exchange_mib, method
                     )

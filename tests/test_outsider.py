@@ -35,6 +35,7 @@ SMALL_METHODS = (
 STREAMING_SMALL_METHODS = (
     "/pausenet.v1.Oversight/WatchView",
     "/grpc.health.v1.Health/Watch",
+    "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
 )
 _BIG = 64 << 20
 
@@ -82,11 +83,18 @@ async def test_a_request_of_megabytes_to_a_method_that_takes_bytes_is_refused_un
                 health_pb2.HealthCheckRequest().SerializeToString(), timeout=STEP_TIMEOUT_S
             )
             assert health_pb2.HealthCheckResponse.FromString(health).status == 1
-        assert node.guard.refused["oversized-request"] == len(SMALL_METHODS) + 2
+        assert node.guard.refused["oversized-request"] == len(SMALL_METHODS) + len(
+            STREAMING_SMALL_METHODS
+        )
 
 
 @pytest.mark.parametrize(
-    "method", ["/pausenet.v1.Oversight/GetView", "/pausenet.v1.Gossip/Challenge"]
+    "method",
+    [
+        "/pausenet.v1.Oversight/GetView",
+        "/pausenet.v1.Gossip/Challenge",
+        "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+    ],
 )
 async def test_a_flood_of_megabyte_requests_to_small_methods_leaves_the_node_serving(
     tmp_path: Path, method: str

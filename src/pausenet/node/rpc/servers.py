@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +21,7 @@ from google.protobuf import message_factory
 from google.protobuf.descriptor import ServiceDescriptor
 from google.protobuf.message import DecodeError
 from grpc_health.v1 import health_pb2
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2
 
 from pausenet.errors import ConfigError
 from pausenet.node.config import parse_host_port
@@ -134,7 +134,10 @@ async def _start(
     health = HealthServicer(services, watchers)
     _register(server, health, _HEALTH, malformed, small=small)
     names = (*services, _HEALTH.full_name, reflection.SERVICE_NAME)
-    reflection.enable_server_reflection(names, server)
+    if small is None:
+        reflection.enable_server_reflection(names, server)
+    else:
+        _register_reflection(server, names, small, malformed)
     address = await _bind(server, listen, key, tls)
     return RpcServer(server, health, address)
 
@@ -180,9 +183,10 @@ class _SmallRequests:
     max_bytes: int
     refused: Callable[[str], None]
 
-    async def read(self, ctx: Any, name: str) -> Any:
-        """The request of a call, read in turn and within the gate's deadline; aborts the call
-        when it is refused, late, oversized or missing."""
+    async def read(self, ctx: Any, name: str, *, end_ok: bool = False) -> Any:
+        """The request of a call (the next one of a stream, or EOF if `end_ok`), read in turn
+        and within the gate's deadline; aborts the call when it is refused, late, oversized or
+        missing."""
         req: Any = None
         try:
             async with self.gate.turn():
@@ -197,7 +201,7 @@ class _SmallRequests:
                 grpc.StatusCode.RESOURCE_EXHAUSTED,
                 f"{name}: request not received within {self.gate.read_timeout_s:g}s",
             )
-        if req is grpc.aio.EOF:
+        if req is grpc.aio.EOF and not end_ok:
             await ctx.abort(grpc.StatusCode.INVALID_ARGUMENT, f"{name}: no request")
         if isinstance(req, _Oversize):
             self.refused("oversized-request")
@@ -313,6 +317,50 @@ def _register(
             )
     server.add_generic_rpc_handlers(
         (grpc.method_handlers_generic_handler(service.full_name, handlers),)
+    )
+
+
+def _register_reflection(
+    server: grpc.aio.Server,
+    names: tuple[str, ...],
+    small: _SmallRequests,
+    on_malformed: Callable[[], None],
+) -> None:
+    """Reflection, like `reflection.enable_server_reflection`, but each request of its stream
+    read in turn and bounded in size like the other small requests (the library's handler reads
+    every message of up to max_message_bytes as it comes)."""
+    servicer = reflection.aio.ReflectionServicer(names)
+    name = "ServerReflectionInfo"
+
+    def parse(data: bytes) -> Any:
+        if len(data) > small.max_bytes:
+            return _Oversize(len(data))
+        try:
+            return reflection_pb2.ServerReflectionRequest.FromString(data)
+        except (DecodeError, ValueError, RuntimeError):
+            return _MALFORMED
+
+    async def info(requests: object, ctx: Any) -> None:
+        async def in_turn() -> AsyncIterator[Any]:
+            while (req := await small.read(ctx, name, end_ok=True)) is not grpc.aio.EOF:
+                if req is _MALFORMED:
+                    on_malformed()
+                    await ctx.abort(grpc.StatusCode.INVALID_ARGUMENT, f"{name}: not valid protobuf")
+                yield req
+
+        await _stream(
+            lambda req, ctx: servicer.ServerReflectionInfo(req, ctx),
+            in_turn(),
+            ctx,
+            name,
+            on_malformed,
+        )
+
+    handler = grpc.stream_stream_rpc_method_handler(
+        info, request_deserializer=parse, response_serializer=_serialize
+    )
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(reflection.SERVICE_NAME, {name: handler}),)
     )
 
 
