@@ -3,7 +3,8 @@
 
 Message sizes are bounded by the charter's `max_message_bytes`, so an oversized message is
 refused by gRPC before it is parsed; a request that is not valid protobuf for its method is
-refused with INVALID_ARGUMENT.
+refused with INVALID_ARGUMENT. On the public port every request but an Exchange is small, and
+is read in turn and refused unparsed over `ServerLimits.small_request_bytes`.
 """
 
 from __future__ import annotations
@@ -105,9 +106,7 @@ async def start_public_server(
     watchers = Slots(
         "health watch streams", limits.watch_streams_per_client, limits.watch_streams_total
     )
-    return await _start(
-        server, services, watchers, malformed, listen, "listen", tls, small=small("health")
-    )
+    return await _start(server, services, watchers, malformed, listen, "listen", tls, small=small)
 
 
 async def start_admin_server(node: NodeApi, listen: str, tls: TlsFiles | None) -> RpcServer:
@@ -129,15 +128,16 @@ async def _start(
     listen: str,
     key: str,
     tls: TlsFiles | None,
-    small: _SmallRequests | None = None,
+    small: Callable[[str], _SmallRequests] | None = None,
 ) -> RpcServer:
     health = HealthServicer(services, watchers)
-    _register(server, health, _HEALTH, malformed, small=small)
+    _register(server, health, _HEALTH, malformed, small=small("health") if small else None)
     names = (*services, _HEALTH.full_name, reflection.SERVICE_NAME)
     if small is None:
         reflection.enable_server_reflection(names, server)
     else:
-        _register_reflection(server, names, small, malformed)
+        # its own turns: a reflection stream waiting for its next request holds one
+        _register_reflection(server, names, small("reflection"), malformed)
     address = await _bind(server, listen, key, tls)
     return RpcServer(server, health, address)
 
