@@ -11,6 +11,9 @@ directory, then, against lab-a:
    Exchange calls of `--exchange-mib` MiB each in flight, with no session. Prints the node's
    resident memory (VmRSS) idle and its peak under the flood (goal: <= 2x idle), how the calls
    ended, and whether an honest peer (lab-b) still gets its statements through.
+3. Oversized requests to small methods. The same, with `--oversized-flood` GetView, then
+   Challenge, then reflection calls (none needs a key) of `--exchange-mib` MiB each, padded with an unknown
+   field: methods that take a few bytes, read in turn and refused unparsed.
 
 Linux only (/proc). Every figure is printed; nothing is asserted.
 
@@ -42,6 +45,11 @@ from pausenet.ops.federation import init_federation
 from pausenet.v1 import envelope_pb2, gossip_pb2, oversight_pb2, oversight_pb2_grpc
 
 START_TIMEOUT_S = 30.0
+OVERSIZED_METHODS = (
+    "/pausenet.v1.Oversight/GetView",
+    "/pausenet.v1.Gossip/Challenge",
+    "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+)
 _BIG = 64 * 1024 * 1024
 
 
@@ -153,17 +161,38 @@ async def flood_getview(address: str, concurrency: int) -> None:
     print(json.dumps(dict(ended)), flush=True)
 
 
-async def flood_exchange(address: str, concurrency: int, mib: float) -> None:
-    """Keep `concurrency` unauthenticated Exchange calls of `mib` MiB in flight until SIGINT."""
+def padded(size: int) -> bytes:
+    """`size` bytes that parse as any message: one unknown field (number 99)."""
+    body = os.urandom(size)
+    return _varint((99 << 3) | 2) + _varint(len(body)) + body
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+async def flood_exchange(
+    address: str, concurrency: int, mib: float, method: str = "/pausenet.v1.Gossip/Exchange"
+) -> None:
+    """Keep `concurrency` unauthenticated calls of `mib` MiB to `method` in flight until SIGINT
+    (an Exchange carries one statement of that size; any other method an unknown field)."""
     ended: Counter[str] = Counter()
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGINT, stop.set)
-    payload = os.urandom(int(mib * 1024 * 1024))
-    request = gossip_pb2.ExchangeRequest(
-        items=gossip_pb2.Items(
-            statements=[envelope_pb2.Envelope(payload=payload, payload_type="x")]
-        )
-    ).SerializeToString()
+    size = int(mib * 1024 * 1024)
+    if method.endswith("/Exchange"):
+        request = gossip_pb2.ExchangeRequest(
+            items=gossip_pb2.Items(
+                statements=[envelope_pb2.Envelope(payload=os.urandom(size), payload_type="x")]
+            )
+        ).SerializeToString()
+    else:
+        request = padded(size)
     options = [
         ("grpc.max_send_message_length", _BIG),
         ("grpc.enable_retries", 0),
@@ -174,7 +203,7 @@ async def flood_exchange(address: str, concurrency: int, mib: float) -> None:
 
         async def worker(ch: grpc.aio.Channel) -> None:
             call = ch.unary_unary(
-                "/pausenet.v1.Gossip/Exchange",
+                method,
                 request_serializer=lambda b: b,
                 response_deserializer=lambda b: b,
             )
@@ -251,13 +280,18 @@ async def getview_bench(node: NodeProcess, samples: int, concurrency: int, every
 
 
 async def exchange_bench(
-    node: NodeProcess, peer: NodeProcess, concurrency: int, mib: float
+    node: NodeProcess,
+    peer: NodeProcess,
+    concurrency: int,
+    mib: float,
+    method: str = "/pausenet.v1.Gossip/Exchange",
 ) -> None:
-    print(f"Exchange flood: {concurrency} unauthenticated Exchange calls of {mib} MiB in flight")
+    name = method.rpartition("/")[2]
+    print(f"{name} flood: {concurrency} unauthenticated {name} calls of {mib} MiB in flight")
     await asyncio.sleep(2.0)
     idle = rss_kib(node.proc.pid)
     print(f"  node RSS idle              {idle / 1024:8.1f} MiB")
-    flooder = Flooder("--role", "exchange", node.address, str(concurrency), str(mib))
+    flooder = Flooder("--role", "exchange", node.address, str(concurrency), str(mib), method)
     peak = rss_kib(node.proc.pid)
     got_through = False
     try:
@@ -295,6 +329,11 @@ async def main(args: argparse.Namespace) -> None:
                 await getview_bench(nodes[0], args.samples, args.getview_flood, args.every)
             if args.exchange_flood:
                 await exchange_bench(nodes[0], nodes[1], args.exchange_flood, args.exchange_mib)
+            if args.oversized_flood:
+                for method in OVERSIZED_METHODS:
+                    await exchange_bench(
+                        nodes[0], nodes[1], args.oversized_flood, args.exchange_mib, method
+                    )
         finally:
             for n in nodes:
                 n.stop()
@@ -306,7 +345,7 @@ def cli() -> None:
         if role == "getview":
             asyncio.run(flood_getview(address, int(rest[0])))
         else:
-            asyncio.run(flood_exchange(address, int(rest[0]), float(rest[1])))
+            asyncio.run(flood_exchange(address, int(rest[0]), float(rest[1]), *rest[2:]))
         return
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--samples", type=int, default=400, help="honest GetView calls per phase")
@@ -314,6 +353,9 @@ def cli() -> None:
     p.add_argument("--getview-flood", type=int, default=1500, help="GetView calls in flight")
     p.add_argument("--exchange-flood", type=int, default=48, help="Exchange calls in flight")
     p.add_argument("--exchange-mib", type=float, default=3.9, help="size of each Exchange")
+    p.add_argument(
+        "--oversized-flood", type=int, default=48, help="GetView/Challenge calls in flight"
+    )
     asyncio.run(main(p.parse_args()))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from helpers import T0, key_for, make_federation
 
 from pausenet.core.charter import Charter
@@ -145,3 +146,22 @@ def test_one_member_reauthenticating_cannot_evict_another_members_session() -> N
         login("lab-b")
     assert auth.session(honest, T0) is not None
     assert sum(s.member == "lab-b" for s in auth._sessions.values()) <= 4
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="pending challenges are one table of 1024, oldest dropped first, filled by anyone"
+    " without a key (Challenge is rate-limited per source address only): a flood from enough"
+    " addresses (an IPv6 /64) between an honest node's Challenge and its Authenticate drops its"
+    " challenge, so no honest login succeeds while it lasts. Fix: stateless challenges (a MAC"
+    " over client, expiry and a nonce under a per-node secret), single use kept per member for"
+    " redeemed ones only (a member's own logins fill only its own)",
+)
+def test_a_challenge_flood_from_many_addresses_cannot_drop_an_honest_pending_challenge() -> None:
+    auth, charter = _server()
+    c = auth.challenge("lab-b", T0)
+    assert isinstance(c, bytes)
+    for i in range(auth.max_challenges):  # no key needed: any member's name will do
+        auth.challenge("lab-c", T0 + i // 100)
+    env = sign_auth(key_for("lab-b"), charter, "lab-b", "lab-a", c, T0 + 10)
+    assert not isinstance(auth.authenticate(env, T0 + 10), str)

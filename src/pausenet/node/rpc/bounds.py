@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import anyio
 
-__all__ = ["CallSlots", "Pacer", "Refused", "ServerLimits", "Slots"]
+__all__ = ["CallSlots", "Pacer", "ReadGate", "Refused", "ServerLimits", "Slots"]
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,13 @@ class ServerLimits:
     oversight_max_wait_s: float = 5.0  # a call that would wait longer is refused
     exchanges_per_member: int = 2  # Exchange bodies read at once: bounds the bytes in flight
     exchanges_total: int = 8  # (times max_message_bytes)
+    # Every other request on the public port is small (an id, a nonce, a hash), but gRPC would
+    # read one of max_message_bytes: they are read a few at a time per service, each within a
+    # deadline, and refused unparsed over `small_request_bytes`.
+    request_reads_total: int = 2
+    request_read_wait_s: float = 5.0
+    request_read_timeout_s: float = 2.0
+    small_request_bytes: int = 64 * 1024
 
 
 class Refused(Exception):
@@ -179,3 +186,33 @@ class Pacer:
             )
         b.tokens -= 1.0
         return wait
+
+
+class ReadGate:
+    """Request bodies being read: at most `total` at once, in turn (a request waits at most
+    `max_wait_s` for its turn, then is refused), each read within `read_timeout_s`.
+
+    gRPC receives a request's bytes only while a handler reads it (the server does not probe
+    bandwidth, so an unread stream holds at most its 64 KiB window): the bytes a server holds
+    for requests of any size stay `total` messages, however many calls are open. A small
+    request is in the window when its turn comes, so it is read at once."""
+
+    def __init__(self, what: str, total: int, max_wait_s: float, read_timeout_s: float) -> None:
+        self.what = what
+        self.max_wait_s = max_wait_s
+        self.read_timeout_s = read_timeout_s
+        self._turns = anyio.Semaphore(total)
+
+    @asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        """A turn to read one request; raises Refused if none comes within `max_wait_s`."""
+        got = False
+        with anyio.move_on_after(self.max_wait_s):
+            await self._turns.acquire()
+            got = True
+        if not got:
+            raise Refused(f"this node is busy reading {self.what} requests; try again shortly")
+        try:
+            yield
+        finally:
+            self._turns.release()

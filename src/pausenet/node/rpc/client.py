@@ -6,6 +6,7 @@ errors become `PeerError` at this boundary.
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -35,6 +36,9 @@ from pausenet.v1 import gossip_pb2, gossip_pb2_grpc
 __all__ = ["GrpcTransport"]
 
 _MAX_CHANNELS = 256
+# what a session token may be to be sent back as a header value (nodes make 43 characters)
+_MAX_TOKEN_CHARS = 512
+_TOKEN_RE = re.compile(rf"[!-~]{{1,{_MAX_TOKEN_CHARS}}}")
 
 
 class GrpcTransport:
@@ -127,8 +131,16 @@ class _GrpcPeer:
             )
         except grpc.aio.AioRpcError as exc:
             raise PeerError(f"authentication: {rpc_error(exc)}") from exc
-        t._sessions[self.address] = reply.session
-        return str(reply.session)
+        token = str(reply.session)
+        if not _TOKEN_RE.fullmatch(token):
+            # gRPC refuses to send such a header value with an error of its own internal type,
+            # which would escape as a bug on every round instead of a failing peer backed off
+            raise PeerError(
+                f"peer at {self.address} gave a session token that is not 1 to"
+                f" {_MAX_TOKEN_CHARS} printable ASCII characters"
+            )
+        t._sessions[self.address] = token
+        return token
 
     async def _call(self, method: Any, request: Any, timeout: float) -> Any:
         await self.t.close_evicted()

@@ -3,29 +3,32 @@
 
 Message sizes are bounded by the charter's `max_message_bytes`, so an oversized message is
 refused by gRPC before it is parsed; a request that is not valid protobuf for its method is
-refused with INVALID_ARGUMENT.
+refused with INVALID_ARGUMENT. On the public port every request but an Exchange is small, and
+is read in turn and refused unparsed over `ServerLimits.small_request_bytes`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from typing import Any
 
+import anyio
 import grpc
 from google.protobuf import message_factory
 from google.protobuf.descriptor import ServiceDescriptor
 from google.protobuf.message import DecodeError
 from grpc_health.v1 import health_pb2
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2
 
 from pausenet.errors import ConfigError
 from pausenet.node.config import parse_host_port
 from pausenet.node.rpc.admin_server import AdminServicer
 from pausenet.node.rpc.api import NodeApi
-from pausenet.node.rpc.bounds import ServerLimits, Slots
+from pausenet.node.rpc.bounds import ReadGate, Refused, ServerLimits, Slots
 from pausenet.node.rpc.channels import SERVER_OPTIONS, channel_options
 from pausenet.node.rpc.gossip_server import GossipServicer, SessionRequired
 from pausenet.node.rpc.health import HealthServicer
@@ -80,13 +83,30 @@ async def start_public_server(
     )
     malformed = _malformed_counter(node)
     gossip = GossipServicer(node, limits)
-    _register(server, gossip, _GOSSIP, malformed, gated={"Exchange": gossip.exchange_slot})
-    _register(server, OversightServicer(node, limits), _OVERSIGHT, malformed)
+
+    def small(what: str) -> _SmallRequests:
+        gate = ReadGate(
+            what,
+            limits.request_reads_total,
+            limits.request_read_wait_s,
+            limits.request_read_timeout_s,
+        )
+        return _SmallRequests(gate, limits.small_request_bytes, _refusal_counter(node))
+
+    _register(
+        server,
+        gossip,
+        _GOSSIP,
+        malformed,
+        gated={"Exchange": gossip.exchange_slot},
+        small=small("gossip"),
+    )
+    _register(server, OversightServicer(node, limits), _OVERSIGHT, malformed, small=small("view"))
     services = (_GOSSIP.full_name, _OVERSIGHT.full_name)
     watchers = Slots(
         "health watch streams", limits.watch_streams_per_client, limits.watch_streams_total
     )
-    return await _start(server, services, watchers, malformed, listen, "listen", tls)
+    return await _start(server, services, watchers, malformed, listen, "listen", tls, small=small)
 
 
 async def start_admin_server(node: NodeApi, listen: str, tls: TlsFiles | None) -> RpcServer:
@@ -108,11 +128,16 @@ async def _start(
     listen: str,
     key: str,
     tls: TlsFiles | None,
+    small: Callable[[str], _SmallRequests] | None = None,
 ) -> RpcServer:
     health = HealthServicer(services, watchers)
-    _register(server, health, _HEALTH, malformed)
+    _register(server, health, _HEALTH, malformed, small=small("health") if small else None)
     names = (*services, _HEALTH.full_name, reflection.SERVICE_NAME)
-    reflection.enable_server_reflection(names, server)
+    if small is None:
+        reflection.enable_server_reflection(names, server)
+    else:
+        # its own turns: a reflection stream waiting for its next request holds one
+        _register_reflection(server, names, small("reflection"), malformed)
     address = await _bind(server, listen, key, tls)
     return RpcServer(server, health, address)
 
@@ -120,6 +145,13 @@ async def _start(
 def _malformed_counter(node: NodeApi) -> Callable[[], None]:
     def count() -> None:
         node.guard.refused["malformed-request"] += 1
+
+    return count
+
+
+def _refusal_counter(node: NodeApi) -> Callable[[str], None]:
+    def count(cause: str) -> None:
+        node.guard.refused[cause] += 1
 
     return count
 
@@ -133,6 +165,53 @@ class _Malformed:
 _MALFORMED = _Malformed()
 
 
+class _Oversize:
+    """Stands for a request over its method's bound, left unparsed; the handler refuses it."""
+
+    __slots__ = ("size",)
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+
+@dataclass(frozen=True)
+class _SmallRequests:
+    """How a service whose requests are all small reads them: in turn (`gate`), at most
+    `max_bytes` each; `refused` counts refusals by cause."""
+
+    gate: ReadGate
+    max_bytes: int
+    refused: Callable[[str], None]
+
+    async def read(self, ctx: Any, name: str, *, end_ok: bool = False) -> Any:
+        """The request of a call (the next one of a stream, or EOF if `end_ok`), read in turn
+        and within the gate's deadline; aborts the call when it is refused, late, oversized or
+        missing."""
+        req: Any = None
+        try:
+            async with self.gate.turn():
+                with anyio.move_on_after(self.gate.read_timeout_s):
+                    req = await ctx.read()
+        except Refused as exc:
+            self.refused("request-reads")
+            await ctx.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
+        if req is None:
+            self.refused("request-reads")
+            await ctx.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"{name}: request not received within {self.gate.read_timeout_s:g}s",
+            )
+        if req is grpc.aio.EOF and not end_ok:
+            await ctx.abort(grpc.StatusCode.INVALID_ARGUMENT, f"{name}: no request")
+        if isinstance(req, _Oversize):
+            self.refused("oversized-request")
+            await ctx.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"{name}: request is {req.size} bytes; this method takes at most {self.max_bytes}",
+            )
+        return req
+
+
 Gate = Callable[[grpc.aio.ServicerContext], AbstractAsyncContextManager[None]]
 
 
@@ -142,6 +221,7 @@ def _register(
     service: ServiceDescriptor,
     on_malformed: Callable[[], None],
     gated: Mapping[str, Gate] | None = None,
+    small: _SmallRequests | None = None,
 ) -> None:
     """Like the generated add_*_to_server, but a request that is not valid protobuf for its
     method is refused with INVALID_ARGUMENT (the generated handlers parse before the servicer
@@ -149,14 +229,20 @@ def _register(
 
     A unary method with a gate reads its request only inside the gate (gRPC reads a unary
     request before calling the handler; registered as request-streaming, the handler reads it
-    when it is ready), so the gate bounds how many such requests are held at once."""
+    when it is ready), so the gate bounds how many such requests are held at once. With `small`,
+    every other method reads its request that way too, in turn and bounded in size
+    (`_SmallRequests`)."""
     handlers = {}
     gated = gated or {}
     for method in service.methods:
         request_cls = message_factory.GetMessageClass(method.input_type)
         impl = getattr(servicer, method.name)
 
-        def parse(data: bytes, cls: Any = request_cls) -> Any:
+        def parse(
+            data: bytes, cls: Any = request_cls, is_gated: bool = method.name in gated
+        ) -> Any:
+            if small is not None and not is_gated and len(data) > small.max_bytes:
+                return _Oversize(len(data))
             try:
                 return cls.FromString(data)
             except (DecodeError, ValueError, RuntimeError):
@@ -185,22 +271,35 @@ def _register(
             handlers[method.name] = grpc.stream_unary_rpc_method_handler(
                 read_then_call, request_deserializer=parse, response_serializer=_serialize
             )
-        elif method.server_streaming:
+        elif small is not None and method.server_streaming:
 
-            async def stream(req: Any, ctx: Any, impl: Any = impl, name: str = method.name) -> None:
+            async def read_then_stream(
+                requests: object, ctx: Any, impl: Any = impl, name: str = method.name
+            ) -> None:
+                req = await small.read(ctx, name)
+                await _stream(impl, req, ctx, name, on_malformed)
+
+            handlers[method.name] = grpc.stream_stream_rpc_method_handler(
+                read_then_stream, request_deserializer=parse, response_serializer=_serialize
+            )
+        elif small is not None:
+
+            async def read_then_unary(
+                requests: object, ctx: Any, impl: Any = impl, name: str = method.name
+            ) -> Any:
+                req = await small.read(ctx, name)
                 if req is _MALFORMED:
                     on_malformed()
                     await ctx.abort(grpc.StatusCode.INVALID_ARGUMENT, f"{name}: not valid protobuf")
-                async with contextlib.aclosing(impl(req, ctx)) as items:
-                    async for item in items:
-                        try:
-                            await ctx.write(item)
-                        except Exception as exc:
-                            # The client went away with a write pending (gRPC fails the write
-                            # with an internal error type, not a cancellation): the stream is
-                            # over, which is no error of the node's.
-                            log.debug("%s stream to %s ended: %r", name, ctx.peer(), exc)
-                            return
+                return await impl(req, ctx)
+
+            handlers[method.name] = grpc.stream_unary_rpc_method_handler(
+                read_then_unary, request_deserializer=parse, response_serializer=_serialize
+            )
+        elif method.server_streaming:
+
+            async def stream(req: Any, ctx: Any, impl: Any = impl, name: str = method.name) -> None:
+                await _stream(impl, req, ctx, name, on_malformed)
 
             handlers[method.name] = grpc.unary_stream_rpc_method_handler(
                 stream, request_deserializer=parse, response_serializer=_serialize
@@ -219,6 +318,68 @@ def _register(
     server.add_generic_rpc_handlers(
         (grpc.method_handlers_generic_handler(service.full_name, handlers),)
     )
+
+
+def _register_reflection(
+    server: grpc.aio.Server,
+    names: tuple[str, ...],
+    small: _SmallRequests,
+    on_malformed: Callable[[], None],
+) -> None:
+    """Reflection, like `reflection.enable_server_reflection`, but each request of its stream
+    read in turn and bounded in size like the other small requests (the library's handler reads
+    every message of up to max_message_bytes as it comes)."""
+    servicer = reflection.aio.ReflectionServicer(names)
+    name = "ServerReflectionInfo"
+
+    def parse(data: bytes) -> Any:
+        if len(data) > small.max_bytes:
+            return _Oversize(len(data))
+        try:
+            return reflection_pb2.ServerReflectionRequest.FromString(data)
+        except (DecodeError, ValueError, RuntimeError):
+            return _MALFORMED
+
+    async def info(requests: object, ctx: Any) -> None:
+        async def in_turn() -> AsyncIterator[Any]:
+            while (req := await small.read(ctx, name, end_ok=True)) is not grpc.aio.EOF:
+                if req is _MALFORMED:
+                    on_malformed()
+                    await ctx.abort(grpc.StatusCode.INVALID_ARGUMENT, f"{name}: not valid protobuf")
+                yield req
+
+        await _stream(
+            lambda req, ctx: servicer.ServerReflectionInfo(req, ctx),
+            in_turn(),
+            ctx,
+            name,
+            on_malformed,
+        )
+
+    handler = grpc.stream_stream_rpc_method_handler(
+        info, request_deserializer=parse, response_serializer=_serialize
+    )
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(reflection.SERVICE_NAME, {name: handler}),)
+    )
+
+
+async def _stream(
+    impl: Any, req: Any, ctx: Any, name: str, on_malformed: Callable[[], None]
+) -> None:
+    if req is _MALFORMED:
+        on_malformed()
+        await ctx.abort(grpc.StatusCode.INVALID_ARGUMENT, f"{name}: not valid protobuf")
+    async with contextlib.aclosing(impl(req, ctx)) as items:
+        async for item in items:
+            try:
+                await ctx.write(item)
+            except Exception as exc:
+                # The client went away with a write pending (gRPC fails the write with an
+                # internal error type, not a cancellation): the stream is over, which is no
+                # error of the node's.
+                log.debug("%s stream to %s ended: %r", name, ctx.peer(), exc)
+                return
 
 
 def _serialize(message: Any) -> bytes:
