@@ -6,12 +6,17 @@ challenge, time, address}` in a DSSE envelope of its own payload type (so the si
 be taken for a statement); the server checks it and returns a session token for later calls.
 `address` is the address the client dialled, and the server takes a login only for one of its
 own addresses (`OwnAddresses`): a node that relays another node's challenge cannot pass the
-login it gets on (docs/protocol.md §12.5). Challenges and sessions are bounded in number and
-expire, so strangers cannot grow the server's memory.
+login it gets on (docs/protocol.md §12.5). A challenge is stateless: a random part, its expiry
+and a MAC over both and the client's id under a secret of this process, so handing challenges
+out costs no memory and a flood of challenge requests (from however many addresses) cannot push
+out an honest node's pending one. Only redeemed challenges are remembered, per member, until they
+expire (single use); sessions are bounded in number and expire.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import ipaddress
 import secrets
 from collections import OrderedDict
@@ -32,6 +37,10 @@ AUTH_TYPE = "application/vnd.pausenet.gossip-auth.v1+protobuf"
 CHALLENGE_BYTES = 32
 _MAX_AUTH_BYTES = 1024
 _SESSIONS_PER_MEMBER = 4
+# logins one member may complete within a challenge's lifetime; more wait until the oldest
+# redeemed challenge expires (its own logins only ever fill its own table)
+_REDEEMED_PER_MEMBER = 64
+_CHALLENGE_MAC = b"pausenet.challenge.v1\n"
 
 
 def sign_auth(
@@ -123,21 +132,50 @@ class Authenticator:
         self.addresses = addresses
         self.challenge_ttl_ms = challenge_ttl_ms
         self.session_ttl_ms = session_ttl_ms
-        self.max_challenges = max_challenges
+        self.max_redeemed = min(max_challenges, _REDEEMED_PER_MEMBER)
         self.max_sessions = max_sessions or _SESSIONS_PER_MEMBER * len(charter.members) + 16
-        self._challenges: OrderedDict[bytes, tuple[str, int]] = OrderedDict()
+        self._secret = secrets.token_bytes(32)
+        # member -> its redeemed challenges (until they expire) -> expiry
+        self._redeemed: dict[str, OrderedDict[bytes, int]] = {}
         self._sessions: OrderedDict[str, Session] = OrderedDict()
 
     def challenge(self, client: str, now_ms: int) -> bytes | str:
-        """A fresh challenge for `client`, or the reason to refuse one."""
+        """A fresh challenge for `client`, or the reason to refuse one. Nothing is kept: the
+        challenge carries its expiry and a MAC binding it to `client`."""
         if self.charter.member(client) is None:
             return f"{client[:64]!r} is not a member of this federation"
-        self._expire(now_ms)
-        c = secrets.token_bytes(CHALLENGE_BYTES)
-        self._challenges[c] = (client, now_ms + self.challenge_ttl_ms)
-        while len(self._challenges) > self.max_challenges:
-            self._challenges.popitem(last=False)  # oldest first: a flood only evicts itself
-        return c
+        body = secrets.token_bytes(8) + (now_ms + self.challenge_ttl_ms).to_bytes(8, "big")
+        return body + self._mac(client, body)
+
+    def _mac(self, client: str, body: bytes) -> bytes:
+        msg = _CHALLENGE_MAC + client.encode() + b"\n" + body
+        return hmac.new(self._secret, msg, hashlib.sha256).digest()[: CHALLENGE_BYTES - len(body)]
+
+    def held(self) -> int:
+        """Redeemed challenges remembered (for single use): at most a few per member."""
+        return sum(len(r) for r in self._redeemed.values())
+
+    def _redeem(self, client: str, c: bytes, now_ms: int) -> str | None:
+        """Take `c` as `client`'s challenge, once; the reason if it cannot be taken."""
+        stale = "unknown, used or expired challenge; ask for a new one"
+        if len(c) != CHALLENGE_BYTES or not hmac.compare_digest(c[16:], self._mac(client, c[:16])):
+            return stale
+        expiry = int.from_bytes(c[8:16], "big")
+        if expiry <= now_ms:
+            return stale
+        redeemed = self._redeemed.setdefault(client, OrderedDict())
+        for old, exp in list(redeemed.items()):
+            if exp <= now_ms:
+                del redeemed[old]
+        if c in redeemed:
+            return stale
+        if len(redeemed) >= self.max_redeemed:
+            return (
+                f"{client} logged in {len(redeemed)} times within"
+                f" {self.challenge_ttl_ms // 1000} s; wait and ask for a new challenge"
+            )
+        redeemed[c] = expiry
+        return None
 
     def authenticate(
         self, env: Envelope, now_ms: int, connection: str = ""
@@ -174,10 +212,9 @@ class Authenticator:
         skew = self.charter.rules.max_clock_skew_s * 1000
         if abs(pb.issued_at_ms - now_ms) > skew + self.challenge_ttl_ms:
             return "auth time is outside the allowed clock skew"
-        self._expire(now_ms)
-        pending = self._challenges.pop(bytes(pb.challenge), None)
-        if pending is None or pending[0] != pb.client:
-            return "unknown, used or expired challenge; ask for a new one"
+        refused = self._redeem(pb.client, bytes(pb.challenge), now_ms)
+        if refused is not None:
+            return refused
         token = secrets.token_urlsafe(32)
         session = Session(pb.client, now_ms + self.session_ttl_ms, connection)
         # A member keeps at most a few sessions, so one member re-authenticating in a loop only
@@ -202,10 +239,3 @@ class Authenticator:
             del self._sessions[token]
             return None
         return s
-
-    def _expire(self, now_ms: int) -> None:
-        while self._challenges:
-            c, (_m, exp) = next(iter(self._challenges.items()))
-            if exp > now_ms:
-                break
-            del self._challenges[c]
