@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import bisect
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass, field
 
 from pausenet.core.chain import Predecessor, link_problem
@@ -49,6 +49,8 @@ class MemberFacts:
     attested: set[str]  # every trigger id it attested, any epoch
     counted: list[SignedStatement]  # every statement of `valid`, in seq order
     rejected: list[Rejection] = field(default_factory=list)
+    # a heartbeat naming the `committed` head (the proof carries it: docs/protocol.md §9.3)
+    committed_by: SignedHeartbeat | None = None
 
     @property
     def head_seq(self) -> int:
@@ -63,9 +65,11 @@ class Facts:
     rejected: list[Rejection]
 
 
-def build_facts(charter: Charter, items: Iterable[Verified]) -> Facts:
+def build_facts(
+    charter: Charter, items: Iterable[Verified], *, segments: Set[bytes] | None = None
+) -> Facts:
     """The reference: sort items by member (refusing duplicates and non-members), then each
-    member's facts from its items alone."""
+    member's facts from its items alone. `segments`: see `member_facts`."""
     rejected: list[Rejection] = []
     seen: set[bytes] = set()
     statements: dict[str, list[SignedStatement]] = defaultdict(list)
@@ -91,32 +95,42 @@ def build_facts(charter: Charter, items: Iterable[Verified]) -> Facts:
         else:
             heartbeats[it.member].append(it)
     members = {
-        m: member_facts(m, statements.get(m, []), heartbeats.get(m, []))
+        m: member_facts(m, statements.get(m, []), heartbeats.get(m, []), segments=segments)
         for m in sorted(set(statements) | set(heartbeats))
     }
     return Facts(members, rejected)
 
 
 def member_facts(
-    member: str, statements: Iterable[SignedStatement], heartbeats: Iterable[SignedHeartbeat]
+    member: str,
+    statements: Iterable[SignedStatement],
+    heartbeats: Iterable[SignedHeartbeat],
+    *,
+    segments: Set[bytes] | None = None,
 ) -> MemberFacts:
-    """One member's facts from its distinct verified items (any order)."""
+    """One member's facts from its distinct verified items (any order).
+
+    `segments` is None for complete logs (every statement linked to seq 1 through held ones).
+    For a partial log (a bounded proof, docs/protocol.md §9.3) it holds the hashes of the
+    statements that start a segment: their predecessor is elided, and they count on the word of
+    the node that sent the proof."""
     rejected: list[Rejection] = []
     by_seq: dict[int, list[SignedStatement]] = defaultdict(list)
     for st in sorted(statements, key=lambda s: s.hash):
         by_seq[st.seq].append(st)
     hbs = sorted(heartbeats, key=lambda h: h.hash)
-    valid = _chain(by_seq, rejected)
+    valid = _chain(by_seq, rejected, segments)
     evidence = _evidence(member, by_seq, hbs)
     fork_at = min((ev.seq for ev in evidence), default=None)
     latest = max(
         hbs, key=lambda h: (h.heartbeat.counter, h.heartbeat.issued_at_ms, h.hash), default=None
     )
+    committed_by = max(hbs, key=lambda h: (h.heartbeat.head_seq, h.hash), default=None)
     facts = MemberFacts(
         member=member,
         valid=valid,
         latest=latest,
-        committed=max((h.heartbeat.head_seq for h in hbs), default=0),
+        committed=committed_by.heartbeat.head_seq if committed_by is not None else 0,
         evidence=evidence,
         fork_at=fork_at,
         votes={},
@@ -125,6 +139,7 @@ def member_facts(
         attested=set(),
         counted=[],
         rejected=rejected,
+        committed_by=committed_by,
     )
     for seq in sorted(valid):
         for st in valid[seq]:
@@ -162,9 +177,12 @@ def _earlier(a: SignedStatement, b: SignedStatement) -> bool:
 
 
 def _chain(
-    seqs: Mapping[int, list[SignedStatement]], rejected: list[Rejection]
+    seqs: Mapping[int, list[SignedStatement]],
+    rejected: list[Rejection],
+    segments: Set[bytes] | None = None,
 ) -> dict[int, list[SignedStatement]]:
-    """Statements linked to seq 1 through held statements; the rest are rejected."""
+    """Statements linked to seq 1 through held statements (or, in a partial log, to the start
+    of a segment); the rest are rejected."""
     valid: dict[int, list[SignedStatement]] = {}
     for seq in sorted(seqs):
         ok: list[SignedStatement] = []
@@ -173,6 +191,9 @@ def _chain(
             # A fork may hold several n-1: check against the one st names, if held.
             held = seqs.get(seq - 1, [])
             pred = next((p for p in held if p.hash == st.statement.prev_hash), None)
+            if pred is None and segments is not None and st.hash in segments and seq > 1:
+                ok.append(st)  # its predecessor is elided: the link is the node's word
+                continue
             if pred is not None and pred.hash not in counted:
                 rejected.append(
                     Rejection(
