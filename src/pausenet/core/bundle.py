@@ -1,11 +1,15 @@
 """Bundles: a JSON file of DSSE envelopes that anyone can verify offline with the charter.
 
     {"now": 1700000000000, "envelopes": [{"payloadType": …, "payload": …, "signatures": […]}],
+     "segments": ["<hex>", …],
      "nonce": "<hex>", "answer": {"payloadType": "application/vnd.pausenet.answer.v1+protobuf", …}}
 
 `now` (Unix ms, optional) is the time the bundle's answer was taken; `nonce` and `answer`
 (optional) are the overseer's nonce and the node's signed answer for it (`pausenet view --out`
-writes them). A bare JSON list of envelopes is accepted too. docs/protocol.md §9 is the spec.
+writes them). `segments` (optional) makes the bundle a bounded proof with partial logs: the
+payload hashes of its statements whose predecessor it elides (docs/protocol.md §9.3); without it
+the bundle's logs are complete and every statement must link to seq 1. A bare JSON list of
+envelopes is accepted too. docs/protocol.md §9 is the spec.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import json
 import re
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +40,8 @@ __all__ = [
 ]
 
 MAX_BUNDLE_BYTES = 64 * 1024 * 1024
-_KEYS = {"now", "envelopes", "nonce", "answer"}
+_KEYS = {"now", "envelopes", "segments", "nonce", "answer"}
+_HASH_RE = re.compile("[0-9a-f]{64}")
 _NONCE_RE = re.compile(f"(?:[0-9A-Fa-f]{{2}}){{{MIN_NONCE},{MAX_NONCE}}}")
 
 
@@ -48,6 +53,12 @@ class Bundle:
     now_ms: int | None = None
     nonce: bytes | None = None
     answer: Envelope | None = None  # the node's signed answer, not yet checked
+    # None: complete logs; else a bounded proof's segment starts (payload hashes)
+    segments: frozenset[bytes] | None = None
+
+    @property
+    def complete(self) -> bool:
+        return self.segments is None
 
 
 def read_bundle(path: Path) -> Bundle:
@@ -80,6 +91,7 @@ def read_bundle(path: Path) -> Bundle:
     now: int | None = None
     nonce: bytes | None = None
     answer: Envelope | None = None
+    segments: frozenset[bytes] | None = None
     if isinstance(doc, list):
         raw = doc
     elif isinstance(doc, dict):
@@ -87,7 +99,7 @@ def read_bundle(path: Path) -> Bundle:
         if unknown:
             raise BundleError(
                 f"{path}: unknown key {unknown[0][:64]!r}; a bundle has 'envelopes' and"
-                " optionally 'now', 'nonce' and 'answer'"
+                " optionally 'now', 'segments', 'nonce' and 'answer'"
             )
         if "envelopes" not in doc:
             raise BundleError(f"{path}: no 'envelopes' list")
@@ -101,6 +113,8 @@ def read_bundle(path: Path) -> Bundle:
             now = n
         if "nonce" in doc:
             nonce = _nonce(path, doc["nonce"])
+        if "segments" in doc:
+            segments = _segments(path, doc["segments"])
         if "answer" in doc:
             try:
                 answer = Envelope.from_json(doc["answer"])
@@ -118,7 +132,7 @@ def read_bundle(path: Path) -> Bundle:
             envelopes.append(Envelope.from_json(obj))
         except EnvelopeFormatError as exc:
             raise BundleError(f"{path}: envelopes[{i}] is malformed: {exc}") from exc
-    return Bundle(tuple(envelopes), now, nonce, answer)
+    return Bundle(tuple(envelopes), now, nonce, answer, segments)
 
 
 def _one_of_each(path: Path, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -145,6 +159,16 @@ def _nonce(path: Path, value: object) -> bytes:
     return bytes.fromhex(value)
 
 
+def _segments(path: Path, value: object) -> frozenset[bytes]:
+    if not isinstance(value, list) or not all(
+        isinstance(h, str) and _HASH_RE.fullmatch(h) for h in value
+    ):
+        raise BundleError(
+            f"{path}: 'segments' must be a list of payload hashes (64 lowercase hex digits each)"
+        )
+    return frozenset(bytes.fromhex(h) for h in value)
+
+
 def view_of_bundle(
     charter: Charter, bundle: Bundle, *, now_ms: int | None = None
 ) -> tuple[View, str]:
@@ -157,7 +181,7 @@ def view_of_bundle(
         now, source = bundle.now_ms, "the bundle's time"
     else:
         now, source = time.time_ns() // 1_000_000, "this machine's clock"
-    return evaluate_envelopes(charter, bundle.envelopes, now), source
+    return evaluate_envelopes(charter, bundle.envelopes, now, segments=bundle.segments), source
 
 
 def evaluate_bundle(charter: Charter, path: Path, *, now_ms: int | None = None) -> tuple[View, str]:
@@ -175,7 +199,16 @@ def check_bundle_answer(
     if bundle.answer is None:
         return None
     want = nonce if nonce is not None else bundle.nonce
-    return check_answer(charter, bundle.answer, bundle.envelopes, nonce=want)
+    if bundle.segments is not None and bundle.answer is not None:
+        # a partial bundle is checked with the segments the node signed; say if they differ
+        check = check_answer(charter, bundle.answer, bundle.envelopes, nonce=want)
+        if check.answer is not None and frozenset(check.answer.segments) != bundle.segments:
+            extra = ("the bundle's 'segments' differ from those its answer signed",)
+            return replace(check, problems=check.problems + extra)
+        return check
+    return check_answer(
+        charter, bundle.answer, bundle.envelopes, nonce=want, complete=bundle.complete
+    )
 
 
 def write_bundle(
@@ -185,11 +218,15 @@ def write_bundle(
     *,
     nonce: bytes | None = None,
     answer: Envelope | None = None,
+    segments: Iterable[bytes] | None = None,
 ) -> None:
-    """Write a bundle atomically (a reader never sees half a file)."""
+    """Write a bundle atomically (a reader never sees half a file). `segments`: None for
+    complete logs, else a bounded proof's segment starts."""
     doc: dict[str, object] = {}
     if now_ms is not None:
         doc["now"] = now_ms
+    if segments is not None:
+        doc["segments"] = sorted(h.hex() for h in segments)
     if nonce is not None:
         doc["nonce"] = nonce.hex()
     doc["envelopes"] = [e.to_json() for e in envelopes]
