@@ -3,15 +3,25 @@ node's answer (docs/protocol.md §9.3)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
+import pytest
 from helpers import T0, attest, heartbeat_for, key_for, log_for, make_federation, pause
 from hypothesis import given
 from hypothesis import strategies as st
 from test_view_properties import PROPERTY, History, histories
 
+from pausenet.core.answer import ANSWER_TYPE, check_answer, decode_answer, sign_answer
+from pausenet.core.bundle import check_bundle_answer, read_bundle, write_bundle
+from pausenet.core.charter import Charter
+from pausenet.core.dsse import sign_envelope
 from pausenet.core.records import Decision
+from pausenet.core.verify import Verified
 from pausenet.core.view import View, evaluate, evaluate_envelopes
+from pausenet.errors import BundleError
+from pausenet.v1 import oversight_pb2
 
 S = 1000
 
@@ -96,3 +106,101 @@ def test_the_proof_stays_bounded_however_long_a_log_grows() -> None:
     # Without its segment list the partial log does not link: the vote is not counted.
     bare = evaluate_envelopes(charter, full.proof.envelopes, T0 + 601 * S)
     assert bare.member("lab-a").head_seq == 1  # type: ignore[union-attr]
+
+
+# -- the signed answer over a bounded proof ----------------------------------------------------
+
+NONCE = bytes(range(32))
+
+
+def _long_history() -> tuple[Charter, View, list[Verified]]:
+    charter, keys = make_federation(3, 1)
+    a = log_for(charter, keys["lab-a"], "lab-a", [attest() for _ in range(20)], T0)
+    b = log_for(charter, keys["lab-b"], "lab-b", [attest(), pause(1, "eval-threshold")], T0)
+    hbs = [
+        heartbeat_for(charter, key_for(m), m, log, 1, T0 + 100 * S)
+        for m, log in (("lab-a", a), ("lab-b", b))
+    ]
+    items: list[Verified] = [*a, *b, *hbs]
+    return charter, evaluate(charter, items, T0 + 101 * S), items
+
+
+def test_an_answer_over_a_bounded_proof_commits_to_heads_and_checks() -> None:
+    charter, view, items = _long_history()
+    assert view.proof is not None
+    assert view.proof.elided == 18  # lab-a's seqs 2..19
+    env = sign_answer(key_for("lab-a"), charter, "lab-a", NONCE, view)
+    ans = decode_answer(env.payload)
+    assert [(h.member, h.seq) for h in ans.heads] == [(m.id, m.head_seq) for m in view.members]
+    assert set(ans.segments) == view.proof.segments
+    assert check_answer(charter, env, view.proof.envelopes, nonce=NONCE)
+    # complete logs that include the signed proof check too, with no trust in the node
+    full = [i.envelope for i in items]
+    assert check_answer(charter, env, full, nonce=NONCE, complete=True)
+    # ...but not "complete" logs with a statement missing: the chain stops short of the head
+    gap = [e for e in full if e.payload_hash != items[9].hash]  # lab-a's seq 10
+    check = check_answer(charter, env, gap, nonce=NONCE, complete=True)
+    assert not check
+    assert any("lab-a's head at seq 20, but its proof gives seq 9" in p for p in check.problems)
+
+
+def test_an_answer_whose_proof_misses_the_head_does_not_check() -> None:
+    charter, view, items = _long_history()
+    assert view.proof is not None
+    head = items[19]  # lab-a's seq 20: its head
+    env = sign_answer(key_for("lab-a"), charter, "lab-a", NONCE, view)
+    check = check_answer(
+        charter, env, [e for e in view.proof.envelopes if e.payload_hash != head.hash]
+    )
+    assert not check
+    assert any("1 missing" in p for p in check.problems)
+    assert any("lab-a's head at seq 20" in p for p in check.problems)
+
+
+def test_an_old_format_answer_over_complete_logs_is_still_accepted() -> None:
+    # Before bounded proofs an answer had no heads and no segments; its proof was every envelope.
+    charter, view, _items = _long_history()
+    old = replace(view, proof=None)  # complete_proof: every counted envelope, no segments
+    pb = oversight_pb2.Answer()
+    pb.ParseFromString(sign_answer(key_for("lab-a"), charter, "lab-a", NONCE, old).payload)
+    del pb.heads[:]
+    env = sign_envelope(
+        key_for("lab-a"), "lab-a", ANSWER_TYPE, pb.SerializeToString(deterministic=True)
+    )
+    assert decode_answer(env.payload).heads == ()
+    assert check_answer(charter, env, view.envelopes, nonce=NONCE)
+
+
+def test_a_bundle_whose_segments_differ_from_the_signed_ones_does_not_check(
+    tmp_path: Path,
+) -> None:
+    charter, view, _items = _long_history()
+    assert view.proof is not None
+    env = sign_answer(key_for("lab-a"), charter, "lab-a", NONCE, view)
+    path = tmp_path / "b.json"
+    write_bundle(
+        path,
+        view.proof.envelopes,
+        view.now_ms,
+        nonce=NONCE,
+        answer=env,
+        segments=view.proof.segments,
+    )
+    b = read_bundle(path)
+    assert b.segments == view.proof.segments
+    check = check_bundle_answer(charter, b)
+    assert check is not None
+    assert check
+    write_bundle(path, view.proof.envelopes, view.now_ms, nonce=NONCE, answer=env, segments=[])
+    check = check_bundle_answer(charter, read_bundle(path))
+    assert check is not None
+    assert not check
+    assert any("'segments' differ" in p for p in check.problems)
+
+
+@pytest.mark.parametrize("segments", ['"ab"', '["AB"]', '["zz"]', "[1]"])
+def test_malformed_segments_reject_the_bundle(tmp_path: Path, segments: str) -> None:
+    path = tmp_path / "b.json"
+    path.write_text(f'{{"envelopes": [], "segments": {segments}}}')
+    with pytest.raises(BundleError, match="'segments' must be a list of payload hashes"):
+        read_bundle(path)
