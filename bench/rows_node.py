@@ -102,6 +102,13 @@ async def getview(tmp: Path, statements: int, seconds: float) -> Row:
             else:
                 refused, size = "", len(raw)
                 node = await _rate(target.pid, c.get_view, seconds)
+            # the bounded proof (issue 8): what a reply carries, and what it elides
+            signed = await c.get_view(b"\x01" * 32)
+            proof = {
+                "proof_envelopes": len(signed.proof),
+                "proof_elided": signed.proof_elided,
+                "signed_reply_bytes": signed.ByteSize(),
+            }
     reply_file = tmp / "reply.bin"
     reply_file.write_bytes(raw or b"\0" * size)
     (port,) = ports(1)
@@ -134,6 +141,7 @@ async def getview(tmp: Path, statements: int, seconds: float) -> Row:
         met=ratio >= goal,
         detail={
             "reply_bytes": size,
+            **proof,
             "refused": refused,
             "node_cpu_ms_per_call": round(node["cpu_ms_per_call"], 2),
             "echo_cpu_ms_per_call": round(echo["cpu_ms_per_call"], 2),

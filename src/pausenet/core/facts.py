@@ -12,13 +12,14 @@ combines them at a given time. `build_facts` is the reference: the whole set of 
 from __future__ import annotations
 
 import bisect
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass, field
 
-from pausenet.core.chain import Predecessor, link_problem
+from pausenet.core.chain import LinkProblem, Predecessor, link_problem
 from pausenet.core.charter import Charter
 from pausenet.core.evidence import Evidence, commitments, find_conflict
+from pausenet.core.quota import quota_detail, window_of
 from pausenet.core.records import (
     Compliance,
     Decision,
@@ -95,7 +96,13 @@ def build_facts(
         else:
             heartbeats[it.member].append(it)
     members = {
-        m: member_facts(m, statements.get(m, []), heartbeats.get(m, []), segments=segments)
+        m: member_facts(
+            m,
+            statements.get(m, []),
+            heartbeats.get(m, []),
+            segments=segments,
+            quota=charter.max_statements_per_hour,
+        )
         for m in sorted(set(statements) | set(heartbeats))
     }
     return Facts(members, rejected)
@@ -107,19 +114,23 @@ def member_facts(
     heartbeats: Iterable[SignedHeartbeat],
     *,
     segments: Set[bytes] | None = None,
+    quota: int | None = None,
 ) -> MemberFacts:
     """One member's facts from its distinct verified items (any order).
 
     `segments` is None for complete logs (every statement linked to seq 1 through held ones).
     For a partial log (a bounded proof, docs/protocol.md §9.3) it holds the hashes of the
     statements that start a segment: their predecessor is elided, and they count on the word of
-    the node that sent the proof."""
+    the node that sent the proof.
+
+    `quota` is the charter's max_statements_per_hour (None: not checked). It is checked on
+    complete logs only: a partial log does not hold the statements it would count."""
     rejected: list[Rejection] = []
     by_seq: dict[int, list[SignedStatement]] = defaultdict(list)
     for st in sorted(statements, key=lambda s: s.hash):
         by_seq[st.seq].append(st)
     hbs = sorted(heartbeats, key=lambda h: h.hash)
-    valid = _chain(by_seq, rejected, segments)
+    valid = _chain(by_seq, rejected, segments, quota if segments is None else None)
     evidence = _evidence(member, by_seq, hbs)
     fork_at = min((ev.seq for ev in evidence), default=None)
     latest = max(
@@ -180,10 +191,12 @@ def _chain(
     seqs: Mapping[int, list[SignedStatement]],
     rejected: list[Rejection],
     segments: Set[bytes] | None = None,
+    quota: int | None = None,
 ) -> dict[int, list[SignedStatement]]:
     """Statements linked to seq 1 through held statements (or, in a partial log, to the start
-    of a segment); the rest are rejected."""
+    of a segment), each within the quota of its hour; the rest are rejected."""
     valid: dict[int, list[SignedStatement]] = {}
+    per_window: Counter[int] = Counter()  # counted statements at lower seqs, by hour
     for seq in sorted(seqs):
         ok: list[SignedStatement] = []
         counted = {p.hash for p in valid.get(seq - 1, [])}
@@ -206,12 +219,16 @@ def _chain(
                 continue
             pred = pred or (held[0] if held else None)
             problem = link_problem(st.statement, Predecessor.of(pred) if pred else None)
+            at = st.statement.issued_at_ms
+            if problem is None and quota is not None and per_window[window_of(at)] >= quota:
+                problem = LinkProblem(Reason.QUOTA, quota_detail(quota, at))
             if problem is None:
                 ok.append(st)
             else:
                 rejected.append(Rejection(problem.reason, problem.detail, st.hash, st.member))
         if ok:
             valid[seq] = ok
+            per_window.update(window_of(st.statement.issued_at_ms) for st in ok)
     return valid
 
 
