@@ -204,3 +204,16 @@ def test_malformed_segments_reject_the_bundle(tmp_path: Path, segments: str) -> 
     path.write_text(f'{{"envelopes": [], "segments": {segments}}}')
     with pytest.raises(BundleError, match="'segments' must be a list of payload hashes"):
         read_bundle(path)
+
+
+def test_a_bundle_over_the_file_bound_is_not_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pausenet.core.bundle as bundle_mod
+
+    _charter, view, _items = _long_history()
+    monkeypatch.setattr(bundle_mod, "MAX_BUNDLE_BYTES", 4096)
+    path = tmp_path / "full.json"
+    with pytest.raises(BundleError, match=r"the bundle would be .* check each log on its own"):
+        write_bundle(path, view.envelopes, view.now_ms)
+    assert not path.exists()

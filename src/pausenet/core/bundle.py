@@ -232,7 +232,14 @@ def write_bundle(
     doc["envelopes"] = [e.to_json() for e in envelopes]
     if answer is not None:
         doc["answer"] = answer.to_json()
+    text = json.dumps(doc, indent=1) + "\n"
+    if len(text) > MAX_BUNDLE_BYTES:  # ASCII: characters are bytes
+        raise BundleError(
+            f"{path}: the bundle would be {len(text) / 2**20:.0f} MiB, over the"
+            f" {MAX_BUNDLE_BYTES // 2**20} MiB a verifier reads; check each log on its own with"
+            " `pausenet log --member M --charter FILE` instead"
+        )
     try:
-        write_atomic(path, json.dumps(doc, indent=1) + "\n", mode=0o644)
+        write_atomic(path, text, mode=0o644)
     except OSError as exc:
         raise BundleError(f"{path}: cannot write bundle: {exc.strerror}") from exc

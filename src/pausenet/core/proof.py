@@ -51,10 +51,6 @@ class Proof:
     # seqs from 1 to each member's head at which the proof holds nothing (0: complete logs)
     elided: int
 
-    @property
-    def complete(self) -> bool:
-        return not self.segments
-
 
 def select(view: View, facts: Facts) -> Proof:
     """The bounded proof of `view`, which `pausenet.core.view.decide` computed from `facts`."""
