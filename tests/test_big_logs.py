@@ -16,13 +16,14 @@ from pathlib import Path
 import pytest
 from byzantine import Attacker
 from helpers import attest, pausenet_command, run_command
-from netutil import eventually
+from netutil import Cluster, eventually
 from test_cli_node import start_node, write_config
 
 from pausenet.client import OversightClient, check_view_reply, fetch_full_logs
 from pausenet.core.bundle import check_bundle_answer, read_bundle
 from pausenet.core.charter import load_charter
 from pausenet.core.keys import load_signing_key
+from pausenet.errors import NodeError
 from pausenet.ops.federation import init_federation
 
 pytestmark = pytest.mark.slow
@@ -107,3 +108,34 @@ async def test_a_member_signing_hundreds_of_large_statements_cannot_break_get_vi
         assert "Traceback" not in node.stderr()
     finally:
         node.stop()
+
+
+async def test_a_view_over_the_message_limit_is_refused_with_its_size_not_a_traceback(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Only a charter with tiny messages and huge notes allows it: two 50 KB statements in the
+    # proof of a 64 KiB message limit.
+    cluster = Cluster(tmp_path, running=("lab-a",))
+    with cluster.fed.charter_path.open("a", encoding="utf-8") as f:
+        f.write(
+            "\n[limits]\nmax_message_bytes = 65536\nmax_statement_bytes = 60000\n"
+            "max_note_chars = 50000\n"
+        )
+    async with cluster:
+        node = cluster["lab-a"]
+        key = cluster.key("lab-c")
+        async with Attacker(node.charter, key, "lab-c") as atk:
+            for _ in range(2):
+                out = await atk.push(
+                    node.address, atk.sign(attest("eval-threshold", note="z" * 50_000))
+                )
+                assert out.ok, out
+        await eventually(lambda: node.replica.head("lab-c")[0] == 2, what="both held")
+        async with OversightClient(node.address, timeout=30) as client:
+            with pytest.raises(NodeError, match=r"RESOURCE_EXHAUSTED.*the view is \d+ bytes, over"):
+                await client.get_view(os.urandom(32))
+            # the log still comes, a page at a time
+            page = await client.get_log_page("lab-c", 1)
+            assert len(page.statements) == 1
+            assert page.more
+    assert "Traceback" not in caplog.text
