@@ -8,16 +8,26 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import T0, attest, heartbeat_for, key_for, log_for, make_federation, pause
+from helpers import (
+    T0,
+    attest,
+    federation_data,
+    heartbeat_for,
+    key_for,
+    lift,
+    log_for,
+    make_federation,
+    pause,
+)
 from hypothesis import given
 from hypothesis import strategies as st
 from test_view_properties import PROPERTY, History, histories
 
 from pausenet.core.answer import ANSWER_TYPE, check_answer, decode_answer, sign_answer
 from pausenet.core.bundle import check_bundle_answer, read_bundle, write_bundle
-from pausenet.core.charter import Charter
+from pausenet.core.charter import Charter, parse_charter
 from pausenet.core.dsse import sign_envelope
-from pausenet.core.records import Decision
+from pausenet.core.records import Decision, SignedStatement
 from pausenet.core.verify import Verified
 from pausenet.core.view import View, evaluate, evaluate_envelopes
 from pausenet.errors import BundleError
@@ -51,13 +61,13 @@ def _check_bounded(h: History, dropped: set[int]) -> None:
     proof = full.proof
     assert proof is not None
     assert {e.payload_hash for e in proof.envelopes} <= {i.hash for i in items}
-    part = evaluate_envelopes(h.charter, proof.envelopes, h.now, segments=proof.segments)
+    part = evaluate_envelopes(h.charter, proof.envelopes, h.now, counted=proof.counted)
     assert _answer(part) == _answer(full)
     assert part.elided == proof.elided
     # the proof of a proof is itself: a verifier can re-serve what it checked
     assert part.proof is not None
     assert set(part.proof.envelopes) == set(proof.envelopes)
-    assert part.proof.segments == proof.segments
+    assert part.proof.counted == proof.counted
 
 
 @PROPERTY
@@ -98,12 +108,12 @@ def test_the_proof_stays_bounded_however_long_a_log_grows() -> None:
     assert len(full.proof.envelopes) == 5
     assert full.proof.elided == 299
     assert {e.payload_hash for e in full.proof.envelopes} >= {flood[-1].hash, flood[0].hash}
-    assert flood[-1].hash in full.proof.segments
+    assert flood[-1].hash in full.proof.counted
     part = evaluate_envelopes(
-        charter, full.proof.envelopes, T0 + 601 * S, segments=full.proof.segments
+        charter, full.proof.envelopes, T0 + 601 * S, counted=full.proof.counted
     )
     assert _answer(part) == _answer(full)
-    # Without its segment list the partial log does not link: the vote is not counted.
+    # Without the list of what counts, the partial log does not link: the vote is not counted.
     bare = evaluate_envelopes(charter, full.proof.envelopes, T0 + 601 * S)
     assert bare.member("lab-a").head_seq == 1  # type: ignore[union-attr]
 
@@ -132,7 +142,7 @@ def test_an_answer_over_a_bounded_proof_commits_to_heads_and_checks() -> None:
     env = sign_answer(key_for("lab-a"), charter, "lab-a", NONCE, view)
     ans = decode_answer(env.payload)
     assert [(h.member, h.seq) for h in ans.heads] == [(m.id, m.head_seq) for m in view.members]
-    assert set(ans.segments) == view.proof.segments
+    assert set(ans.counted) == view.proof.counted
     assert check_answer(charter, env, view.proof.envelopes, nonce=NONCE)
     # complete logs that include the signed proof check too, with no trust in the node
     full = [i.envelope for i in items]
@@ -158,9 +168,10 @@ def test_an_answer_whose_proof_misses_the_head_does_not_check() -> None:
 
 
 def test_an_old_format_answer_over_complete_logs_is_still_accepted() -> None:
-    # Before bounded proofs an answer had no heads and no segments; its proof was every envelope.
+    # Before bounded proofs an answer had no heads and no counted list; its proof was every
+    # envelope.
     charter, view, _items = _long_history()
-    old = replace(view, proof=None)  # complete_proof: every counted envelope, no segments
+    old = replace(view, proof=None)  # complete_proof: every counted envelope, no list
     pb = oversight_pb2.Answer()
     pb.ParseFromString(sign_answer(key_for("lab-a"), charter, "lab-a", NONCE, old).payload)
     del pb.heads[:]
@@ -171,7 +182,7 @@ def test_an_old_format_answer_over_complete_logs_is_still_accepted() -> None:
     assert check_answer(charter, env, view.envelopes, nonce=NONCE)
 
 
-def test_a_bundle_whose_segments_differ_from_the_signed_ones_does_not_check(
+def test_a_bundle_whose_counted_list_differs_from_the_signed_one_does_not_check(
     tmp_path: Path,
 ) -> None:
     charter, view, _items = _long_history()
@@ -184,25 +195,31 @@ def test_a_bundle_whose_segments_differ_from_the_signed_ones_does_not_check(
         view.now_ms,
         nonce=NONCE,
         answer=env,
-        segments=view.proof.segments,
+        counted=view.proof.counted,
     )
     b = read_bundle(path)
-    assert b.segments == view.proof.segments
+    assert b.counted == view.proof.counted
     check = check_bundle_answer(charter, b)
     assert check is not None
     assert check
-    write_bundle(path, view.proof.envelopes, view.now_ms, nonce=NONCE, answer=env, segments=[])
+    fewer = sorted(view.proof.counted)[1:]
+    write_bundle(path, view.proof.envelopes, view.now_ms, nonce=NONCE, answer=env, counted=fewer)
     check = check_bundle_answer(charter, read_bundle(path))
     assert check is not None
     assert not check
-    assert any("'segments' differ" in p for p in check.problems)
+    assert any("'counted' differs" in p for p in check.problems)
+    # without the list, the partial logs are read as complete ones, and do not link
+    write_bundle(path, view.proof.envelopes, view.now_ms, nonce=NONCE, answer=env)
+    check = check_bundle_answer(charter, read_bundle(path))
+    assert check is not None
+    assert not check
 
 
-@pytest.mark.parametrize("segments", ['"ab"', '["AB"]', '["zz"]', "[1]"])
-def test_malformed_segments_reject_the_bundle(tmp_path: Path, segments: str) -> None:
+@pytest.mark.parametrize("counted", ['"ab"', '["AB"]', '["zz"]', "[1]"])
+def test_a_malformed_counted_list_rejects_the_bundle(tmp_path: Path, counted: str) -> None:
     path = tmp_path / "b.json"
-    path.write_text(f'{{"envelopes": [], "segments": {segments}}}')
-    with pytest.raises(BundleError, match="'segments' must be a list of payload hashes"):
+    path.write_text(f'{{"envelopes": [], "counted": {counted}}}')
+    with pytest.raises(BundleError, match="'counted' must be a list of payload hashes"):
         read_bundle(path)
 
 
@@ -217,3 +234,71 @@ def test_a_bundle_over_the_file_bound_is_not_written(
     with pytest.raises(BundleError, match=r"the bundle would be .* check each log on its own"):
         write_bundle(path, view.envelopes, view.now_ms)
     assert not path.exists()
+
+
+# -- a charter with a quota: linked statements the node does not count -------------------------
+
+
+def _charter_with_quota(quota: int) -> Charter:
+    data = federation_data(3, 1)
+    data["format"] = "pausenet.charter.v2"
+    data["rules"]["max_statements_per_hour"] = quota
+    return parse_charter(data, source="quota charter")
+
+
+QUOTA = _charter_with_quota(2)
+HOUR = 3_600_000
+BODIES = (
+    pause(1, "eval-threshold"),
+    pause(2, "eval-threshold"),
+    lift(1),
+    attest(),
+    attest("rsi-detected", epoch=1),
+)
+
+
+@st.composite
+def quota_histories(draw: st.DrawFn) -> tuple[list[Verified], int]:
+    """Logs of the quota charter's members with steps of a few minutes to over an hour (so some
+    hours hold more than the quota of 2), a fork now and then, and heartbeats."""
+    items: list[Verified] = []
+    t_end = T0
+    for m in [mm.id for mm in QUOTA.members]:
+        key = key_for(m)
+        log: list[SignedStatement] = []
+        at = T0 + draw(st.integers(0, HOUR))
+        for body_i, step, fork in draw(
+            st.lists(
+                st.tuples(
+                    st.integers(0, len(BODIES) - 1),
+                    st.sampled_from((60_000, 600_000, HOUR + 1)),
+                    st.booleans(),
+                ),
+                max_size=7,
+            )
+        ):
+            (new,) = log_for(QUOTA, key, m, [BODIES[body_i]], at, after=log)
+            if fork and log:
+                (twin,) = log_for(QUOTA, key, m, [attest(note="twin")], at, after=log)
+                items.append(twin)
+            log.append(new)
+            items.append(new)
+            at += step
+        for c in range(1, draw(st.integers(0, 2)) + 1):
+            items.append(heartbeat_for(QUOTA, key, m, log, c, at + c))
+        t_end = max(t_end, at + 10)
+    return items, t_end + draw(st.integers(0, 120_000))
+
+
+@PROPERTY
+@given(h=quota_histories())
+def test_a_bounded_proof_gives_the_nodes_answer_under_a_quota(
+    h: tuple[list[Verified], int],
+) -> None:
+    items, now = h
+    # through the verifier, as a node's ingest would (an overseer's PAUSE vote is invalid here)
+    full = evaluate_envelopes(QUOTA, [i.envelope for i in items], now)
+    assert full.proof is not None
+    part = evaluate_envelopes(QUOTA, full.proof.envelopes, now, counted=full.proof.counted)
+    assert _answer(part) == _answer(full)
+    assert part.elided == full.proof.elided

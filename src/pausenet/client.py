@@ -256,8 +256,8 @@ def check_view_reply(
             (f"the node runs under another charter ({bytes(reply.charter_digest).hex()[:16]}…)",),
         )
     proof = [envelope_from_pb(e) for e in reply.proof]
-    segments = frozenset(bytes(h) for h in reply.proof_segments) or None
-    local = evaluate_envelopes(charter, proof, reply.now_ms, segments=segments)
+    counted = frozenset(bytes(h) for h in reply.proof_counted) or None
+    local = evaluate_envelopes(charter, proof, reply.now_ms, counted=counted)
     problems: list[str] = []
     said = (
         pause_state_from_pb(reply.state),

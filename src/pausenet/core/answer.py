@@ -1,7 +1,7 @@
 """Signed answers: a node's view, signed for an overseer's nonce, and the offline check of one.
 
 The answering node signs (nonce, time, state, epoch, as-of, every member's log head, the hashes
-of its bounded proof's envelopes and which of them start a segment: docs/protocol.md §9.3). An
+of its bounded proof's envelopes and which of its statements count: docs/protocol.md §8.5). An
 overseer holding the charter recomputes the view from those envelopes at that time: if it
 differs, a head does not match, or an envelope is missing, the node has signed a wrong answer —
 and a node that leaves out a lift or a pause vote has signed that omission.
@@ -9,7 +9,7 @@ and a node that leaves out a lift or a pause vote has signed that omission.
 The proof's logs are partial: they rely on the node for the statements they elide. Checked
 against the complete logs up to the signed heads instead (`pausenet view --full`), the answer
 needs no trust in the node at all. An answer from before bounded proofs carries no heads and no
-segments; its proof was complete logs, so it is checked as before (trivially compatible).
+counted list; its proof was complete logs, so it is checked as before (trivially compatible).
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from pausenet.core.dsse import Envelope, pae, sign_envelope
 from pausenet.core.keys import SigningKey
 from pausenet.core.payload import pause_state_from_pb, pause_state_to_pb
 from pausenet.core.proof import Head, complete_proof
-from pausenet.core.view import PauseState, View, evaluate_envelopes
+from pausenet.core.verify import Rejection, Verified, verify_envelope
+from pausenet.core.view import PauseState, View, evaluate
 from pausenet.errors import CodecError, NonceError, Reason
 from pausenet.v1 import oversight_pb2
 
@@ -55,7 +56,7 @@ class Answer:
     as_of_ms: int | None
     proof_hashes: tuple[bytes, ...]
     heads: tuple[Head, ...] = ()  # () in an answer from before bounded proofs
-    segments: tuple[bytes, ...] = ()  # proof statements whose predecessor is elided
+    counted: tuple[bytes, ...] = ()  # the proof's statements the node counts; (): complete
 
 
 def sign_answer(
@@ -77,7 +78,7 @@ def sign_answer(
         heads=[
             oversight_pb2.AnswerHead(member=h.member, seq=h.seq, hash=h.hash) for h in proof.heads
         ],
-        segment_hashes=sorted(proof.segments),
+        counted_hashes=sorted(proof.counted),
     )
     return sign_envelope(key, member, ANSWER_TYPE, pb.SerializeToString(deterministic=True))
 
@@ -103,7 +104,7 @@ def decode_answer(payload: bytes) -> Answer:
         as_of_ms=pb.as_of_ms or None,
         proof_hashes=tuple(bytes(h) for h in pb.proof_hashes),
         heads=tuple(Head(h.member, h.seq, bytes(h.hash)) for h in pb.heads),
-        segments=tuple(bytes(h) for h in pb.segment_hashes),
+        counted=tuple(bytes(h) for h in pb.counted_hashes),
     )
 
 
@@ -130,7 +131,7 @@ def check_answer(
     """Check a signed answer against the charter and the proof envelopes that came with it.
 
     By default `proof` is the bounded proof the node sent: exactly the envelopes it signed for,
-    evaluated as partial logs with the segment starts it signed. With `complete`, `proof` is
+    evaluated as partial logs with the counted statements it signed. With `complete`, `proof` is
     complete logs up to the signed heads (`pausenet view --full`) that include every envelope
     the answer signed for, evaluated with no trust in the node."""
     problems: list[str] = []
@@ -167,8 +168,23 @@ def check_answer(
         problems.append(
             f"proof does not match the answer: {missing} missing, {extra} not signed for"
         )
-    segments = None if complete or not ans.segments else frozenset(ans.segments)
-    view = evaluate_envelopes(charter, proof, ans.now_ms, segments=segments)
+    # Every envelope must verify on its own (§6): in partial logs a statement whose predecessor
+    # is absent counts on the node's word, so a corrupted predecessor must not pass as elided.
+    verified: list[Verified] = []
+    bad: list[Rejection] = []
+    for env in proof:
+        r = verify_envelope(charter, env, now_ms=ans.now_ms)
+        if isinstance(r, Rejection):
+            bad.append(r)
+        else:
+            verified.append(r)
+    if bad:
+        problems.append(
+            f"{len(bad)} proof envelope(s) do not verify: {bad[0].reason.value}:"
+            f" {' '.join(bad[0].detail.split())[:160]}"
+        )
+    counted = None if complete or not ans.counted else frozenset(ans.counted)
+    view = evaluate(charter, verified, ans.now_ms, rejected=bad, counted=counted)
     if view.state is not ans.state or view.epoch != ans.epoch or view.as_of_ms != ans.as_of_ms:
         problems.append(
             f"answer says {ans.state.value} epoch {ans.epoch} as of {ans.as_of_ms}, but its proof"

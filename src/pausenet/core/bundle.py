@@ -1,14 +1,14 @@
 """Bundles: a JSON file of DSSE envelopes that anyone can verify offline with the charter.
 
     {"now": 1700000000000, "envelopes": [{"payloadType": …, "payload": …, "signatures": […]}],
-     "segments": ["<hex>", …],
+     "counted": ["<hex>", …],
      "nonce": "<hex>", "answer": {"payloadType": "application/vnd.pausenet.answer.v1+protobuf", …}}
 
 `now` (Unix ms, optional) is the time the bundle's answer was taken; `nonce` and `answer`
 (optional) are the overseer's nonce and the node's signed answer for it (`pausenet view --out`
-writes them). `segments` (optional) makes the bundle a bounded proof with partial logs: the
-payload hashes of its statements whose predecessor it elides (docs/protocol.md §9.3); without it
-the bundle's logs are complete and every statement must link to seq 1. A bare JSON list of
+writes them). `counted` (optional) makes the bundle a bounded proof with partial logs: the
+payload hashes of its statements that the answering node counts (docs/protocol.md §8.5); without
+it the bundle's logs are complete and every statement must link to seq 1. A bare JSON list of
 envelopes is accepted too. docs/protocol.md §9 is the spec.
 """
 
@@ -40,7 +40,7 @@ __all__ = [
 ]
 
 MAX_BUNDLE_BYTES = 64 * 1024 * 1024
-_KEYS = {"now", "envelopes", "segments", "nonce", "answer"}
+_KEYS = {"now", "envelopes", "counted", "nonce", "answer"}
 _HASH_RE = re.compile("[0-9a-f]{64}")
 _NONCE_RE = re.compile(f"(?:[0-9A-Fa-f]{{2}}){{{MIN_NONCE},{MAX_NONCE}}}")
 
@@ -53,12 +53,12 @@ class Bundle:
     now_ms: int | None = None
     nonce: bytes | None = None
     answer: Envelope | None = None  # the node's signed answer, not yet checked
-    # None: complete logs; else a bounded proof's segment starts (payload hashes)
-    segments: frozenset[bytes] | None = None
+    # None: complete logs; else the statements a bounded proof's node counts (payload hashes)
+    counted: frozenset[bytes] | None = None
 
     @property
     def complete(self) -> bool:
-        return self.segments is None
+        return self.counted is None
 
 
 def read_bundle(path: Path) -> Bundle:
@@ -91,7 +91,7 @@ def read_bundle(path: Path) -> Bundle:
     now: int | None = None
     nonce: bytes | None = None
     answer: Envelope | None = None
-    segments: frozenset[bytes] | None = None
+    counted: frozenset[bytes] | None = None
     if isinstance(doc, list):
         raw = doc
     elif isinstance(doc, dict):
@@ -99,7 +99,7 @@ def read_bundle(path: Path) -> Bundle:
         if unknown:
             raise BundleError(
                 f"{path}: unknown key {unknown[0][:64]!r}; a bundle has 'envelopes' and"
-                " optionally 'now', 'segments', 'nonce' and 'answer'"
+                " optionally 'now', 'counted', 'nonce' and 'answer'"
             )
         if "envelopes" not in doc:
             raise BundleError(f"{path}: no 'envelopes' list")
@@ -113,8 +113,8 @@ def read_bundle(path: Path) -> Bundle:
             now = n
         if "nonce" in doc:
             nonce = _nonce(path, doc["nonce"])
-        if "segments" in doc:
-            segments = _segments(path, doc["segments"])
+        if "counted" in doc:
+            counted = _counted(path, doc["counted"]) or None
         if "answer" in doc:
             try:
                 answer = Envelope.from_json(doc["answer"])
@@ -132,7 +132,7 @@ def read_bundle(path: Path) -> Bundle:
             envelopes.append(Envelope.from_json(obj))
         except EnvelopeFormatError as exc:
             raise BundleError(f"{path}: envelopes[{i}] is malformed: {exc}") from exc
-    return Bundle(tuple(envelopes), now, nonce, answer, segments)
+    return Bundle(tuple(envelopes), now, nonce, answer, counted)
 
 
 def _one_of_each(path: Path, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -159,12 +159,12 @@ def _nonce(path: Path, value: object) -> bytes:
     return bytes.fromhex(value)
 
 
-def _segments(path: Path, value: object) -> frozenset[bytes]:
+def _counted(path: Path, value: object) -> frozenset[bytes]:
     if not isinstance(value, list) or not all(
         isinstance(h, str) and _HASH_RE.fullmatch(h) for h in value
     ):
         raise BundleError(
-            f"{path}: 'segments' must be a list of payload hashes (64 lowercase hex digits each)"
+            f"{path}: 'counted' must be a list of payload hashes (64 lowercase hex digits each)"
         )
     return frozenset(bytes.fromhex(h) for h in value)
 
@@ -181,7 +181,7 @@ def view_of_bundle(
         now, source = bundle.now_ms, "the bundle's time"
     else:
         now, source = time.time_ns() // 1_000_000, "this machine's clock"
-    return evaluate_envelopes(charter, bundle.envelopes, now, segments=bundle.segments), source
+    return evaluate_envelopes(charter, bundle.envelopes, now, counted=bundle.counted), source
 
 
 def evaluate_bundle(charter: Charter, path: Path, *, now_ms: int | None = None) -> tuple[View, str]:
@@ -199,11 +199,11 @@ def check_bundle_answer(
     if bundle.answer is None:
         return None
     want = nonce if nonce is not None else bundle.nonce
-    if bundle.segments is not None and bundle.answer is not None:
-        # a partial bundle is checked with the segments the node signed; say if they differ
+    if bundle.counted is not None:
+        # a partial bundle is checked with what the node signed it counts; say if that differs
         check = check_answer(charter, bundle.answer, bundle.envelopes, nonce=want)
-        if check.answer is not None and frozenset(check.answer.segments) != bundle.segments:
-            extra = ("the bundle's 'segments' differ from those its answer signed",)
+        if check.answer is not None and frozenset(check.answer.counted) != bundle.counted:
+            extra = ("the bundle's 'counted' differs from what its answer signed",)
             return replace(check, problems=check.problems + extra)
         return check
     return check_answer(
@@ -218,15 +218,16 @@ def write_bundle(
     *,
     nonce: bytes | None = None,
     answer: Envelope | None = None,
-    segments: Iterable[bytes] | None = None,
+    counted: Iterable[bytes] | None = None,
 ) -> None:
-    """Write a bundle atomically (a reader never sees half a file). `segments`: None for
-    complete logs, else a bounded proof's segment starts."""
+    """Write a bundle atomically (a reader never sees half a file). `counted`: None (or empty)
+    for complete logs, else the statements a bounded proof's node counts."""
     doc: dict[str, object] = {}
     if now_ms is not None:
         doc["now"] = now_ms
-    if segments is not None:
-        doc["segments"] = sorted(h.hex() for h in segments)
+    hashes = sorted(h.hex() for h in counted or ())
+    if hashes:
+        doc["counted"] = hashes
     if nonce is not None:
         doc["nonce"] = nonce.hex()
     doc["envelopes"] = [e.to_json() for e in envelopes]

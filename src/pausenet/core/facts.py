@@ -50,7 +50,7 @@ class MemberFacts:
     attested: set[str]  # every trigger id it attested, any epoch
     counted: list[SignedStatement]  # every statement of `valid`, in seq order
     rejected: list[Rejection] = field(default_factory=list)
-    # a heartbeat naming the `committed` head (the proof carries it: docs/protocol.md §9.3)
+    # a heartbeat naming the `committed` head (the proof carries it: docs/protocol.md §8.5)
     committed_by: SignedHeartbeat | None = None
 
     @property
@@ -67,10 +67,10 @@ class Facts:
 
 
 def build_facts(
-    charter: Charter, items: Iterable[Verified], *, segments: Set[bytes] | None = None
+    charter: Charter, items: Iterable[Verified], *, counted: Set[bytes] | None = None
 ) -> Facts:
     """The reference: sort items by member (refusing duplicates and non-members), then each
-    member's facts from its items alone. `segments`: see `member_facts`."""
+    member's facts from its items alone. `counted`: see `member_facts`."""
     rejected: list[Rejection] = []
     seen: set[bytes] = set()
     statements: dict[str, list[SignedStatement]] = defaultdict(list)
@@ -100,7 +100,7 @@ def build_facts(
             m,
             statements.get(m, []),
             heartbeats.get(m, []),
-            segments=segments,
+            counted=counted,
             quota=charter.max_statements_per_hour,
         )
         for m in sorted(set(statements) | set(heartbeats))
@@ -113,15 +113,15 @@ def member_facts(
     statements: Iterable[SignedStatement],
     heartbeats: Iterable[SignedHeartbeat],
     *,
-    segments: Set[bytes] | None = None,
+    counted: Set[bytes] | None = None,
     quota: int | None = None,
 ) -> MemberFacts:
     """One member's facts from its distinct verified items (any order).
 
-    `segments` is None for complete logs (every statement linked to seq 1 through held ones).
-    For a partial log (a bounded proof, docs/protocol.md §9.3) it holds the hashes of the
-    statements that start a segment: their predecessor is elided, and they count on the word of
-    the node that sent the proof.
+    `counted` is None for complete logs (every statement linked to seq 1 through held ones).
+    For partial logs (a bounded proof, docs/protocol.md §8.5) it holds the hashes of the
+    statements the node that sent the proof counts: only those count, linked to their
+    predecessor where it is held, and on that node's word where it is elided.
 
     `quota` is the charter's max_statements_per_hour (None: not checked). It is checked on
     complete logs only: a partial log does not hold the statements it would count."""
@@ -130,7 +130,7 @@ def member_facts(
     for st in sorted(statements, key=lambda s: s.hash):
         by_seq[st.seq].append(st)
     hbs = sorted(heartbeats, key=lambda h: h.hash)
-    valid = _chain(by_seq, rejected, segments, quota if segments is None else None)
+    valid = _chain(by_seq, rejected, counted, quota if counted is None else None)
     evidence = _evidence(member, by_seq, hbs)
     fork_at = min((ev.seq for ev in evidence), default=None)
     latest = max(
@@ -190,11 +190,12 @@ def _earlier(a: SignedStatement, b: SignedStatement) -> bool:
 def _chain(
     seqs: Mapping[int, list[SignedStatement]],
     rejected: list[Rejection],
-    segments: Set[bytes] | None = None,
+    vouched: Set[bytes] | None = None,
     quota: int | None = None,
 ) -> dict[int, list[SignedStatement]]:
-    """Statements linked to seq 1 through held statements (or, in a partial log, to the start
-    of a segment), each within the quota of its hour; the rest are rejected."""
+    """Statements linked to seq 1 through held statements, each within the quota of its hour;
+    in a partial log (`vouched`: what the sending node counts), the vouched statements linked
+    to their held predecessor or with it elided. The rest are rejected."""
     valid: dict[int, list[SignedStatement]] = {}
     per_window: Counter[int] = Counter()  # counted statements at lower seqs, by hour
     for seq in sorted(seqs):
@@ -204,7 +205,17 @@ def _chain(
             # A fork may hold several n-1: check against the one st names, if held.
             held = seqs.get(seq - 1, [])
             pred = next((p for p in held if p.hash == st.statement.prev_hash), None)
-            if pred is None and segments is not None and st.hash in segments and seq > 1:
+            if vouched is not None and st.hash not in vouched:
+                rejected.append(
+                    Rejection(
+                        Reason.INVALID,
+                        "not counted by the node that sent this partial proof",
+                        st.hash,
+                        st.member,
+                    )
+                )
+                continue
+            if pred is None and vouched is not None and seq > 1:
                 ok.append(st)  # its predecessor is elided: the link is the node's word
                 continue
             if pred is not None and pred.hash not in counted:

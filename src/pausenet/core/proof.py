@@ -8,11 +8,13 @@ the current one + 1, its latest compliance for the current epoch, its head (the 
 top of its log, and the one its latest heartbeat names), its latest heartbeat and one naming its
 highest committed head, and every piece of evidence. That is bounded by members x epochs.
 
-The logs in such a proof are partial: a statement whose predecessor is left out starts a
-*segment*, and the proof lists those statements so that a verifier counts them (on the node's
-word) instead of rejecting them as unlinked. docs/protocol.md §9.3 is the spec;
-`pausenet.core.view.evaluate` with `segments=` evaluates a partial proof, and gives the same
-state, epoch, as-of time and certificates as the node's evaluation of everything it holds.
+The logs in such a proof are partial: statements between those it carries are elided. The proof
+lists the statements it carries that the node counts, and a verifier counts those and no others:
+linked to their predecessor where the proof holds it, on the node's word where it is elided
+(every other rule that could leave a linked statement uncounted — the quota, a rule of a later
+charter version — was applied by the node to the full log). docs/protocol.md §8.5 is the spec;
+`pausenet.core.view.evaluate` with `counted=` evaluates a partial proof, and gives the same state,
+epoch, as-of time, certificates and heads as the node's evaluation of everything it holds.
 """
 
 from __future__ import annotations
@@ -45,8 +47,7 @@ class Proof:
     """Envelopes a verifier needs to recompute a view, and how they fit together."""
 
     envelopes: tuple[Envelope, ...]
-    # statements of the proof whose predecessor is elided: each starts a segment of its log
-    segments: frozenset[bytes]
+    counted: frozenset[bytes]  # payload hashes of the statements of the proof the node counts
     heads: tuple[Head, ...]  # every member's head, in charter order
     # seqs from 1 to each member's head at which the proof holds nothing (0: complete logs)
     elided: int
@@ -71,16 +72,13 @@ def select(view: View, facts: Facts) -> Proof:
             evidence += [ev.first, ev.second]
     statements.sort(key=lambda s: (s.member, s.seq, s.hash))
     envelopes = _distinct([s.envelope for s in statements] + heartbeats + evidence)
-    held = {e.payload_hash for e in envelopes}
-    segments = frozenset(
-        s.hash for s in statements if s.seq > 1 and s.statement.prev_hash not in held
-    )
     heads = tuple(Head(ms.id, ms.head_seq, ms.head_hash) for ms in view.members)
-    return Proof(envelopes, segments, heads, elided)
+    return Proof(envelopes, frozenset(s.hash for s in statements), heads, elided)
 
 
 def complete_proof(view: View) -> Proof:
-    """Every envelope the view counted (complete logs): what a full bundle carries."""
+    """Every envelope the view counted (complete logs): what a full bundle carries. Its
+    `counted` is empty: complete logs need no one's word on what counts."""
     heads = tuple(Head(ms.id, ms.head_seq, ms.head_hash) for ms in view.members)
     return Proof(view.envelopes, frozenset(), heads, 0)
 
@@ -100,8 +98,7 @@ def _statements(mf: MemberFacts, current: int) -> list[SignedStatement]:
         if epoch <= current + 1:
             take(st)
     take(mf.compliance.get(current))
-    # Evidence envelopes that are counted statements count in the proof too (where their
-    # predecessor is elided, as the start of a segment).
+    # Evidence envelopes that are counted statements count in the proof too.
     counted = {s.hash: s for seq in mf.valid.values() for s in seq} if mf.evidence else {}
     for ev in mf.evidence:
         for env in (ev.first, ev.second):

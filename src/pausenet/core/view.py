@@ -134,7 +134,7 @@ class View:
     # the bounded proof a node sends (pausenet.core.proof); None only for views made by hand
     proof: Proof | None = field(default=None, repr=False)
     # seqs from 1 to each member's head at which no counted statement is held: 0 for complete
-    # logs, the statements a partial proof elides otherwise (docs/protocol.md §9.3)
+    # logs, the statements a partial proof elides otherwise (docs/protocol.md §8.5)
     elided: int = 0
 
     def member(self, member_id: str) -> MemberStatus | None:
@@ -220,16 +220,16 @@ def evaluate_envelopes(
     envelopes: Iterable[Envelope],
     now_ms: int,
     *,
-    segments: Set[bytes] | None = None,
+    counted: Set[bytes] | None = None,
 ) -> View:
     """Verify each envelope, then evaluate; rejected envelopes are listed in the view.
-    `segments`: None for complete logs, else a partial proof's segment starts (see evaluate)."""
+    `counted`: None for complete logs, else what a partial proof's node counts (see evaluate)."""
     verified: list[Verified] = []
     rejected: list[Rejection] = []
     for env in envelopes:
         r = verify_envelope(charter, env, now_ms=now_ms)
         (rejected if isinstance(r, Rejection) else verified).append(r)  # type: ignore[arg-type]
-    return evaluate(charter, verified, now_ms, rejected=rejected, segments=segments)
+    return evaluate(charter, verified, now_ms, rejected=rejected, counted=counted)
 
 
 def evaluate(
@@ -238,13 +238,14 @@ def evaluate(
     now_ms: int,
     *,
     rejected: Iterable[Rejection] = (),
-    segments: Set[bytes] | None = None,
+    counted: Set[bytes] | None = None,
 ) -> View:
     """The view from verified items. Items must come from `verify_envelope` under this charter.
 
-    With `segments` (a bounded proof's segment starts, `pausenet.core.proof`) the logs are
-    partial: a statement listed there counts although its predecessor is absent."""
-    facts = build_facts(charter, items, segments=segments)
+    With `counted` (a bounded proof's counted statements, `pausenet.core.proof`) the logs are
+    partial: only the statements listed there count, a statement whose predecessor is absent
+    on the word of the node that listed it."""
+    facts = build_facts(charter, items, counted=counted)
     return decide(charter, facts, now_ms, rejected=rejected)
 
 

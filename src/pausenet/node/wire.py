@@ -174,7 +174,7 @@ def view_to_pb(view: View, *, answered_by: str, signed_answer: Envelope | None) 
         ],
         certificates=certs,
         proof=[envelope_to_pb(e) for e in proof.envelopes],
-        proof_segments=sorted(proof.segments),
+        proof_counted=sorted(proof.counted),
         proof_elided=proof.elided,
         answered_by=answered_by,
         evidence=[

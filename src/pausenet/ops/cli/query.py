@@ -379,16 +379,16 @@ def view_command(
         raise NodeError(f"view: the node at {address} did not sign its answer for the nonce")
     answer = envelope_from_pb(reply.signed_answer)
     if logs is not None:
-        proof, segments, what = logs, None, "complete logs"
+        proof, counted, what = logs, None, "complete logs"
     else:
         proof = [envelope_from_pb(e) for e in reply.proof]
-        segments = [bytes(h) for h in reply.proof_segments]
+        counted = [bytes(h) for h in reply.proof_counted]
         what = (
             f"{reply.proof_elided} statement(s) elided; --full fetches them"
             if reply.proof_elided
             else "complete logs"
         )
-    write_bundle(out, proof, reply.now_ms, nonce=n, answer=answer, segments=segments)
+    write_bundle(out, proof, reply.now_ms, nonce=n, answer=answer, counted=counted)
     as_of = format_time(reply.as_of_ms) if reply.as_of_ms else "not proven"
     console().print(
         f"wrote {out}: {pause_state_from_pb(reply.state)}, epoch {reply.epoch}, as of {as_of};"
