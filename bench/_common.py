@@ -27,6 +27,7 @@ from typing import Any
 from pausenet.client import OversightClient
 from pausenet.core.charter import Charter
 from pausenet.core.keys import load_signing_key
+from pausenet.core.quota import WINDOW_MS
 from pausenet.core.records import SignedStatement, TriggerAttestation
 from pausenet.core.signing import build_statement, sign_statement
 from pausenet.errors import NodeError
@@ -132,10 +133,13 @@ def make_cluster(dir: Path, nodes: int, *, relayed: bool = False) -> tuple[Clust
 
 
 def sign_log(cluster: Cluster, count: int, members: Sequence[str]) -> list[SignedStatement]:
-    """count trigger attestations spread evenly over members' logs, issued in the recent past."""
+    """count trigger attestations spread evenly over members' logs, issued in the recent past:
+    each member's k-th in hour k // quota, so no hour holds more than the charter's quota."""
     charter = cluster.charter()
     keys = {m: load_signing_key(load_config(cluster.node(m).config).key_path) for m in members}
-    t0 = time.time_ns() // 1_000_000 - count - 60_000
+    quota = charter.max_statements_per_hour
+    hours = -(-count // (len(members) * quota))
+    t0 = time.time_ns() // 1_000_000 - count - 60_000 - hours * WINDOW_MS
     out: list[SignedStatement] = []
     prev: dict[str, bytes] = {m: b"" for m in members}
     seq: dict[str, int] = {m: 0 for m in members}
@@ -143,7 +147,8 @@ def sign_log(cluster: Cluster, count: int, members: Sequence[str]) -> list[Signe
         m = members[i % len(members)]
         seq[m] += 1
         body = TriggerAttestation(TRIGGER, note=f"bench {i}")
-        st = sign_statement(keys[m], build_statement(charter, m, seq[m], prev[m], t0 + i, body))
+        at = t0 + (seq[m] - 1) // quota * WINDOW_MS + i
+        st = sign_statement(keys[m], build_statement(charter, m, seq[m], prev[m], at, body))
         prev[m] = st.hash
         out.append(st)
     return out

@@ -128,6 +128,15 @@ async def getview(tmp: Path, statements: int, seconds: float) -> Row:
             else:
                 refused, size = "", len(raw)
                 node = await _rate(target.pid, [view_call(st) for st in stubs], seconds)
+            # the bounded proof (issue 8): what a reply carries, and what it elides
+            signed = await stubs[0].GetView(
+                oversight_pb2.GetViewRequest(nonce=b"\x01" * 32), timeout=120
+            )
+            proof = {
+                "proof_envelopes": len(signed.proof),
+                "proof_elided": signed.proof_elided,
+                "signed_reply_bytes": signed.ByteSize(),
+            }
         finally:
             for ch in node_channels:
                 await ch.close()
@@ -164,6 +173,7 @@ async def getview(tmp: Path, statements: int, seconds: float) -> Row:
         met=ratio >= goal,
         detail={
             "reply_bytes": size,
+            **proof,
             "refused": refused,
             "node_cpu_ms_per_call": round(node["cpu_ms_per_call"], 2),
             "echo_cpu_ms_per_call": round(echo["cpu_ms_per_call"], 2),

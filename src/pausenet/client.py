@@ -43,10 +43,12 @@ __all__ = [
     "AdminClient",
     "LogCheck",
     "LogEntry",
+    "LogPage",
     "OversightClient",
     "ReplyCheck",
     "check_log",
     "check_view_reply",
+    "fetch_full_logs",
     "read_admin_token",
 ]
 
@@ -85,6 +87,17 @@ class _Client:
         return NodeError(f"{what} failed ({name}): {details}")
 
 
+@dataclass(frozen=True)
+class LogPage:
+    """A page of a member's log: its statements from the seq asked for, the node's head seq,
+    the seq the next page starts at, and whether there is one."""
+
+    statements: tuple[Envelope, ...]
+    head_seq: int
+    next_seq: int
+    more: bool
+
+
 class OversightClient(_Client):
     def __init__(self, address: str, timeout: float = 5.0, tls: TlsFiles | None = None) -> None:
         super().__init__(address, timeout, tls)
@@ -118,6 +131,23 @@ class OversightClient(_Client):
         except grpc.aio.AioRpcError as exc:
             raise self._error(exc, "log") from exc
         return [envelope_from_pb(e) for e in r.statements]
+
+    async def get_log_page(
+        self, member: str, from_seq: int = 1, limit: int = 0, max_bytes: int = 0
+    ) -> LogPage:
+        """One page of a member's log, and where the next one starts."""
+        try:
+            r = await self.stub.GetLog(
+                oversight_pb2.GetLogRequest(
+                    member=member, from_seq=from_seq, limit=limit, max_bytes=max_bytes
+                ),
+                timeout=self.timeout,
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise self._error(exc, "log") from exc
+        return LogPage(
+            tuple(envelope_from_pb(e) for e in r.statements), r.head_seq, r.next_seq, r.more
+        )
 
     async def get_charter(self) -> tuple[bytes, bytes]:
         try:
@@ -253,7 +283,8 @@ def check_view_reply(
             (f"the node runs under another charter ({bytes(reply.charter_digest).hex()[:16]}…)",),
         )
     proof = [envelope_from_pb(e) for e in reply.proof]
-    local = evaluate_envelopes(charter, proof, reply.now_ms)
+    counted = frozenset(bytes(h) for h in reply.proof_counted) or None
+    local = evaluate_envelopes(charter, proof, reply.now_ms, counted=counted)
     problems: list[str] = []
     said = (
         pause_state_from_pb(reply.state),
@@ -352,3 +383,33 @@ def check_log(
         entries.append(LogEntry(env, h, st, problem))
         prev, prev_hash = st, h
     return LogCheck(member, charter is not None, tuple(entries))
+
+
+async def fetch_full_logs(
+    client: OversightClient, reply: oversight_pb2.ViewReply, *, page_bytes: int = 0
+) -> list[Envelope]:
+    """Every member's main log from seq 1 up to the head the reply names, paged with GetLog,
+    plus the reply's proof envelopes (heartbeats, evidence, an equivocator's other branches):
+    complete logs, to check the node's answer without trusting it for elided statements.
+    Raises NodeError if the node's pages do not reach the heads it stated."""
+    out: dict[bytes, Envelope] = {}
+    for m in reply.members:
+        seq = 1
+        while seq <= m.head_seq:
+            page = await client.get_log_page(m.id, seq, max_bytes=page_bytes)
+            if not page.statements:
+                break
+            for env in page.statements[: m.head_seq - seq + 1]:
+                out.setdefault(env.payload_hash, env)
+            seq += len(page.statements)
+            if not page.more:
+                break
+        if seq <= m.head_seq:
+            raise NodeError(
+                f"view --full: the node's log of {m.id} ends at seq {seq - 1}, below the head"
+                f" {m.head_seq} it stated"
+            )
+    for e in reply.proof:
+        env = envelope_from_pb(e)
+        out.setdefault(env.payload_hash, env)
+    return list(out.values())

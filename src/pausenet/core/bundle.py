@@ -1,12 +1,16 @@
 """Bundles: a JSON file of DSSE envelopes that anyone can verify offline with the charter.
 
     {"now": 1700000000000, "envelopes": [{"payloadType": …, "payload": …, "signatures": […]}],
+     "counted": ["<hex>", …],
      "nonce": "<hex>", "answer": {"payloadType": "application/vnd.pausenet.answer.v1+protobuf", …}}
 
 `now` (Unix ms, optional) is the time the bundle's answer was taken; `nonce` and `answer`
 (optional) are the overseer's nonce and the node's signed answer for it (`pausenet view --out`
-writes them). `chain` (optional) carries the node's charter versions in force from its pin and
-their approvals, `{"charters": [<base64 canonical bytes>], "approvals": [<envelope>]}`, so that
+writes them). `counted` (optional) makes the bundle a bounded proof with partial logs: the
+payload hashes of its statements that the answering node counts (docs/protocol.md §8.5); without
+it the bundle's logs are complete and every statement must link to seq 1. `chain` (optional)
+carries the node's charter versions in force from its pin and their approvals,
+`{"charters": [<base64 canonical bytes>], "approvals": [<envelope>]}`, so that
 `pausenet verify --trust` needs one trusted digest (§15.7). A bare JSON list of envelopes is
 accepted too. docs/protocol.md §9 is the spec.
 """
@@ -18,7 +22,7 @@ import json
 import re
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +44,8 @@ __all__ = [
 ]
 
 MAX_BUNDLE_BYTES = 64 * 1024 * 1024
-_KEYS = {"now", "envelopes", "nonce", "answer", "chain"}
+_KEYS = {"now", "envelopes", "counted", "nonce", "answer", "chain"}
+_HASH_RE = re.compile("[0-9a-f]{64}")
 _NONCE_RE = re.compile(f"(?:[0-9A-Fa-f]{{2}}){{{MIN_NONCE},{MAX_NONCE}}}")
 
 
@@ -54,6 +59,12 @@ class Bundle:
     answer: Envelope | None = None  # the node's signed answer, not yet checked
     chain: tuple[bytes, ...] = ()  # canonical bytes of charter versions, not yet checked
     chain_approvals: tuple[Envelope, ...] = ()
+    # None: complete logs; else the statements a bounded proof's node counts (payload hashes)
+    counted: frozenset[bytes] | None = None
+
+    @property
+    def complete(self) -> bool:
+        return self.counted is None
 
 
 def read_bundle(path: Path) -> Bundle:
@@ -88,6 +99,7 @@ def read_bundle(path: Path) -> Bundle:
     answer: Envelope | None = None
     chain: tuple[bytes, ...] = ()
     chain_approvals: tuple[Envelope, ...] = ()
+    counted: frozenset[bytes] | None = None
     if isinstance(doc, list):
         raw = doc
     elif isinstance(doc, dict):
@@ -95,7 +107,7 @@ def read_bundle(path: Path) -> Bundle:
         if unknown:
             raise BundleError(
                 f"{path}: unknown key {unknown[0][:64]!r}; a bundle has 'envelopes' and"
-                " optionally 'now', 'nonce' and 'answer'"
+                " optionally 'now', 'counted', 'nonce', 'answer' and 'chain'"
             )
         if "envelopes" not in doc:
             raise BundleError(f"{path}: no 'envelopes' list")
@@ -109,6 +121,8 @@ def read_bundle(path: Path) -> Bundle:
             now = n
         if "nonce" in doc:
             nonce = _nonce(path, doc["nonce"])
+        if "counted" in doc:
+            counted = _counted(path, doc["counted"]) or None
         if "answer" in doc:
             try:
                 answer = Envelope.from_json(doc["answer"])
@@ -128,7 +142,7 @@ def read_bundle(path: Path) -> Bundle:
             envelopes.append(Envelope.from_json(obj))
         except EnvelopeFormatError as exc:
             raise BundleError(f"{path}: envelopes[{i}] is malformed: {exc}") from exc
-    return Bundle(tuple(envelopes), now, nonce, answer, chain, chain_approvals)
+    return Bundle(tuple(envelopes), now, nonce, answer, chain, chain_approvals, counted)
 
 
 def _chain(path: Path, value: object) -> tuple[tuple[bytes, ...], tuple[Envelope, ...]]:
@@ -177,6 +191,16 @@ def _nonce(path: Path, value: object) -> bytes:
     return bytes.fromhex(value)
 
 
+def _counted(path: Path, value: object) -> frozenset[bytes]:
+    if not isinstance(value, list) or not all(
+        isinstance(h, str) and _HASH_RE.fullmatch(h) for h in value
+    ):
+        raise BundleError(
+            f"{path}: 'counted' must be a list of payload hashes (64 lowercase hex digits each)"
+        )
+    return frozenset(bytes.fromhex(h) for h in value)
+
+
 def view_of_bundle(
     charter: Charter, bundle: Bundle, *, now_ms: int | None = None
 ) -> tuple[View, str]:
@@ -189,7 +213,7 @@ def view_of_bundle(
         now, source = bundle.now_ms, "the bundle's time"
     else:
         now, source = time.time_ns() // 1_000_000, "this machine's clock"
-    return evaluate_envelopes(charter, bundle.envelopes, now), source
+    return evaluate_envelopes(charter, bundle.envelopes, now, counted=bundle.counted), source
 
 
 def evaluate_bundle(charter: Charter, path: Path, *, now_ms: int | None = None) -> tuple[View, str]:
@@ -207,7 +231,16 @@ def check_bundle_answer(
     if bundle.answer is None:
         return None
     want = nonce if nonce is not None else bundle.nonce
-    return check_answer(charter, bundle.answer, bundle.envelopes, nonce=want)
+    if bundle.counted is not None:
+        # a partial bundle is checked with what the node signed it counts; say if that differs
+        check = check_answer(charter, bundle.answer, bundle.envelopes, nonce=want)
+        if check.answer is not None and frozenset(check.answer.counted) != bundle.counted:
+            extra = ("the bundle's 'counted' differs from what its answer signed",)
+            return replace(check, problems=check.problems + extra)
+        return check
+    return check_answer(
+        charter, bundle.answer, bundle.envelopes, nonce=want, complete=bundle.complete
+    )
 
 
 def write_bundle(
@@ -217,12 +250,17 @@ def write_bundle(
     *,
     nonce: bytes | None = None,
     answer: Envelope | None = None,
+    counted: Iterable[bytes] | None = None,
     chain: tuple[tuple[bytes, ...], tuple[Envelope, ...]] | None = None,
 ) -> None:
-    """Write a bundle atomically (a reader never sees half a file)."""
+    """Write a bundle atomically (a reader never sees half a file). `counted`: None (or empty)
+    for complete logs, else the statements a bounded proof's node counts."""
     doc: dict[str, object] = {}
     if now_ms is not None:
         doc["now"] = now_ms
+    hashes = sorted(h.hex() for h in counted or ())
+    if hashes:
+        doc["counted"] = hashes
     if nonce is not None:
         doc["nonce"] = nonce.hex()
     doc["envelopes"] = [e.to_json() for e in envelopes]
@@ -233,7 +271,14 @@ def write_bundle(
             "charters": [base64.b64encode(c).decode("ascii") for c in chain[0]],
             "approvals": [e.to_json() for e in chain[1]],
         }
+    text = json.dumps(doc, indent=1) + "\n"
+    if len(text) > MAX_BUNDLE_BYTES:  # ASCII: characters are bytes
+        raise BundleError(
+            f"{path}: the bundle would be {len(text) / 2**20:.0f} MiB, over the"
+            f" {MAX_BUNDLE_BYTES // 2**20} MiB a verifier reads; check each log on its own with"
+            " `pausenet log --member M --charter FILE` instead"
+        )
     try:
-        write_atomic(path, json.dumps(doc, indent=1) + "\n", mode=0o644)
+        write_atomic(path, text, mode=0o644)
     except OSError as exc:
         raise BundleError(f"{path}: cannot write bundle: {exc.strerror}") from exc

@@ -26,6 +26,7 @@ from typing import Any
 
 from pausenet.core.dsse import sha256
 from pausenet.core.keys import PublicKey
+from pausenet.core.quota import DEFAULT_MAX_STATEMENTS_PER_HOUR
 from pausenet.errors import CharterError, KeyFormatError
 
 __all__ = [
@@ -111,6 +112,8 @@ class Limits:
     max_items_per_message: int = 1000
 
 
+_MAX_QUOTA = 1_000_000
+
 # (lowest, highest) accepted for each limit
 _LIMIT_RANGES: dict[str, tuple[int, int]] = {
     "max_message_bytes": (64 * 1024, 64 * 1024 * 1024),
@@ -134,6 +137,9 @@ class Charter:
     previous: bytes = b""  # digest of version - 1; empty for version 1
     amend_threshold: int = 1  # labs of this version whose approval an amendment needs
     amend_overseer_threshold: int = 0  # overseers of this version it needs too
+    # statements a member may sign per one-hour window (pausenet.core.quota); format 2 only,
+    # and in the canonical form only when not the default, so format-1 digests are unchanged
+    max_statements_per_hour: int = DEFAULT_MAX_STATEMENTS_PER_HOUR
 
     def member(self, member_id: str) -> Member | None:
         return self._by_id().get(member_id)
@@ -311,6 +317,15 @@ def parse_charter(data: Mapping[str, Any], *, source: str = "charter") -> Charte
     raw_rules = data.get("rules")
     rules = _parse_rules(p, raw_rules, members)
     amend, amend_ov = _parse_amend_rules(p, raw_rules, members)
+    assert isinstance(raw_rules, Mapping)  # _parse_rules has checked it
+    quota = p.integer(
+        raw_rules, "max_statements_per_hour", "rules", DEFAULT_MAX_STATEMENTS_PER_HOUR
+    )
+    if not 1 <= quota <= _MAX_QUOTA:
+        p.fail(
+            "rules.max_statements_per_hour",
+            f"{quota} is outside 1..{_MAX_QUOTA} (default {DEFAULT_MAX_STATEMENTS_PER_HOUR})",
+        )
     limits = _parse_limits(p, data.get("limits", {}))
 
     members = tuple(sorted(members, key=lambda m: m.id))
@@ -320,15 +335,16 @@ def parse_charter(data: Mapping[str, Any], *, source: str = "charter") -> Charte
         or amend != default_amend_threshold(len([m for m in members if m.role is Role.LAB]))
         or amend_ov != 0
         or any(t.auto_pause is not None for t in triggers)
+        or quota != DEFAULT_MAX_STATEMENTS_PER_HOUR
     )
     if uses_v2 and fmt == CHARTER_FORMAT and "format" in data:
         p.fail(
             "format",
-            f"{CHARTER_FORMAT!r} has no version, amendment rules or tripwires;"
+            f"{CHARTER_FORMAT!r} has no version, amendment rules, statement quota or tripwires;"
             f" write format = {CHARTER_FORMAT_V2!r} (or leave format out)",
         )
     governance = (version, previous, amend, amend_ov) if uses_v2 else None
-    canonical = canonical_bytes(fed, members, triggers, rules, limits, governance)
+    canonical = canonical_bytes(fed, members, triggers, rules, limits, governance, quota=quota)
     return Charter(
         fed,
         members,
@@ -341,6 +357,7 @@ def parse_charter(data: Mapping[str, Any], *, source: str = "charter") -> Charte
         previous,
         amend,
         amend_ov,
+        quota,
     )
 
 
@@ -351,9 +368,12 @@ def canonical_bytes(
     rules: Rules,
     limits: Limits,
     governance: tuple[int, bytes, int, int] | None = None,
+    *,
+    quota: int = DEFAULT_MAX_STATEMENTS_PER_HOUR,
 ) -> bytes:
     """The canonical JSON; `governance` = (version, previous, amend_threshold,
-    amend_overseer_threshold) selects the format-2 form, None the format-1 form."""
+    amend_overseer_threshold) selects the format-2 form, None the format-1 form. A `quota`
+    (max_statements_per_hour) other than the default needs the format-2 form."""
     rules_doc: dict[str, Any] = asdict(rules)
     doc: dict[str, Any] = {
         "format": CHARTER_FORMAT,
@@ -374,6 +394,10 @@ def canonical_bytes(
             doc["previous"] = previous.hex()
         rules_doc["amend_threshold"] = amend
         rules_doc["amend_overseer_threshold"] = amend_ov
+        if quota != DEFAULT_MAX_STATEMENTS_PER_HOUR:
+            rules_doc["max_statements_per_hour"] = quota
+    else:
+        assert quota == DEFAULT_MAX_STATEMENTS_PER_HOUR, "a quota needs the format-2 form"
     return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
         "utf-8"
     )
@@ -567,7 +591,11 @@ def _parse_rules(p: _Parser, raw: object, members: tuple[Member, ...]) -> Rules:
         p.fail("rules", "must be a table")
     assert isinstance(raw, Mapping)
     names = {f.name for f in fields(Rules)}
-    p.keys(raw, "rules", names | {"amend_threshold", "amend_overseer_threshold"})
+    p.keys(
+        raw,
+        "rules",
+        names | {"amend_threshold", "amend_overseer_threshold", "max_statements_per_hour"},
+    )
     defaults = Rules(pause_threshold=0, lift_threshold=0)
     vals = {
         f.name: p.integer(

@@ -12,13 +12,14 @@ combines them at a given time. `build_facts` is the reference: the whole set of 
 from __future__ import annotations
 
 import bisect
-from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass, field
 
-from pausenet.core.chain import Predecessor, link_problem
+from pausenet.core.chain import LinkProblem, Predecessor, link_problem
 from pausenet.core.charter import Charter
 from pausenet.core.evidence import Evidence, commitments, find_conflict
+from pausenet.core.quota import quota_detail, window_of
 from pausenet.core.records import (
     Compliance,
     Decision,
@@ -49,6 +50,8 @@ class MemberFacts:
     attested: set[str]  # every trigger id it attested, any epoch
     counted: list[SignedStatement]  # every statement of `valid`, in seq order
     rejected: list[Rejection] = field(default_factory=list)
+    # a heartbeat naming the `committed` head (the proof carries it: docs/protocol.md §8.5)
+    committed_by: SignedHeartbeat | None = None
 
     @property
     def head_seq(self) -> int:
@@ -65,9 +68,11 @@ class Facts:
     rejected: list[Rejection]
 
 
-def build_facts(charter: Charter, items: Iterable[Verified]) -> Facts:
+def build_facts(
+    charter: Charter, items: Iterable[Verified], *, counted: Set[bytes] | None = None
+) -> Facts:
     """The reference: sort items by member (refusing duplicates and non-members), then each
-    member's facts from its items alone."""
+    member's facts from its items alone. `counted`: see `member_facts`."""
     rejected: list[Rejection] = []
     seen: set[bytes] = set()
     statements: dict[str, list[SignedStatement]] = defaultdict(list)
@@ -93,32 +98,52 @@ def build_facts(charter: Charter, items: Iterable[Verified]) -> Facts:
         else:
             heartbeats[it.member].append(it)
     members = {
-        m: member_facts(m, statements.get(m, []), heartbeats.get(m, []))
+        m: member_facts(
+            m,
+            statements.get(m, []),
+            heartbeats.get(m, []),
+            counted=counted,
+            quota=charter.max_statements_per_hour,
+        )
         for m in sorted(set(statements) | set(heartbeats))
     }
     return Facts(members, rejected)
 
 
 def member_facts(
-    member: str, statements: Iterable[SignedStatement], heartbeats: Iterable[SignedHeartbeat]
+    member: str,
+    statements: Iterable[SignedStatement],
+    heartbeats: Iterable[SignedHeartbeat],
+    *,
+    counted: Set[bytes] | None = None,
+    quota: int | None = None,
 ) -> MemberFacts:
-    """One member's facts from its distinct verified items (any order)."""
+    """One member's facts from its distinct verified items (any order).
+
+    `counted` is None for complete logs (every statement linked to seq 1 through held ones).
+    For partial logs (a bounded proof, docs/protocol.md §8.5) it holds the hashes of the
+    statements the node that sent the proof counts: only those count, linked to their
+    predecessor where it is held, and on that node's word where it is elided.
+
+    `quota` is the charter's max_statements_per_hour (None: not checked). It is checked on
+    complete logs only: a partial log does not hold the statements it would count."""
     rejected: list[Rejection] = []
     by_seq: dict[int, list[SignedStatement]] = defaultdict(list)
     for st in sorted(statements, key=lambda s: s.hash):
         by_seq[st.seq].append(st)
     hbs = sorted(heartbeats, key=lambda h: h.hash)
-    valid = _chain(by_seq, rejected)
+    valid = _chain(by_seq, rejected, counted, quota if counted is None else None)
     evidence = _evidence(member, by_seq, hbs)
     fork_at = min((ev.seq for ev in evidence), default=None)
     latest = max(
         hbs, key=lambda h: (h.heartbeat.counter, h.heartbeat.issued_at_ms, h.hash), default=None
     )
+    committed_by = max(hbs, key=lambda h: (h.heartbeat.head_seq, h.hash), default=None)
     facts = MemberFacts(
         member=member,
         valid=valid,
         latest=latest,
-        committed=max((h.heartbeat.head_seq for h in hbs), default=0),
+        committed=committed_by.heartbeat.head_seq if committed_by is not None else 0,
         evidence=evidence,
         fork_at=fork_at,
         votes={},
@@ -127,6 +152,7 @@ def member_facts(
         attested=set(),
         counted=[],
         rejected=rejected,
+        committed_by=committed_by,
     )
     for seq in sorted(valid):
         for st in valid[seq]:
@@ -164,10 +190,16 @@ def _earlier(a: SignedStatement, b: SignedStatement) -> bool:
 
 
 def _chain(
-    seqs: Mapping[int, list[SignedStatement]], rejected: list[Rejection]
+    seqs: Mapping[int, list[SignedStatement]],
+    rejected: list[Rejection],
+    vouched: Set[bytes] | None = None,
+    quota: int | None = None,
 ) -> dict[int, list[SignedStatement]]:
-    """Statements linked to seq 1 through held statements; the rest are rejected."""
+    """Statements linked to seq 1 through held statements, each within the quota of its hour;
+    in a partial log (`vouched`: what the sending node counts), the vouched statements linked
+    to their held predecessor or with it elided. The rest are rejected."""
     valid: dict[int, list[SignedStatement]] = {}
+    per_window: Counter[int] = Counter()  # counted statements at lower seqs, by hour
     for seq in sorted(seqs):
         ok: list[SignedStatement] = []
         counted = {p.hash for p in valid.get(seq - 1, [])}
@@ -175,6 +207,19 @@ def _chain(
             # A fork may hold several n-1: check against the one st names, if held.
             held = seqs.get(seq - 1, [])
             pred = next((p for p in held if p.hash == st.statement.prev_hash), None)
+            if vouched is not None and st.hash not in vouched:
+                rejected.append(
+                    Rejection(
+                        Reason.INVALID,
+                        "not counted by the node that sent this partial proof",
+                        st.hash,
+                        st.member,
+                    )
+                )
+                continue
+            if pred is None and vouched is not None and seq > 1:
+                ok.append(st)  # its predecessor is elided: the link is the node's word
+                continue
             if pred is not None and pred.hash not in counted:
                 rejected.append(
                     Rejection(
@@ -187,12 +232,16 @@ def _chain(
                 continue
             pred = pred or (held[0] if held else None)
             problem = link_problem(st.statement, Predecessor.of(pred) if pred else None)
+            at = st.statement.issued_at_ms
+            if problem is None and quota is not None and per_window[window_of(at)] >= quota:
+                problem = LinkProblem(Reason.QUOTA, quota_detail(quota, at))
             if problem is None:
                 ok.append(st)
             else:
                 rejected.append(Rejection(problem.reason, problem.detail, st.hash, st.member))
         if ok:
             valid[seq] = ok
+            per_window.update(window_of(st.statement.issued_at_ms) for st in ok)
     return valid
 
 

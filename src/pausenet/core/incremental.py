@@ -29,6 +29,7 @@ from pausenet.core.chain import Predecessor, link_problem
 from pausenet.core.charter import Charter
 from pausenet.core.evidence import find_conflict
 from pausenet.core.facts import Facts, MemberFacts, count, member_facts
+from pausenet.core.quota import window_of
 from pausenet.core.records import SignedHeartbeat, SignedStatement
 from pausenet.core.verify import Reason, Rejection, Verified
 from pausenet.core.view import View, decide
@@ -151,7 +152,12 @@ class IncrementalFacts:
     def _member_facts(self, mid: str, m: _Member) -> MemberFacts:
         if m.facts is None:
             self.rebuilds += 1
-            mf = member_facts(mid, m.statements.values(), m.heartbeats.values())
+            mf = member_facts(
+                mid,
+                m.statements.values(),
+                m.heartbeats.values(),
+                quota=self.charter.max_statements_per_hour,
+            )
             m.facts = mf
             m.clean = not mf.evidence and not mf.rejected and len(mf.counted) == len(m.statements)
         return m.facts
@@ -165,11 +171,25 @@ class IncrementalFacts:
             return False
         if link_problem(st.statement, Predecessor.of(chain[-1]) if chain else None) is not None:
             return False
+        if self._over_quota(chain, st):
+            return False  # the rebuild refuses it with its reason
         if any(find_conflict(hb, st) is not None for hb in m.heartbeats.values()):
             return False
         mf.valid[st.seq] = [st]
         count(mf, st)
         return True
+
+    def _over_quota(self, chain: list[SignedStatement], st: SignedStatement) -> bool:
+        """Whether st's hour already holds the quota of the chain's statements: times along a
+        chain never go back, so they are the last ones (at most quota + 1 looked at)."""
+        quota = self.charter.max_statements_per_hour
+        window = window_of(st.statement.issued_at_ms)
+        for n, prev in enumerate(reversed(chain), 1):
+            if window_of(prev.statement.issued_at_ms) != window:
+                break
+            if n >= quota:
+                return True
+        return False
 
     def _heartbeat(self, m: _Member, hb: SignedHeartbeat) -> bool:
         """Take `hb` into a clean member's facts if it contradicts none of its items."""
@@ -191,6 +211,9 @@ class IncrementalFacts:
         if mf.latest is None or _hb_key(hb) > _hb_key(mf.latest):
             mf.latest = hb
         mf.committed = max(mf.committed, head)
+        top = mf.committed_by
+        if top is None or (head, hb.hash) > (top.heartbeat.head_seq, top.hash):
+            mf.committed_by = hb
         return True
 
 
@@ -203,4 +226,5 @@ def _recount_heartbeats(mf: MemberFacts, hbs: Iterable[SignedHeartbeat]) -> None
     """Latest heartbeat and committed head as `member_facts` finds them."""
     items = list(hbs)
     mf.latest = max(items, key=_hb_key, default=None)
-    mf.committed = max((h.heartbeat.head_seq for h in items), default=0)
+    mf.committed_by = max(items, key=lambda h: (h.heartbeat.head_seq, h.hash), default=None)
+    mf.committed = mf.committed_by.heartbeat.head_seq if mf.committed_by is not None else 0

@@ -9,7 +9,7 @@ is specified and built in govview's version of this module.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Sequence, Set
 
 from pausenet.core.charter import Charter
 from pausenet.core.dsse import Envelope
@@ -42,8 +42,16 @@ def verify_versions(
     return first
 
 
-def evaluate_versions(versions: Sequence[Charter], items: Iterable[Verified], now_ms: int) -> View:
-    """The view over items verified by `verify_versions`, under the newest version's rules."""
+def evaluate_versions(
+    versions: Sequence[Charter],
+    items: Iterable[Verified],
+    now_ms: int,
+    *,
+    rejected: Iterable[Rejection] = (),
+    counted: Set[bytes] | None = None,
+) -> View:
+    """The view over items verified by `verify_versions`, under the newest version's rules
+    (`rejected` and `counted` as for `pausenet.core.view.evaluate`)."""
     if not versions:
         raise ValueError("evaluate_versions needs at least one charter version")
-    return evaluate(versions[-1], items, now_ms)
+    return evaluate(versions[-1], items, now_ms, rejected=rejected, counted=counted)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import heapq
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
@@ -25,6 +25,8 @@ from pausenet.core.charter import Charter, Role
 from pausenet.core.dsse import Envelope
 from pausenet.core.evidence import Evidence
 from pausenet.core.facts import Facts, MemberFacts, build_facts
+from pausenet.core.proof import Proof
+from pausenet.core.proof import select as select_proof
 from pausenet.core.records import (
     Compliance,
     ComplianceState,
@@ -128,7 +130,12 @@ class View:
     evidence: tuple[Evidence, ...]
     triggers_attested: tuple[tuple[str, tuple[str, ...]], ...]
     rejected: tuple[Rejection, ...]
-    envelopes: tuple[Envelope, ...] = field(repr=False)  # everything counted: the proof
+    envelopes: tuple[Envelope, ...] = field(repr=False)  # everything counted: the full proof
+    # the bounded proof a node sends (pausenet.core.proof); None only for views made by hand
+    proof: Proof | None = field(default=None, repr=False)
+    # seqs from 1 to each member's head at which no counted statement is held: 0 for complete
+    # logs, the statements a partial proof elides otherwise (docs/protocol.md §8.5)
+    elided: int = 0
 
     def member(self, member_id: str) -> MemberStatus | None:
         return next((m for m in self.members if m.id == member_id), None)
@@ -208,14 +215,21 @@ def _cert_json(c: Certificate | None) -> dict[str, Any] | None:
     }
 
 
-def evaluate_envelopes(charter: Charter, envelopes: Iterable[Envelope], now_ms: int) -> View:
-    """Verify each envelope, then evaluate; rejected envelopes are listed in the view."""
+def evaluate_envelopes(
+    charter: Charter,
+    envelopes: Iterable[Envelope],
+    now_ms: int,
+    *,
+    counted: Set[bytes] | None = None,
+) -> View:
+    """Verify each envelope, then evaluate; rejected envelopes are listed in the view.
+    `counted`: None for complete logs, else what a partial proof's node counts (see evaluate)."""
     verified: list[Verified] = []
     rejected: list[Rejection] = []
     for env in envelopes:
         r = verify_envelope(charter, env, now_ms=now_ms)
         (rejected if isinstance(r, Rejection) else verified).append(r)  # type: ignore[arg-type]
-    return evaluate(charter, verified, now_ms, rejected=rejected)
+    return evaluate(charter, verified, now_ms, rejected=rejected, counted=counted)
 
 
 def evaluate(
@@ -224,9 +238,15 @@ def evaluate(
     now_ms: int,
     *,
     rejected: Iterable[Rejection] = (),
+    counted: Set[bytes] | None = None,
 ) -> View:
-    """The view from verified items. Items must come from `verify_envelope` under this charter."""
-    return decide(charter, build_facts(charter, items), now_ms, rejected=rejected)
+    """The view from verified items. Items must come from `verify_envelope` under this charter.
+
+    With `counted` (a bounded proof's counted statements, `pausenet.core.proof`) the logs are
+    partial: only the statements listed there count, a statement whose predecessor is absent
+    on the word of the node that listed it."""
+    facts = build_facts(charter, items, counted=counted)
+    return decide(charter, facts, now_ms, rejected=rejected)
 
 
 def decide(
@@ -237,7 +257,10 @@ def decide(
     ev = _Evaluation(charter, now_ms, [*rejected, *facts.rejected])
     for mf in facts.members.values():
         ev.rejected.extend(mf.rejected)
-    return ev.decide(facts.members)
+    view = ev.decide(facts.members)
+    elided = sum(mf.head_seq - len(mf.valid) for mf in facts.members.values())
+    view = replace(view, elided=elided)
+    return replace(view, proof=select_proof(view, facts))
 
 
 class _Evaluation:

@@ -27,6 +27,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -39,6 +40,7 @@ from pausenet.core.dsse import Envelope
 from pausenet.core.evidence import Evidence, check_evidence
 from pausenet.core.keys import SigningKey, load_signing_key
 from pausenet.core.policy import attestation_epoch, compliance_epoch, vote_epoch
+from pausenet.core.quota import in_window, window_end_ms
 from pausenet.core.records import (
     Body,
     Compliance,
@@ -635,9 +637,15 @@ class Node:
     async def _issue_now(self, body: Body) -> SignedStatement:
         assert self.store is not None
         async with self._signing:
-            st = await self.store.issue_statement(
-                self.key, self.charter, self.member, body, self._own_time(statement=True)
-            )
+            at = self._own_time(statement=True)
+            quota = self.charter.max_statements_per_hour
+            if in_window(self.replica.log(self.member), at) >= quota:
+                raise SigningRefusedError(
+                    f"{self.member} has signed {quota} statements this hour, the charter's"
+                    " max_statements_per_hour; a statement signed now would not count: try"
+                    f" again after {_utc(window_end_ms(at))}"
+                )
+            st = await self.store.issue_statement(self.key, self.charter, self.member, body, at)
             await self._sync_own_log()  # includes st, and any statement recovery finished first
         log.info("signed %s#%d: %s", self.member, st.seq, _describe(body))
         await self.issue_heartbeat()  # commit the new head at once, so peers see it is complete
@@ -844,3 +852,7 @@ def _make_private_dir(path: Path) -> None:
         path.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError as exc:
         raise ConfigError(f"data_dir {path}: cannot create it: {exc.strerror}") from exc
+
+
+def _utc(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")

@@ -37,6 +37,7 @@ from pausenet.core.evidence import (
 )
 from pausenet.core.incremental import IncrementalFacts
 from pausenet.core.payload import CodecError, decode_heartbeat, decode_statement
+from pausenet.core.quota import in_window
 from pausenet.core.records import STATEMENT_TYPE, SignedHeartbeat, SignedStatement
 from pausenet.core.verify import (
     RECHECK_SLACK_MS,
@@ -504,6 +505,9 @@ class Replica:
                 # and then this one is a fork, whatever its time (ingest is idempotent)
                 late.append((st, problem.reason))
                 continue
+            if self._over_quota(log, to_append, st):
+                late.append((st, Reason.QUOTA))  # judged like a broken link: it does not count
+                continue
             forked = False
             for hb in self._witnesses(member):
                 if find_conflict(hb, st) is None:
@@ -542,6 +546,14 @@ class Replica:
                 report.new.append(st)
         self._trees.pop(member, None)
         await self._prune_witnesses(member, persist=True)
+
+    def _over_quota(
+        self, log: list[SignedStatement], pending: list[SignedStatement], st: SignedStatement
+    ) -> bool:
+        """Whether `st`, the next statement after log + pending, is over the member's quota."""
+        at = st.statement.issued_at_ms
+        held = in_window(log, at) + in_window(pending, at)
+        return held >= self.charter.max_statements_per_hour
 
     async def _branch(
         self, st: SignedStatement, pending: list[SignedStatement], report: IngestReport

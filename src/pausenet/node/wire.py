@@ -12,6 +12,7 @@ from google.protobuf.message import DecodeError
 
 from pausenet.core.dsse import Envelope, Signature
 from pausenet.core.payload import pause_state_from_pb, pause_state_to_pb
+from pausenet.core.proof import complete_proof
 from pausenet.core.view import PATH_LABS, View
 from pausenet.errors import CodecError
 from pausenet.node.messages import Digest, Items, MemberHead
@@ -145,6 +146,7 @@ def view_to_pb(view: View, *, answered_by: str, signed_answer: Envelope | None) 
                         attestations=list(c.attestations),
                     )
                 )
+    proof = view.proof if view.proof is not None else complete_proof(view)
     reply = oversight_pb2.ViewReply(
         state=pause_state_to_pb(view.state.value),
         epoch=view.epoch,
@@ -171,7 +173,9 @@ def view_to_pb(view: View, *, answered_by: str, signed_answer: Envelope | None) 
             for m in view.members
         ],
         certificates=certs,
-        proof=[envelope_to_pb(e) for e in view.envelopes],
+        proof=[envelope_to_pb(e) for e in proof.envelopes],
+        proof_counted=sorted(proof.counted),
+        proof_elided=proof.elided,
         answered_by=answered_by,
         evidence=[
             oversight_pb2.EvidenceView(

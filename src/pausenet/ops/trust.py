@@ -14,11 +14,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from pausenet.core.answer import AnswerCheck, check_answer, decode_answer
+from pausenet.core.answer import AnswerCheck, check_answer
 from pausenet.core.bundle import Bundle
 from pausenet.core.charter import Charter, load_charter
 from pausenet.core.governance import ChainResult, follow_chain
-from pausenet.core.payload import CodecError
 from pausenet.core.verify import Rejection, Verified
 from pausenet.core.versions import evaluate_versions, verify_versions
 from pausenet.core.view import View
@@ -92,27 +91,15 @@ def _answer(
 ) -> AnswerCheck | None:
     if bundle.answer is None:
         return None
-    newest = versions[-1]
     want = nonce if nonce is not None else bundle.nonce
-    check = check_answer(newest, bundle.answer, bundle.envelopes, nonce=want)
-    if len(versions) == 1 or check.answer is None:
-        return check
-    # the answer's own view check evaluates under one charter; across versions, compare it
-    # with the view under every version in force instead
-    try:
-        ans = decode_answer(bundle.answer.payload)
-    except CodecError:
-        return check
-    items = [
-        v
-        for env in bundle.envelopes
-        if not isinstance(v := verify_versions(versions, env, ans.now_ms), Rejection)
-    ]
-    view = evaluate_versions(versions, items, ans.now_ms)
-    problems = [p for p in check.problems if "but its proof gives" not in p]
-    if view.state is not ans.state or view.epoch != ans.epoch or view.as_of_ms != ans.as_of_ms:
-        problems.append(
-            f"answer says {ans.state.value} epoch {ans.epoch} as of {ans.as_of_ms}, but its proof"
-            f" gives {view.state.value} epoch {view.epoch} as of {view.as_of_ms}"
-        )
-    return AnswerCheck(ans, view, tuple(problems))
+    return check_answer(
+        versions[-1],
+        bundle.answer,
+        bundle.envelopes,
+        nonce=want,
+        complete=bundle.complete,
+        verify=lambda env, now: verify_versions(versions, env, now),
+        evaluate_with=lambda items, now, bad, counted: evaluate_versions(
+            versions, items, now, rejected=bad, counted=counted
+        ),
+    )

@@ -26,41 +26,43 @@ from pausenet.v1 import envelope_pb2 as pausenet_dot_v1_dot_envelope__pb2
 from pausenet.v1 import gossip_pb2 as pausenet_dot_v1_dot_gossip__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bpausenet/v1/oversight.proto\x12\x0bpausenet.v1\x1a\x1apausenet/v1/envelope.proto\x1a\x18pausenet/v1/gossip.proto\"\xc5\x01\n\x06\x41nswer\x12\x15\n\rfederation_id\x18\x01 \x01(\t\x12\x16\n\x0e\x63harter_digest\x18\x02 \x01(\x0c\x12\x0e\n\x06member\x18\x03 \x01(\t\x12\r\n\x05nonce\x18\x04 \x01(\x0c\x12\x0e\n\x06now_ms\x18\x05 \x01(\x03\x12&\n\x05state\x18\x06 \x01(\x0e\x32\x17.pausenet.v1.PauseState\x12\r\n\x05\x65poch\x18\x07 \x01(\x04\x12\x10\n\x08\x61s_of_ms\x18\x08 \x01(\x03\x12\x14\n\x0cproof_hashes\x18\t \x03(\x0c\"\xd8\x01\n\nMemberView\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\x12\x10\n\x08head_seq\x18\x03 \x01(\x04\x12\x11\n\thead_hash\x18\x04 \x01(\x0c\x12\x19\n\x11heartbeat_counter\x18\x05 \x01(\x04\x12\x17\n\x0fheartbeat_at_ms\x18\x06 \x01(\x03\x12\x0f\n\x07\x61\x64\x64ress\x18\x07 \x01(\t\x12\r\n\x05\x66resh\x18\x08 \x01(\x08\x12\x0e\n\x06synced\x18\t \x01(\x08\x12\x13\n\x0b\x65quivocator\x18\n \x01(\x08\x12\x12\n\ncompliance\x18\x0b \x01(\t\"\xc8\x01\n\x0f\x43\x65rtificateView\x12\r\n\x05\x65poch\x18\x01 \x01(\x04\x12\x10\n\x08\x64\x65\x63ision\x18\x02 \x01(\t\x12\x0c\n\x04labs\x18\x03 \x03(\t\x12\x11\n\toverseers\x18\x04 \x03(\t\x12\r\n\x05votes\x18\x05 \x03(\x0c\x12\x14\n\x0c\x66ormed_at_ms\x18\x06 \x01(\x03\x12\x17\n\x0f\x65\x66\x66\x65\x63tive_at_ms\x18\x07 \x01(\x03\x12\x0c\n\x04path\x18\x08 \x01(\t\x12\x11\n\tattesters\x18\t \x03(\t\x12\x14\n\x0c\x61ttestations\x18\n \x03(\x0c\"V\n\x0c\x45videnceView\x12\x0e\n\x06member\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x04\x12\n\n\x02id\x18\x03 \x01(\x0c\x12\r\n\x05\x66irst\x18\x04 \x01(\x0c\x12\x0e\n\x06second\x18\x05 \x01(\x0c\"\xd3\x03\n\tViewReply\x12&\n\x05state\x18\x01 \x01(\x0e\x32\x17.pausenet.v1.PauseState\x12\r\n\x05\x65poch\x18\x02 \x01(\x04\x12\x10\n\x08\x61s_of_ms\x18\x03 \x01(\x03\x12\x0e\n\x06now_ms\x18\x04 \x01(\x03\x12\x30\n\x0f\x63\x65rtified_state\x18\x05 \x01(\x0e\x32\x17.pausenet.v1.PauseState\x12\x1a\n\x12\x63\x65rtified_since_ms\x18\x06 \x01(\x03\x12\x13\n\x0b\x65xplanation\x18\x07 \x01(\t\x12\x16\n\x0e\x63harter_digest\x18\x08 \x01(\x0c\x12(\n\x07members\x18\t \x03(\x0b\x32\x17.pausenet.v1.MemberView\x12\x32\n\x0c\x63\x65rtificates\x18\n \x03(\x0b\x32\x1c.pausenet.v1.CertificateView\x12$\n\x05proof\x18\x0b \x03(\x0b\x32\x15.pausenet.v1.Envelope\x12\x13\n\x0b\x61nswered_by\x18\x0c \x01(\t\x12,\n\rsigned_answer\x18\r \x01(\x0b\x32\x15.pausenet.v1.Envelope\x12+\n\x08\x65vidence\x18\x0e \x03(\x0b\x32\x19.pausenet.v1.EvidenceView\"\x1f\n\x0eGetViewRequest\x12\r\n\x05nonce\x18\x01 \x01(\x0c\"\x12\n\x10WatchViewRequest\"@\n\rGetLogRequest\x12\x0e\n\x06member\x18\x01 \x01(\t\x12\x10\n\x08\x66rom_seq\x18\x02 \x01(\x04\x12\r\n\x05limit\x18\x03 \x01(\r\"J\n\x0bGetLogReply\x12)\n\nstatements\x18\x01 \x03(\x0b\x32\x15.pausenet.v1.Envelope\x12\x10\n\x08head_seq\x18\x02 \x01(\x04\"\x14\n\x12GetEvidenceRequest\"?\n\x10GetEvidenceReply\x12+\n\x08\x65vidence\x18\x01 \x03(\x0b\x32\x19.pausenet.v1.EvidencePair\"\x13\n\x11GetCharterRequest\"s\n\x0fGetCharterReply\x12\x11\n\tcanonical\x18\x01 \x01(\x0c\x12\x0e\n\x06\x64igest\x18\x02 \x01(\x0c\x12\r\n\x05\x63hain\x18\n \x03(\x0c\x12.\n\x0f\x63hain_approvals\x18\x0b \x03(\x0b\x32\x15.pausenet.v1.Envelope*v\n\nPauseState\x12\x1b\n\x17PAUSE_STATE_UNSPECIFIED\x10\x00\x12\x16\n\x12PAUSE_STATE_PAUSED\x10\x01\x12\x1a\n\x16PAUSE_STATE_NOT_PAUSED\x10\x02\x12\x17\n\x13PAUSE_STATE_UNKNOWN\x10\x03\x32\xec\x02\n\tOversight\x12>\n\x07GetView\x12\x1b.pausenet.v1.GetViewRequest\x1a\x16.pausenet.v1.ViewReply\x12\x44\n\tWatchView\x12\x1d.pausenet.v1.WatchViewRequest\x1a\x16.pausenet.v1.ViewReply0\x01\x12>\n\x06GetLog\x12\x1a.pausenet.v1.GetLogRequest\x1a\x18.pausenet.v1.GetLogReply\x12M\n\x0bGetEvidence\x12\x1f.pausenet.v1.GetEvidenceRequest\x1a\x1d.pausenet.v1.GetEvidenceReply\x12J\n\nGetCharter\x12\x1e.pausenet.v1.GetCharterRequest\x1a\x1c.pausenet.v1.GetCharterReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bpausenet/v1/oversight.proto\x12\x0bpausenet.v1\x1a\x1apausenet/v1/envelope.proto\x1a\x18pausenet/v1/gossip.proto\"7\n\nAnswerHead\x12\x0e\n\x06member\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x04\x12\x0c\n\x04hash\x18\x03 \x01(\x0c\"\x85\x02\n\x06\x41nswer\x12\x15\n\rfederation_id\x18\x01 \x01(\t\x12\x16\n\x0e\x63harter_digest\x18\x02 \x01(\x0c\x12\x0e\n\x06member\x18\x03 \x01(\t\x12\r\n\x05nonce\x18\x04 \x01(\x0c\x12\x0e\n\x06now_ms\x18\x05 \x01(\x03\x12&\n\x05state\x18\x06 \x01(\x0e\x32\x17.pausenet.v1.PauseState\x12\r\n\x05\x65poch\x18\x07 \x01(\x04\x12\x10\n\x08\x61s_of_ms\x18\x08 \x01(\x03\x12\x14\n\x0cproof_hashes\x18\t \x03(\x0c\x12&\n\x05heads\x18\n \x03(\x0b\x32\x17.pausenet.v1.AnswerHead\x12\x16\n\x0e\x63ounted_hashes\x18\x0b \x03(\x0c\"\xd8\x01\n\nMemberView\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\x12\x10\n\x08head_seq\x18\x03 \x01(\x04\x12\x11\n\thead_hash\x18\x04 \x01(\x0c\x12\x19\n\x11heartbeat_counter\x18\x05 \x01(\x04\x12\x17\n\x0fheartbeat_at_ms\x18\x06 \x01(\x03\x12\x0f\n\x07\x61\x64\x64ress\x18\x07 \x01(\t\x12\r\n\x05\x66resh\x18\x08 \x01(\x08\x12\x0e\n\x06synced\x18\t \x01(\x08\x12\x13\n\x0b\x65quivocator\x18\n \x01(\x08\x12\x12\n\ncompliance\x18\x0b \x01(\t\"\xc8\x01\n\x0f\x43\x65rtificateView\x12\r\n\x05\x65poch\x18\x01 \x01(\x04\x12\x10\n\x08\x64\x65\x63ision\x18\x02 \x01(\t\x12\x0c\n\x04labs\x18\x03 \x03(\t\x12\x11\n\toverseers\x18\x04 \x03(\t\x12\r\n\x05votes\x18\x05 \x03(\x0c\x12\x14\n\x0c\x66ormed_at_ms\x18\x06 \x01(\x03\x12\x17\n\x0f\x65\x66\x66\x65\x63tive_at_ms\x18\x07 \x01(\x03\x12\x0c\n\x04path\x18\x08 \x01(\t\x12\x11\n\tattesters\x18\t \x03(\t\x12\x14\n\x0c\x61ttestations\x18\n \x03(\x0c\"V\n\x0c\x45videnceView\x12\x0e\n\x06member\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x04\x12\n\n\x02id\x18\x03 \x01(\x0c\x12\r\n\x05\x66irst\x18\x04 \x01(\x0c\x12\x0e\n\x06second\x18\x05 \x01(\x0c\"\x80\x04\n\tViewReply\x12&\n\x05state\x18\x01 \x01(\x0e\x32\x17.pausenet.v1.PauseState\x12\r\n\x05\x65poch\x18\x02 \x01(\x04\x12\x10\n\x08\x61s_of_ms\x18\x03 \x01(\x03\x12\x0e\n\x06now_ms\x18\x04 \x01(\x03\x12\x30\n\x0f\x63\x65rtified_state\x18\x05 \x01(\x0e\x32\x17.pausenet.v1.PauseState\x12\x1a\n\x12\x63\x65rtified_since_ms\x18\x06 \x01(\x03\x12\x13\n\x0b\x65xplanation\x18\x07 \x01(\t\x12\x16\n\x0e\x63harter_digest\x18\x08 \x01(\x0c\x12(\n\x07members\x18\t \x03(\x0b\x32\x17.pausenet.v1.MemberView\x12\x32\n\x0c\x63\x65rtificates\x18\n \x03(\x0b\x32\x1c.pausenet.v1.CertificateView\x12$\n\x05proof\x18\x0b \x03(\x0b\x32\x15.pausenet.v1.Envelope\x12\x13\n\x0b\x61nswered_by\x18\x0c \x01(\t\x12,\n\rsigned_answer\x18\r \x01(\x0b\x32\x15.pausenet.v1.Envelope\x12+\n\x08\x65vidence\x18\x0e \x03(\x0b\x32\x19.pausenet.v1.EvidenceView\x12\x15\n\rproof_counted\x18\x0f \x03(\x0c\x12\x14\n\x0cproof_elided\x18\x10 \x01(\x04\"\x1f\n\x0eGetViewRequest\x12\r\n\x05nonce\x18\x01 \x01(\x0c\"\x12\n\x10WatchViewRequest\"S\n\rGetLogRequest\x12\x0e\n\x06member\x18\x01 \x01(\t\x12\x10\n\x08\x66rom_seq\x18\x02 \x01(\x04\x12\r\n\x05limit\x18\x03 \x01(\r\x12\x11\n\tmax_bytes\x18\x04 \x01(\r\"j\n\x0bGetLogReply\x12)\n\nstatements\x18\x01 \x03(\x0b\x32\x15.pausenet.v1.Envelope\x12\x10\n\x08head_seq\x18\x02 \x01(\x04\x12\x10\n\x08next_seq\x18\x03 \x01(\x04\x12\x0c\n\x04more\x18\x04 \x01(\x08\"\x14\n\x12GetEvidenceRequest\"?\n\x10GetEvidenceReply\x12+\n\x08\x65vidence\x18\x01 \x03(\x0b\x32\x19.pausenet.v1.EvidencePair\"\x13\n\x11GetCharterRequest\"s\n\x0fGetCharterReply\x12\x11\n\tcanonical\x18\x01 \x01(\x0c\x12\x0e\n\x06\x64igest\x18\x02 \x01(\x0c\x12\r\n\x05\x63hain\x18\n \x03(\x0c\x12.\n\x0f\x63hain_approvals\x18\x0b \x03(\x0b\x32\x15.pausenet.v1.Envelope*v\n\nPauseState\x12\x1b\n\x17PAUSE_STATE_UNSPECIFIED\x10\x00\x12\x16\n\x12PAUSE_STATE_PAUSED\x10\x01\x12\x1a\n\x16PAUSE_STATE_NOT_PAUSED\x10\x02\x12\x17\n\x13PAUSE_STATE_UNKNOWN\x10\x03\x32\xec\x02\n\tOversight\x12>\n\x07GetView\x12\x1b.pausenet.v1.GetViewRequest\x1a\x16.pausenet.v1.ViewReply\x12\x44\n\tWatchView\x12\x1d.pausenet.v1.WatchViewRequest\x1a\x16.pausenet.v1.ViewReply0\x01\x12>\n\x06GetLog\x12\x1a.pausenet.v1.GetLogRequest\x1a\x18.pausenet.v1.GetLogReply\x12M\n\x0bGetEvidence\x12\x1f.pausenet.v1.GetEvidenceRequest\x1a\x1d.pausenet.v1.GetEvidenceReply\x12J\n\nGetCharter\x12\x1e.pausenet.v1.GetCharterRequest\x1a\x1c.pausenet.v1.GetCharterReplyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'pausenet.v1.oversight_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PAUSESTATE']._serialized_start=1698
-  _globals['_PAUSESTATE']._serialized_end=1816
-  _globals['_ANSWER']._serialized_start=99
-  _globals['_ANSWER']._serialized_end=296
-  _globals['_MEMBERVIEW']._serialized_start=299
-  _globals['_MEMBERVIEW']._serialized_end=515
-  _globals['_CERTIFICATEVIEW']._serialized_start=518
-  _globals['_CERTIFICATEVIEW']._serialized_end=718
-  _globals['_EVIDENCEVIEW']._serialized_start=720
-  _globals['_EVIDENCEVIEW']._serialized_end=806
-  _globals['_VIEWREPLY']._serialized_start=809
-  _globals['_VIEWREPLY']._serialized_end=1276
-  _globals['_GETVIEWREQUEST']._serialized_start=1278
-  _globals['_GETVIEWREQUEST']._serialized_end=1309
-  _globals['_WATCHVIEWREQUEST']._serialized_start=1311
-  _globals['_WATCHVIEWREQUEST']._serialized_end=1329
-  _globals['_GETLOGREQUEST']._serialized_start=1331
-  _globals['_GETLOGREQUEST']._serialized_end=1395
-  _globals['_GETLOGREPLY']._serialized_start=1397
-  _globals['_GETLOGREPLY']._serialized_end=1471
-  _globals['_GETEVIDENCEREQUEST']._serialized_start=1473
-  _globals['_GETEVIDENCEREQUEST']._serialized_end=1493
-  _globals['_GETEVIDENCEREPLY']._serialized_start=1495
-  _globals['_GETEVIDENCEREPLY']._serialized_end=1558
-  _globals['_GETCHARTERREQUEST']._serialized_start=1560
-  _globals['_GETCHARTERREQUEST']._serialized_end=1579
-  _globals['_GETCHARTERREPLY']._serialized_start=1581
-  _globals['_GETCHARTERREPLY']._serialized_end=1696
-  _globals['_OVERSIGHT']._serialized_start=1819
-  _globals['_OVERSIGHT']._serialized_end=2183
+  _globals['_PAUSESTATE']._serialized_start=1915
+  _globals['_PAUSESTATE']._serialized_end=2033
+  _globals['_ANSWERHEAD']._serialized_start=98
+  _globals['_ANSWERHEAD']._serialized_end=153
+  _globals['_ANSWER']._serialized_start=156
+  _globals['_ANSWER']._serialized_end=417
+  _globals['_MEMBERVIEW']._serialized_start=420
+  _globals['_MEMBERVIEW']._serialized_end=636
+  _globals['_CERTIFICATEVIEW']._serialized_start=639
+  _globals['_CERTIFICATEVIEW']._serialized_end=839
+  _globals['_EVIDENCEVIEW']._serialized_start=841
+  _globals['_EVIDENCEVIEW']._serialized_end=927
+  _globals['_VIEWREPLY']._serialized_start=930
+  _globals['_VIEWREPLY']._serialized_end=1442
+  _globals['_GETVIEWREQUEST']._serialized_start=1444
+  _globals['_GETVIEWREQUEST']._serialized_end=1475
+  _globals['_WATCHVIEWREQUEST']._serialized_start=1477
+  _globals['_WATCHVIEWREQUEST']._serialized_end=1495
+  _globals['_GETLOGREQUEST']._serialized_start=1497
+  _globals['_GETLOGREQUEST']._serialized_end=1580
+  _globals['_GETLOGREPLY']._serialized_start=1582
+  _globals['_GETLOGREPLY']._serialized_end=1688
+  _globals['_GETEVIDENCEREQUEST']._serialized_start=1690
+  _globals['_GETEVIDENCEREQUEST']._serialized_end=1710
+  _globals['_GETEVIDENCEREPLY']._serialized_start=1712
+  _globals['_GETEVIDENCEREPLY']._serialized_end=1775
+  _globals['_GETCHARTERREQUEST']._serialized_start=1777
+  _globals['_GETCHARTERREQUEST']._serialized_end=1796
+  _globals['_GETCHARTERREPLY']._serialized_start=1798
+  _globals['_GETCHARTERREPLY']._serialized_end=1913
+  _globals['_OVERSIGHT']._serialized_start=2036
+  _globals['_OVERSIGHT']._serialized_end=2400
 # @@protoc_insertion_point(module_scope)

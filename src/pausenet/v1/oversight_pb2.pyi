@@ -20,8 +20,18 @@ PAUSE_STATE_PAUSED: PauseState
 PAUSE_STATE_NOT_PAUSED: PauseState
 PAUSE_STATE_UNKNOWN: PauseState
 
+class AnswerHead(_message.Message):
+    __slots__ = ("member", "seq", "hash")
+    MEMBER_FIELD_NUMBER: _ClassVar[int]
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    HASH_FIELD_NUMBER: _ClassVar[int]
+    member: str
+    seq: int
+    hash: bytes
+    def __init__(self, member: _Optional[str] = ..., seq: _Optional[int] = ..., hash: _Optional[bytes] = ...) -> None: ...
+
 class Answer(_message.Message):
-    __slots__ = ("federation_id", "charter_digest", "member", "nonce", "now_ms", "state", "epoch", "as_of_ms", "proof_hashes")
+    __slots__ = ("federation_id", "charter_digest", "member", "nonce", "now_ms", "state", "epoch", "as_of_ms", "proof_hashes", "heads", "counted_hashes")
     FEDERATION_ID_FIELD_NUMBER: _ClassVar[int]
     CHARTER_DIGEST_FIELD_NUMBER: _ClassVar[int]
     MEMBER_FIELD_NUMBER: _ClassVar[int]
@@ -31,6 +41,8 @@ class Answer(_message.Message):
     EPOCH_FIELD_NUMBER: _ClassVar[int]
     AS_OF_MS_FIELD_NUMBER: _ClassVar[int]
     PROOF_HASHES_FIELD_NUMBER: _ClassVar[int]
+    HEADS_FIELD_NUMBER: _ClassVar[int]
+    COUNTED_HASHES_FIELD_NUMBER: _ClassVar[int]
     federation_id: str
     charter_digest: bytes
     member: str
@@ -40,7 +52,9 @@ class Answer(_message.Message):
     epoch: int
     as_of_ms: int
     proof_hashes: _containers.RepeatedScalarFieldContainer[bytes]
-    def __init__(self, federation_id: _Optional[str] = ..., charter_digest: _Optional[bytes] = ..., member: _Optional[str] = ..., nonce: _Optional[bytes] = ..., now_ms: _Optional[int] = ..., state: _Optional[_Union[PauseState, str]] = ..., epoch: _Optional[int] = ..., as_of_ms: _Optional[int] = ..., proof_hashes: _Optional[_Iterable[bytes]] = ...) -> None: ...
+    heads: _containers.RepeatedCompositeFieldContainer[AnswerHead]
+    counted_hashes: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, federation_id: _Optional[str] = ..., charter_digest: _Optional[bytes] = ..., member: _Optional[str] = ..., nonce: _Optional[bytes] = ..., now_ms: _Optional[int] = ..., state: _Optional[_Union[PauseState, str]] = ..., epoch: _Optional[int] = ..., as_of_ms: _Optional[int] = ..., proof_hashes: _Optional[_Iterable[bytes]] = ..., heads: _Optional[_Iterable[_Union[AnswerHead, _Mapping]]] = ..., counted_hashes: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class MemberView(_message.Message):
     __slots__ = ("id", "role", "head_seq", "head_hash", "heartbeat_counter", "heartbeat_at_ms", "address", "fresh", "synced", "equivocator", "compliance")
@@ -107,7 +121,7 @@ class EvidenceView(_message.Message):
     def __init__(self, member: _Optional[str] = ..., seq: _Optional[int] = ..., id: _Optional[bytes] = ..., first: _Optional[bytes] = ..., second: _Optional[bytes] = ...) -> None: ...
 
 class ViewReply(_message.Message):
-    __slots__ = ("state", "epoch", "as_of_ms", "now_ms", "certified_state", "certified_since_ms", "explanation", "charter_digest", "members", "certificates", "proof", "answered_by", "signed_answer", "evidence")
+    __slots__ = ("state", "epoch", "as_of_ms", "now_ms", "certified_state", "certified_since_ms", "explanation", "charter_digest", "members", "certificates", "proof", "answered_by", "signed_answer", "evidence", "proof_counted", "proof_elided")
     STATE_FIELD_NUMBER: _ClassVar[int]
     EPOCH_FIELD_NUMBER: _ClassVar[int]
     AS_OF_MS_FIELD_NUMBER: _ClassVar[int]
@@ -122,6 +136,8 @@ class ViewReply(_message.Message):
     ANSWERED_BY_FIELD_NUMBER: _ClassVar[int]
     SIGNED_ANSWER_FIELD_NUMBER: _ClassVar[int]
     EVIDENCE_FIELD_NUMBER: _ClassVar[int]
+    PROOF_COUNTED_FIELD_NUMBER: _ClassVar[int]
+    PROOF_ELIDED_FIELD_NUMBER: _ClassVar[int]
     state: PauseState
     epoch: int
     as_of_ms: int
@@ -136,7 +152,9 @@ class ViewReply(_message.Message):
     answered_by: str
     signed_answer: _envelope_pb2.Envelope
     evidence: _containers.RepeatedCompositeFieldContainer[EvidenceView]
-    def __init__(self, state: _Optional[_Union[PauseState, str]] = ..., epoch: _Optional[int] = ..., as_of_ms: _Optional[int] = ..., now_ms: _Optional[int] = ..., certified_state: _Optional[_Union[PauseState, str]] = ..., certified_since_ms: _Optional[int] = ..., explanation: _Optional[str] = ..., charter_digest: _Optional[bytes] = ..., members: _Optional[_Iterable[_Union[MemberView, _Mapping]]] = ..., certificates: _Optional[_Iterable[_Union[CertificateView, _Mapping]]] = ..., proof: _Optional[_Iterable[_Union[_envelope_pb2.Envelope, _Mapping]]] = ..., answered_by: _Optional[str] = ..., signed_answer: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ..., evidence: _Optional[_Iterable[_Union[EvidenceView, _Mapping]]] = ...) -> None: ...
+    proof_counted: _containers.RepeatedScalarFieldContainer[bytes]
+    proof_elided: int
+    def __init__(self, state: _Optional[_Union[PauseState, str]] = ..., epoch: _Optional[int] = ..., as_of_ms: _Optional[int] = ..., now_ms: _Optional[int] = ..., certified_state: _Optional[_Union[PauseState, str]] = ..., certified_since_ms: _Optional[int] = ..., explanation: _Optional[str] = ..., charter_digest: _Optional[bytes] = ..., members: _Optional[_Iterable[_Union[MemberView, _Mapping]]] = ..., certificates: _Optional[_Iterable[_Union[CertificateView, _Mapping]]] = ..., proof: _Optional[_Iterable[_Union[_envelope_pb2.Envelope, _Mapping]]] = ..., answered_by: _Optional[str] = ..., signed_answer: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ..., evidence: _Optional[_Iterable[_Union[EvidenceView, _Mapping]]] = ..., proof_counted: _Optional[_Iterable[bytes]] = ..., proof_elided: _Optional[int] = ...) -> None: ...
 
 class GetViewRequest(_message.Message):
     __slots__ = ("nonce",)
@@ -149,22 +167,28 @@ class WatchViewRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class GetLogRequest(_message.Message):
-    __slots__ = ("member", "from_seq", "limit")
+    __slots__ = ("member", "from_seq", "limit", "max_bytes")
     MEMBER_FIELD_NUMBER: _ClassVar[int]
     FROM_SEQ_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
+    MAX_BYTES_FIELD_NUMBER: _ClassVar[int]
     member: str
     from_seq: int
     limit: int
-    def __init__(self, member: _Optional[str] = ..., from_seq: _Optional[int] = ..., limit: _Optional[int] = ...) -> None: ...
+    max_bytes: int
+    def __init__(self, member: _Optional[str] = ..., from_seq: _Optional[int] = ..., limit: _Optional[int] = ..., max_bytes: _Optional[int] = ...) -> None: ...
 
 class GetLogReply(_message.Message):
-    __slots__ = ("statements", "head_seq")
+    __slots__ = ("statements", "head_seq", "next_seq", "more")
     STATEMENTS_FIELD_NUMBER: _ClassVar[int]
     HEAD_SEQ_FIELD_NUMBER: _ClassVar[int]
+    NEXT_SEQ_FIELD_NUMBER: _ClassVar[int]
+    MORE_FIELD_NUMBER: _ClassVar[int]
     statements: _containers.RepeatedCompositeFieldContainer[_envelope_pb2.Envelope]
     head_seq: int
-    def __init__(self, statements: _Optional[_Iterable[_Union[_envelope_pb2.Envelope, _Mapping]]] = ..., head_seq: _Optional[int] = ...) -> None: ...
+    next_seq: int
+    more: bool
+    def __init__(self, statements: _Optional[_Iterable[_Union[_envelope_pb2.Envelope, _Mapping]]] = ..., head_seq: _Optional[int] = ..., next_seq: _Optional[int] = ..., more: _Optional[bool] = ...) -> None: ...
 
 class GetEvidenceRequest(_message.Message):
     __slots__ = ()

@@ -199,10 +199,11 @@ class GossipServicer(gossip_pb2_grpc.GossipServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         try:
             reply, report = await self.node.exchange(digest, items)
-        except NotRunningError:
-            await context.abort(
-                grpc.StatusCode.UNAVAILABLE, "the node is starting or stopping; try again"
-            )
+        except NotRunningError as exc:
+            why = str(exc)
+            if why == "not running":
+                why = "the node is starting or stopping; try again"
+            await context.abort(grpc.StatusCode.UNAVAILABLE, why)
         except PausenetError as exc:  # our own store failed: not the peer's fault
             log.error("exchange from %s failed here: %s", member, exc)
             await context.abort(grpc.StatusCode.UNAVAILABLE, "the node could not store the items")

@@ -17,7 +17,9 @@ import grpc
 
 from pausenet.core.answer import MAX_NONCE, MIN_NONCE
 from pausenet.core.dsse import Envelope
+from pausenet.core.proof import complete_proof
 from pausenet.core.view import View
+from pausenet.node.replica import envelope_size
 from pausenet.node.rpc.api import NodeApi
 from pausenet.node.rpc.bounds import CallSlots, Pacer, Refused, ServerLimits, Slots
 from pausenet.node.wire import envelope_to_pb, view_to_pb
@@ -70,12 +72,15 @@ class ViewReplies:
         held: each envelope is serialized once, as its own `proof` field, and appended to the
         rest of the reply (a serialized message followed by another is their merge, and a
         repeated field's entries keep their order)."""
+        proof = view.proof if view.proof is not None else complete_proof(view)
         rest = view_to_pb(
-            replace(view, envelopes=()), answered_by=self.node.member, signed_answer=None
+            replace(view, proof=replace(proof, envelopes=())),
+            answered_by=self.node.member,
+            signed_answer=None,
         ).SerializeToString()
         kept: dict[bytes, tuple[Envelope, bytes]] = {}
         parts = [rest]
-        for env in view.envelopes:
+        for env in proof.envelopes:
             h = env.payload_hash
             held = self._proof.get(h)
             if held is None or not (held[0] is env or held[0] == env):
@@ -85,6 +90,38 @@ class ViewReplies:
             parts.append(held[1])
         self._proof = kept
         return b"".join(parts)
+
+
+# Bytes a GetLogReply adds around its statements (head_seq, next_seq, more): a few varints.
+_LOG_REPLY_OVERHEAD = 64
+
+
+def log_page(node: NodeApi, request: oversight_pb2.GetLogRequest) -> oversight_pb2.GetLogReply:
+    """One page of a member's log from `from_seq`: at most `limit` statements and `max_bytes`
+    bytes (each capped by the charter), and always at least one statement if any is left, so
+    that paging makes progress. `next_seq`/`more` say where the next page starts."""
+    limits = node.charter.limits
+    cap = limits.max_items_per_message
+    limit = min(request.limit or cap, cap)
+    byte_cap = limits.max_message_bytes // 2
+    budget = min(request.max_bytes or byte_cap, byte_cap) - _LOG_REPLY_OVERHEAD
+    start = max(request.from_seq or 1, 1)
+    head, _ = node.replica.head(request.member)
+    out: list[Envelope] = []
+    used = 0
+    for st in node.replica.log(request.member, start, limit):
+        size = envelope_size(st.envelope)
+        if out and used + size > budget:
+            break
+        out.append(st.envelope)
+        used += size
+    next_seq = start + len(out)
+    return oversight_pb2.GetLogReply(
+        statements=[envelope_to_pb(e) for e in out],
+        head_seq=head,
+        next_seq=next_seq,
+        more=next_seq <= head,
+    )
 
 
 class OversightServicer(oversight_pb2_grpc.OversightServicer):
@@ -139,12 +176,22 @@ class OversightServicer(oversight_pb2_grpc.OversightServicer):
             )
         async with self._slot(context):
             view, data = self.replies.current()
-            if not nonce:
-                return data
-            # A serialized message followed by another is their merge: the cached reply plus
-            # its signed_answer field, without serializing the view again.
-            answer = envelope_to_pb(self.node.sign_answer(nonce, view))
-            return data + oversight_pb2.ViewReply(signed_answer=answer).SerializeToString()
+            if nonce:
+                # A serialized message followed by another is their merge: the cached reply
+                # plus its signed_answer field, without serializing the view again.
+                answer = envelope_to_pb(self.node.sign_answer(nonce, view))
+                data += oversight_pb2.ViewReply(signed_answer=answer).SerializeToString()
+            cap = self.node.charter.limits.max_message_bytes
+            if len(data) > cap:
+                # The bounded proof keeps this from happening (members x epochs, never the
+                # length of a log); should a charter's limits allow it anyway, say so plainly.
+                self.node.guard.refused["view-too-large"] += 1
+                await context.abort(
+                    grpc.StatusCode.RESOURCE_EXHAUSTED,
+                    f"the view is {len(data)} bytes, over the charter's max_message_bytes"
+                    f" ({cap}); fetch the logs with GetLog",
+                )
+            return data
         raise AssertionError("unreachable")  # _slot aborts or yields
 
     async def WatchView(
@@ -165,6 +212,12 @@ class OversightServicer(oversight_pb2_grpc.OversightServicer):
                 fp = _fingerprint(view)
                 if fp != last:
                     last = fp
+                    if len(data) > self.node.charter.limits.max_message_bytes:
+                        await context.abort(
+                            grpc.StatusCode.RESOURCE_EXHAUSTED,
+                            f"the view is {len(data)} bytes, over the charter's"
+                            " max_message_bytes; fetch the logs with GetLog",
+                        )
                     yield data
                 # the view changes with time too (freshness): look again at least every tick
                 with anyio.move_on_after(_WATCH_TICK_S):
@@ -181,13 +234,7 @@ class OversightServicer(oversight_pb2_grpc.OversightServicer):
                 grpc.StatusCode.NOT_FOUND, f"{request.member[:64]!r} is not a member of the charter"
             )
         async with self._slot(context):
-            cap = charter.limits.max_items_per_message
-            limit = min(request.limit or cap, cap)
-            stmts = self.node.replica.log(request.member, request.from_seq or 1, limit)
-            head, _ = self.node.replica.head(request.member)
-            return oversight_pb2.GetLogReply(
-                statements=[envelope_to_pb(s.envelope) for s in stmts], head_seq=head
-            )
+            return log_page(self.node, request)
         raise AssertionError("unreachable")
 
     async def GetEvidence(

@@ -261,6 +261,7 @@ def verify(
     fresh = want_nonce is not None
     if as_json:
         doc = view.to_json()
+        doc["logs"] = {"complete": view.elided == 0, "elided": view.elided}
         if check is not None:
             doc["answer"] = _answer_json(check, signer, nonce_checked=want_nonce)
         elif fresh:
@@ -270,6 +271,7 @@ def verify(
         from pausenet.ops.render import render_view
 
         render_view(view, console(), charter=ch, now_source=source)
+        print_completeness(view)
         if check is not None:
             console().print()
             print_answer_check(check, signer, nonce_checked=fresh)
@@ -347,6 +349,35 @@ def _answer_json(check: AnswerCheck, signer: str, *, nonce_checked: bytes | None
         "nonce": a.nonce.hex() if a else None,
         "nonce_checked": nonce_checked is not None,
     }
+
+
+def print_completeness(view: View) -> None:
+    """Whether the bundle's logs are complete, and what a partial one leaves to the node."""
+    from rich.text import Text
+
+    from pausenet.core.view import PauseState
+
+    o = console()
+    if not view.elided:
+        o.print(Text("logs: complete (every member from seq 1 to its head)", style="green"))
+        return
+    o.print(
+        Text(
+            f"logs: partial: {view.elided} statement(s) elided; this answer relies on the node"
+            " for their contents: fetch full logs with `pausenet view --full` to check it"
+            " without trusting the node",
+            style="yellow",
+        ),
+        soft_wrap=True,
+    )
+    if view.certified_state is PauseState.PAUSED:
+        o.print("a PAUSED answer is proven by the signatures alone", soft_wrap=True)
+    else:
+        o.print(
+            "a NOT_PAUSED answer is complete only if the elided statements hold no vote that"
+            " counts: full logs prove that",
+            soft_wrap=True,
+        )
 
 
 def print_answer_check(check: AnswerCheck, signer: str, *, nonce_checked: bool) -> None:

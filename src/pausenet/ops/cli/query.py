@@ -335,19 +335,30 @@ def view_command(
     charter: Annotated[
         Path | None, typer.Option("--charter", help="Also check the answer now with this charter.")
     ] = None,
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full",
+            help="Also fetch every member's whole log (paged), so the bundle needs no trust in"
+            " the node.",
+        ),
+    ] = False,
     timeout: _TimeoutOpt = 5.0,
 ) -> None:
-    """Save a node's signed answer, with every envelope it counted, as a bundle.
+    """Save a node's signed answer, with its proof, as a bundle.
 
-    The node signs its answer (state, epoch, as-of time, and the hashes of its proof envelopes)
-    for your nonce; `pausenet verify --charter FILE BUNDLE` checks it offline later, without
-    trusting the node. Exits 1 if --charter is given and the answer does not check.
+    The node signs its answer (state, epoch, as-of time, every member's log head, and the hashes
+    of its proof envelopes) for your nonce; `pausenet verify --charter FILE BUNDLE` checks it
+    offline later. The proof is bounded: it carries what the decision reads and elides the rest
+    of each log, which the check then takes on the node's word. With --full the bundle holds the
+    complete logs up to the signed heads instead, fetched page by page, and the check needs no
+    trust in the node. Exits 1 if --charter is given and the answer does not check.
     """
     import asyncio
     import secrets
     import shlex
 
-    from pausenet.client import OversightClient
+    from pausenet.client import OversightClient, fetch_full_logs
     from pausenet.core.bundle import check_bundle_answer, read_bundle, write_bundle
     from pausenet.core.payload import pause_state_from_pb
     from pausenet.node.wire import envelope_from_pb
@@ -357,30 +368,41 @@ def view_command(
     n = parse_nonce(nonce) if nonce is not None else secrets.token_bytes(32)
     ch = _load_charter(charter)
 
-    async def go() -> tuple[ViewReply, tuple[list[bytes], list[Envelope]]]:
+    async def go() -> tuple[ViewReply, list[Envelope] | None, tuple[list[bytes], list[Envelope]]]:
         async with OversightClient(address, timeout=timeout, tls=client_tls()) as client:
             r: ViewReply = await client.get_view(n)
+            logs = await fetch_full_logs(client, r) if full else None
             # the charter versions from the node's pin, so `verify --trust` needs one digest
             chain: tuple[list[bytes], list[Envelope]] = await client.get_chain()
-        return r, chain
+        return r, logs, chain
 
-    reply, chain = asyncio.run(go())
+    reply, logs, chain = asyncio.run(go())
     if not reply.HasField("signed_answer"):
         raise NodeError(f"view: the node at {address} did not sign its answer for the nonce")
     answer = envelope_from_pb(reply.signed_answer)
-    proof = [envelope_from_pb(e) for e in reply.proof]
+    if logs is not None:
+        proof, counted, what = logs, None, "complete logs"
+    else:
+        proof = [envelope_from_pb(e) for e in reply.proof]
+        counted = [bytes(h) for h in reply.proof_counted]
+        what = (
+            f"{reply.proof_elided} statement(s) elided; --full fetches them"
+            if reply.proof_elided
+            else "complete logs"
+        )
     write_bundle(
         out,
         proof,
         reply.now_ms,
         nonce=n,
         answer=answer,
+        counted=counted,
         chain=(tuple(chain[0]), tuple(chain[1])) if chain[0] else None,
     )
     as_of = format_time(reply.as_of_ms) if reply.as_of_ms else "not proven"
     console().print(
         f"wrote {out}: {pause_state_from_pb(reply.state)}, epoch {reply.epoch}, as of {as_of};"
-        f" {len(proof)} envelope(s), answer signed by {answer_signer(answer)}"
+        f" {len(proof)} envelope(s) ({what}), answer signed by {answer_signer(answer)}"
         f" for nonce {n.hex()[:16]}…",
         soft_wrap=True,
     )
