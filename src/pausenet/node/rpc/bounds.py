@@ -44,9 +44,11 @@ class ServerLimits:
     # Every other request on the public port is small (an id, a nonce, a hash), but gRPC would
     # read one of max_message_bytes: they are read a few at a time per service, each within a
     # deadline, and refused unparsed over `small_request_bytes`.
-    request_reads_total: int = 2
+    request_reads_total: int = 4
     request_read_wait_s: float = 5.0
-    request_read_timeout_s: float = 2.0
+    # generous: on a loaded node an honest request's bytes can take seconds to be handed over;
+    # a read cut short cancels the call
+    request_read_timeout_s: float = 10.0
     small_request_bytes: int = 64 * 1024
 
 
