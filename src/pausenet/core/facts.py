@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import bisect
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from pausenet.core.chain import Predecessor, link_problem
 from pausenet.core.charter import Charter
@@ -29,7 +30,9 @@ from pausenet.core.records import (
 )
 from pausenet.core.verify import Reason, Rejection, Verified
 
-__all__ = ["Facts", "MemberFacts", "build_facts", "member_facts"]
+_K = TypeVar("_K")
+
+__all__ = ["Facts", "MemberFacts", "build_facts", "build_facts_of", "member_facts"]
 
 
 @dataclass
@@ -49,6 +52,15 @@ class MemberFacts:
     attested: set[str]  # every trigger id it attested, any epoch
     counted: list[SignedStatement]  # every statement of `valid`, in seq order
     rejected: list[Rejection] = field(default_factory=list)
+    # The same earliest votes and attestations, kept apart by the charter digest each statement
+    # names: under several charter versions a statement counts only toward the versions that
+    # give its signer the key that verified it (pausenet.core.versions).
+    votes_under: dict[bytes, dict[tuple[int, Decision], SignedStatement]] = field(
+        default_factory=dict
+    )
+    attestations_under: dict[bytes, dict[tuple[int, str], SignedStatement]] = field(
+        default_factory=dict
+    )
 
     @property
     def head_seq(self) -> int:
@@ -66,6 +78,12 @@ class Facts:
 def build_facts(charter: Charter, items: Iterable[Verified]) -> Facts:
     """The reference: sort items by member (refusing duplicates and non-members), then each
     member's facts from its items alone."""
+    return build_facts_of(frozenset(m.id for m in charter.members), items)
+
+
+def build_facts_of(members: Collection[str], items: Iterable[Verified]) -> Facts:
+    """As `build_facts`, for items from several charter versions: `members` is everyone any of
+    them lists."""
     rejected: list[Rejection] = []
     seen: set[bytes] = set()
     statements: dict[str, list[SignedStatement]] = defaultdict(list)
@@ -79,7 +97,7 @@ def build_facts(charter: Charter, items: Iterable[Verified]) -> Facts:
             )
             continue
         seen.add(it.hash)
-        if charter.member(it.member) is None:  # not from this charter's verifier: refuse
+        if it.member not in members:  # not from this charter's verifier: refuse
             rejected.append(
                 Rejection(
                     Reason.UNKNOWN_MEMBER, f"{it.member!r} is not a member", it.hash, it.member
@@ -142,9 +160,8 @@ def count(facts: MemberFacts, st: SignedStatement) -> None:
             # it, i.e. below the lowest seq it forked at
             return
         key = (b.epoch, b.decision)
-        cur = facts.votes.get(key)
-        if cur is None or _earlier(st, cur):
-            facts.votes[key] = st
+        _keep_earliest(facts.votes, key, st)
+        _keep_earliest(facts.votes_under.setdefault(st.statement.charter_digest, {}), key, st)
     elif isinstance(b, Compliance):
         cur = facts.compliance.get(b.epoch)
         if cur is None or (st.seq, st.hash) > (cur.seq, cur.hash):
@@ -152,9 +169,15 @@ def count(facts: MemberFacts, st: SignedStatement) -> None:
     elif isinstance(b, TriggerAttestation):
         facts.attested.add(b.trigger_id)
         akey = (b.epoch, b.trigger_id)
-        cur = facts.attestations.get(akey)
-        if cur is None or _earlier(st, cur):
-            facts.attestations[akey] = st
+        _keep_earliest(facts.attestations, akey, st)
+        under = facts.attestations_under.setdefault(st.statement.charter_digest, {})
+        _keep_earliest(under, akey, st)
+
+
+def _keep_earliest(slot: dict[_K, SignedStatement], key: _K, st: SignedStatement) -> None:
+    cur = slot.get(key)
+    if cur is None or _earlier(st, cur):
+        slot[key] = st
 
 
 def _earlier(a: SignedStatement, b: SignedStatement) -> bool:
