@@ -26,7 +26,7 @@ from pausenet.core.verify import Rejection, Verified
 from pausenet.core.versions import Versions, evaluate_versions, verify_versions
 from pausenet.core.view import View
 
-__all__ = ["World", "amend", "genesis", "ratify"]
+__all__ = ["World", "amend", "approvals", "genesis", "listed_key", "ratify"]
 
 
 def genesis(labs: int = 3, overseers: int = 1, **rules: int) -> Charter:
@@ -89,15 +89,20 @@ def approvals(
     every member added or re-keyed, with `keys` (default: key_for(id) or key_for(id + "-2"),
     whichever `charter` lists)."""
     labs = [m.id for m in prev.labs()][: prev.amend_threshold] if approvers is None else approvers
-    out = [sign_approval(key_for(m), charter, m, at).envelope for m in labs]
+    out = [sign_approval(listed_key(prev, m), charter, m, at).envelope for m in labs]
     for m in changed_members(prev, charter):
-        listed = charter.member(m)
-        assert listed is not None
-        k = (keys or {}).get(m) or next(
-            k for k in (key_for(m), key_for(m + "-2")) if k.public_key == listed.public_key
-        )
+        k = (keys or {}).get(m) or listed_key(charter, m)
         out.append(sign_approval(k, charter, m, at).envelope)
     return out
+
+
+def listed_key(charter: Charter, member: str) -> SigningKey:
+    """The member's key the charter lists: key_for(id), or key_for(id + "-2") once re-keyed."""
+    listed = charter.member(member)
+    assert listed is not None
+    return next(
+        k for k in (key_for(member), key_for(member + "-2")) if k.public_key == listed.public_key
+    )
 
 
 def ratify(
