@@ -273,3 +273,31 @@ def test_view_json_reports_the_versions_and_each_epoch_s_version() -> None:
         },
     ]
     assert doc["epochs"][0]["charter_digest"] == v2.digest_hex
+
+
+def test_an_unseen_earlier_lift_that_would_have_let_an_older_version_pause_keeps_it_unknown() -> (
+    None
+):
+    # lab-b's lift of epoch 1 is withheld. Without it epoch 1 lifts at 6 s, after v2's
+    # ratification at 5 s, so v2 (4 labs to pause) takes effect at 6 s and epoch 2's two votes
+    # are too few. With it epoch 1 lifts at 3.5 s, v2 takes effect at 5 s, and the same two votes
+    # paused epoch 2 under genesis at 4.5 s. Not knowing lab-b's log, nothing is proven.
+    g = genesis(4, 1, pause_threshold=2, lift_threshold=2)
+    v2 = amend(g, pause_threshold=4)
+    w = World(ratify(g, (v2, T0 + 5 * S)))
+    w.say("lab-a", pause(1), at=T0 + 1000, under=g)
+    w.say("lab-b", pause(1), at=T0 + 1500, under=g)
+    w.say("lab-a", lift(1), at=T0 + 3000, under=g)
+    w.say("overseer-a", lift(1), at=T0 + 3000, under=g)
+    withheld = w.say("lab-b", lift(1), at=T0 + 3500, under=g, keep=False)
+    w.say("lab-a", pause(2), at=T0 + 4000, under=g)
+    w.say("lab-c", pause(2), at=T0 + 4500, under=g)
+    w.say("lab-c", lift(1), at=T0 + 6000, under=v2)
+    beat_all(w, T0 + 20 * S, ("lab-a", "lab-c", "lab-d", "overseer-a"))
+    v = w.view(T0 + 20 * S)
+    assert (v.certified_state, v.epoch, v.certified_since_ms) == (NOT_PAUSED, 1, T0 + 6000)
+    assert v.state is UNKNOWN
+    assert not isinstance(withheld, Rejection)
+    w.items.append(withheld)
+    v = w.view(T0 + 20 * S)
+    assert (v.certified_state, v.epoch, v.epochs[1].charter_digest) == (PAUSED, 2, g.digest)

@@ -420,25 +420,45 @@ def decide_versions(
         """Versions active at some time from `after` (a lift; None: the start) until now."""
         return [i for i in range(n) if active[i] <= now_ms and (after is None or until(i) > after)]
 
-    def regoverned(uncovered: frozenset[str]) -> bool:
-        """Could unseen statements start an epoch already certified under an older version
-        than the one it started under, changing the rules that lift it?"""
-        for e in range(1, w.epoch + 1):
-            for i in candidates(w.lifted_at.get(e - 1)):
-                if i >= w.governed[e]:
-                    break
-                if spans[i].could_pause(e, sealed_out(i, uncovered), until(i)):
-                    return True
-        return False
+    def earlier_lift(uncovered: frozenset[str]) -> tuple[int, int] | None:
+        """(e, p): the first lifted epoch e, paused at p, whose lift unseen LIFT votes could have
+        made earlier: votes of uncovered members of its version not heard from since the lift.
+        From p on, which version governed when may then differ."""
+        for e in sorted(w.lifted_at):
+            g = spans[w.governed[e]]
+            p = w.certs[e][0].effective_at_ms
+            end = w.lifted_at[e]
+            if end <= p + g.min_pause_ms:
+                continue  # it could not have lifted any earlier
+            for u in uncovered:
+                if u not in equivocators and g.c.member(u) and closed.get(u, -1) < end:
+                    return e, p
+        return None
+
+    def windows(e: int, shift: tuple[int, int] | None) -> list[int]:
+        """The versions that could govern a pause of e."""
+        if shift is not None and e > shift[0]:
+            return [i for i in range(n) if spans[i].ratified_at <= now_ms and until(i) > shift[1]]
+        return candidates(w.lifted_at.get(e - 1))
+
+    def could_pause(e: int, i: int, uncovered: frozenset[str], shifted: bool) -> bool:
+        if shifted:  # its time may have been longer: every vote, and no member sealed out
+            return spans[i].could_pause(e, uncovered)
+        return spans[i].could_pause(e, sealed_out(i, uncovered), until(i))
 
     def can_flip(uncovered: frozenset[str]) -> bool:
-        if regoverned(uncovered):
-            return True
+        shift = earlier_lift(uncovered)
+        # Could unseen statements have started an epoch already certified under an older
+        # version than the one it started under, changing the rules that lift it?
+        for e in range(1, w.epoch + 1):
+            for i in windows(e, shift):
+                if i >= w.governed[e]:
+                    break
+                if could_pause(e, i, uncovered, shift is not None and e > shift[0]):
+                    return True
         if w.certified is PauseState.NOT_PAUSED:
-            return any(
-                spans[i].could_pause(w.epoch + 1, sealed_out(i, uncovered), until(i))
-                for i in candidates(w.since)
-            )
+            e = w.epoch + 1
+            return any(could_pause(e, i, uncovered, shift is not None) for i in windows(e, shift))
         if w.paused_at + gov.min_pause_ms > now_ms:
             return False  # no lift can take effect yet, whatever is unseen
         return gov.could_lift(w.epoch, uncovered - equivocators)
