@@ -279,3 +279,82 @@ def test_more_of_the_same_history_never_contradicts_a_proven_answer_across_versi
     if before.state is not PauseState.UNKNOWN:
         assert before.as_of_ms is not None
         assert state_at(after, before.as_of_ms) == (before.state, before.epoch)
+
+
+@PROPERTY
+@given(h=histories(), data=st.data())
+def test_no_statements_the_unsynced_could_have_signed_contradict_a_proven_answer(
+    h: History, data: st.DataObject
+) -> None:
+    # What "proven as of T" means: whatever members not synced at T signed that we have not
+    # seen, the state at T is the same. The node holds a prefix of each member's log, every
+    # heartbeat, and a heartbeat at now from some members whose whole log it holds. Unseen: the
+    # rest of a member's log and, after what it last showed, votes for any epoch the answer
+    # could turn on, at any time, under any version listing it, with its key there.
+    vs = h.chain.versions.versions
+    logs: dict[str, list[SignedStatement]] = {}
+    for it in h.items:
+        if isinstance(it, SignedStatement):
+            logs.setdefault(it.member, []).append(it)
+    held: list[Verified] = [i for i in h.items if isinstance(i, SignedHeartbeat)]
+    hidden: dict[str, list[SignedStatement]] = {}
+    counters: dict[str, int] = {}
+    for hb in held:
+        assert isinstance(hb, SignedHeartbeat)
+        counters[hb.member] = max(counters.get(hb.member, 0), hb.heartbeat.counter)
+    for m in sorted(h.chain.versions.member_ids):
+        log = sorted(logs.get(m, []), key=lambda s: s.seq)
+        cut = data.draw(st.integers(0, len(log)))
+        held += log[:cut]
+        hidden[m] = log[cut:]
+        if cut == len(log) and data.draw(st.booleans()):
+            i = max(i for i, v in enumerate(vs) if v.charter.member(m) is not None)
+            held.append(
+                sign_heartbeat(
+                    h.chain.keys[(i, m)],
+                    vs[i].charter,
+                    m,
+                    head_seq=log[-1].seq if log else 0,
+                    head_hash=log[-1].hash if log else b"",
+                    counter=counters.get(m, 0) + 1,
+                    issued_at_ms=h.now,
+                )
+            )
+    before = evaluate_versions(h.chain.versions, held, h.now)
+    if before.state is PauseState.UNKNOWN:
+        return
+    t = before.as_of_ms
+    assert t is not None
+    extension: list[Verified] = []
+    for m in before.members:
+        if m.synced and m.heartbeat_at_ms is not None and m.heartbeat_at_ms >= t:
+            continue
+        if m.equivocator or not data.draw(st.booleans()):
+            continue
+        extension += hidden[m.id]
+        full = sorted(logs.get(m.id, []), key=lambda s: s.seq)
+        prev = full[-1] if full else None
+        # after its last statement and after its last heartbeat (else evidence: §7 rule 2)
+        start = max([T0] + [s.statement.issued_at_ms for s in full])
+        if m.heartbeat_at_ms is not None:
+            start = max(start, m.heartbeat_at_ms + 1)
+        for _ in range(data.draw(st.integers(0, 3))):
+            listing = [i for i, v in enumerate(vs) if v.charter.member(m.id) is not None]
+            i = data.draw(st.sampled_from(listing))
+            c = vs[i].charter
+            role = c.member(m.id)
+            assert role is not None
+            epoch = data.draw(st.integers(1, before.epoch + 1))
+            lifts = role.role is Role.OVERSEER or data.draw(st.booleans())
+            at = data.draw(st.integers(start, max(start, h.now)))
+            body = lift(epoch) if lifts else pause(epoch)
+            st_ = build_statement(
+                c, m.id, prev.seq + 1 if prev else 1, prev.hash if prev else b"", at, body
+            )
+            prev = sign_statement(h.chain.keys[(i, m.id)], st_)
+            extension.append(prev)
+            start = at
+    after = evaluate_versions(h.chain.versions, held + extension, h.now)
+    event(f"{before.state.value} proven, {min(len(extension), 3)}+ unseen statements")
+    assert not after.evidence
+    assert state_at(after, t) == (before.state, before.epoch)
