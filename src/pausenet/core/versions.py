@@ -398,9 +398,11 @@ def decide_versions(
     now_index = max(i for i in range(n) if active[i] <= now_ms or i == 0)
     current = spans[now_index]
     gov = spans[w.governed[w.epoch]] if w.epoch else current
+    # The version governing now: the pause's while paused (nothing takes effect during it).
+    ruling = gov if w.certified is PauseState.PAUSED else current
     # The member list: every member of any version, as the newest version listing it has it.
     roster = [versions.latest_entry(m) for m in _roster_order(versions)]
-    ev = _Evaluation(gov.c, now_ms, rejections)
+    ev = _Evaluation(ruling.c, now_ms, rejections)
     equivocators = frozenset(mf.member for mf in members.values() if mf.evidence)
     statuses = ev._member_status(members, equivocators, [m for m in roster if m is not None])
     synced_at = {m.id: m.heartbeat_at_ms for m in statuses if m.synced}
@@ -533,7 +535,7 @@ def decide_versions(
         explanation=ev._explain(
             state, w.certified, w.epoch, blockers, as_of, w.certs.get(w.epoch, (None, None))[0]
         ),
-        charter_digest=(gov if w.certified is PauseState.PAUSED else current).c.digest,
+        charter_digest=ruling.c.digest,
         epochs=tuple(epochs),
         members=tuple(statuses),
         evidence=tuple(evidence),
