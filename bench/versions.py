@@ -13,7 +13,6 @@ amendment). Facts are rebuilt each run, as `evaluate` does.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import statistics
 import sys
 import time
@@ -22,10 +21,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from chains import amend, genesis, ratify
-from helpers import T0, attest, lift, pause
+from helpers import T0, attest, key_for, lift, pause
 
 from pausenet.core.charter import Charter
-from pausenet.core.keys import SigningKey
 from pausenet.core.records import Body, SignedStatement
 from pausenet.core.signing import build_statement, sign_heartbeat, sign_statement
 from pausenet.core.verify import Verified
@@ -33,10 +31,6 @@ from pausenet.core.versions import Versions, evaluate_versions
 from pausenet.core.view import evaluate
 
 MEMBERS = ("lab-a", "lab-b", "lab-c", "overseer-a")
-
-
-def key(member: str) -> SigningKey:  # as tests/helpers.py key_for
-    return SigningKey(hashlib.sha256(member.encode()).digest())
 
 
 def history(per_member: int, first: Charter, second: Charter) -> list[Verified]:
@@ -59,11 +53,11 @@ def history(per_member: int, first: Charter, second: Charter) -> list[Verified]:
             st = build_statement(
                 c, m, k + 1, prev.hash if prev else b"", T0 + k * 1000 + MEMBERS.index(m), body
             )
-            prev = sign_statement(key(m), st)
+            prev = sign_statement(key_for(m), st)
             out.append(prev)
         out.append(
             sign_heartbeat(
-                key(m),
+                key_for(m),
                 second,
                 m,
                 head_seq=per_member,
