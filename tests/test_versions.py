@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import pytest
 from chains import World, amend, approvals, genesis, ratify
-from helpers import T0, key_for, lift, pause
+from helpers import T0, attest, federation_data, key_for, lift, pause
 
 from pausenet.core.approval import sign_approval
+from pausenet.core.charter import CHARTER_FORMAT_V2, parse_charter
 from pausenet.core.governance import follow_chain
 from pausenet.core.records import SignedHeartbeat, SignedStatement
 from pausenet.core.verify import Rejection
@@ -301,3 +302,23 @@ def test_an_unseen_earlier_lift_that_would_have_let_an_older_version_pause_keeps
     w.items.append(withheld)
     v = w.view(T0 + 20 * S)
     assert (v.certified_state, v.epoch, v.epochs[1].charter_digest) == (PAUSED, 2, g.digest)
+
+
+def test_a_tripwire_an_amendment_removes_pauses_only_inside_the_time_of_its_version() -> None:
+    data = federation_data(3, 1)
+    data["format"] = CHARTER_FORMAT_V2
+    for t in data["triggers"]:
+        if t["id"] == "rsi-detected":
+            t["auto_pause"] = {"attest_threshold": 1, "attesters": ["overseer"]}
+    g = parse_charter(data)
+    v2 = amend(g)  # the same roster and rules, no tripwire
+    w = World(ratify(g, (v2, T0 + 10 * S)))
+    w.say("overseer-a", attest(epoch=1), at=T0 + 12 * S, under=v2)
+    assert w.view(T0 + 20 * S).certified_state is NOT_PAUSED
+    w2 = World(ratify(g, (v2, T0 + 10 * S)))
+    w2.say("overseer-a", attest(epoch=1), at=T0 + 5 * S, under=g)
+    v = w2.view(T0 + 20 * S)
+    pause_cert = v.epochs[0].pause
+    assert pause_cert is not None
+    assert (v.certified_state, pause_cert.path) == (PAUSED, "tripwire:rsi-detected")
+    assert v.epochs[0].charter_digest == g.digest
