@@ -160,28 +160,37 @@ def signed_log(case: Case, member: str) -> list[SignedStatement]:
 
 @cache
 def _heartbeat(
-    charter: Charter, key: SigningKey, member: str, seq: int, head: bytes
+    charter: Charter, key: SigningKey, member: str, seq: int, head: bytes, at: int
 ) -> SignedHeartbeat:
     return sign_heartbeat(
-        key, charter, member, head_seq=seq, head_hash=head, counter=1, issued_at_ms=T0 + NOW * S
+        key, charter, member, head_seq=seq, head_hash=head, counter=1, issued_at_ms=at
     )
 
 
-def heartbeat(case: Case, member: str, log: list[SignedStatement]) -> SignedHeartbeat:
+def heartbeat(
+    case: Case, member: str, log: list[SignedStatement], at: int = T0 + NOW * S
+) -> SignedHeartbeat:
     v2 = amendment(case.kind)
     listed = v2 if v2.member(member) is not None else G
     key = key_for("lab-a-2") if case.kind == "rekey" and member == "lab-a" else key_for(member)
-    return _heartbeat(listed, key, member, log[-1].seq if log else 0, log[-1].hash if log else b"")
+    head = log[-1] if log else None
+    return _heartbeat(listed, key, member, head.seq if head else 0, head.hash if head else b"", at)
 
 
-def items_for(case: Case, withheld: str = "", keep: int = 0) -> list[Verified]:
+def items_for(
+    case: Case, withheld: str = "", keep: int = 0, beat_at: int | None = None
+) -> list[Verified]:
     """Every member's log and a heartbeat at now; `withheld`'s log cut to `keep` statements and
-    no heartbeat from it."""
+    no heartbeat from it, or, with `beat_at` (a slot), cut to what it signed by then and a
+    heartbeat half a slot later (its whole log at that time: the rest comes after it)."""
     versions = versions_for(case.kind, case.r)
     out: list[Verified] = []
     for m in MEMBERS:
         log = signed_log(case, m)
-        if m == withheld:
+        if m == withheld and beat_at is not None:
+            log = [s for s in log if s.statement.issued_at_ms <= T0 + beat_at * S]
+            out.append(heartbeat(case, m, log, T0 + beat_at * S + S // 2))
+        elif m == withheld:
             log = log[:keep]
         else:
             out.append(heartbeat(case, m, log))
@@ -398,6 +407,15 @@ def test_one_amendment_exhaustively_against_the_reference(kind: str, r: int) -> 
                     proven += 1
                     assert less.as_of_ms is not None
                     assert (less.state, less.epoch) == state_at(out, less.as_of_ms), (case, m, keep)
+            # or its last heartbeat was at an earlier slot, its later statements unseen
+            for beat_at in sorted({case.r - 1, case.r, 6}):
+                less = evaluate_versions(versions, items_for(case, m, beat_at=beat_at), now)
+                withheld_views += 1
+                if less.state is not PauseState.UNKNOWN:
+                    proven += 1
+                    assert less.as_of_ms is not None
+                    got = (less.state, less.epoch)
+                    assert got == state_at(out, less.as_of_ms), (case, m, beat_at)
     assert disagreements == 0
     print(
         f"{n} cases, {withheld_views} with part of a log withheld ({proven} of them proven),"
