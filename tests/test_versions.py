@@ -322,3 +322,17 @@ def test_a_tripwire_an_amendment_removes_pauses_only_inside_the_time_of_its_vers
     assert pause_cert is not None
     assert (v.certified_state, pause_cert.path) == (PAUSED, "tripwire:rsi-detected")
     assert v.epochs[0].charter_digest == g.digest
+
+
+def test_a_removed_member_heartbeats_under_the_newest_version_that_lists_it() -> None:
+    v2 = amend(G, remove=["lab-c"])
+    w = World(ratify(G, (v2, T0 + 10 * S)))
+    assert isinstance(w.beat("lab-c", at=T0 + 11 * S, under=G), SignedHeartbeat)
+    got = w.beat("lab-c", at=T0 + 12 * S, under=v2)
+    assert isinstance(got, Rejection)
+    assert got.reason is Reason.UNKNOWN_MEMBER
+    v = w.view(T0 + 20 * S)
+    lab_c = v.member("lab-c")
+    assert lab_c is not None
+    assert (lab_c.heartbeat_at_ms, lab_c.synced) == (T0 + 11 * S, True)
+    assert [m.id for m in v.members] == ["lab-a", "lab-b", "overseer-a", "lab-c"]
