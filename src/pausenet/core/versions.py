@@ -423,18 +423,16 @@ def decide_versions(
         return [i for i in range(n) if active[i] <= now_ms and (after is None or until(i) > after)]
 
     def earlier_lift(uncovered: frozenset[str]) -> tuple[int, int] | None:
-        """(e, p): the first lifted epoch e, paused at p, whose lift unseen LIFT votes could have
-        made earlier: votes of uncovered members of its version not heard from since the lift.
-        From p on, which version governed when may then differ."""
+        """(e, p): the first lifted epoch e, paused at p, that unseen statements could have
+        lifted earlier: LIFT votes, or PAUSE votes moving p and with it the minimum pause, of
+        uncovered members of its version not heard from since the lift (an equivocator never
+        is). From p on, which version governed when may then differ."""
         for e in sorted(w.lifted_at):
             g = spans[w.governed[e]]
-            p = w.certs[e][0].effective_at_ms
             end = w.lifted_at[e]
-            if end <= p + g.min_pause_ms:
-                continue  # it could not have lifted any earlier
             for u in uncovered:
-                if u not in equivocators and g.c.member(u) and closed.get(u, -1) < end:
-                    return e, p
+                if g.c.member(u) and (u in equivocators or closed.get(u, -1) < end):
+                    return e, w.certs[e][0].effective_at_ms
         return None
 
     def windows(e: int, shift: tuple[int, int] | None) -> list[int]:
