@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import bisect
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Set
+from collections.abc import Collection, Iterable, Mapping, Set
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from pausenet.core.chain import LinkProblem, Predecessor, link_problem
 from pausenet.core.charter import Charter
@@ -30,7 +31,9 @@ from pausenet.core.records import (
 )
 from pausenet.core.verify import Reason, Rejection, Verified
 
-__all__ = ["Facts", "MemberFacts", "build_facts", "member_facts"]
+_K = TypeVar("_K")
+
+__all__ = ["Facts", "MemberFacts", "build_facts", "build_facts_of", "member_facts"]
 
 
 @dataclass
@@ -52,6 +55,15 @@ class MemberFacts:
     rejected: list[Rejection] = field(default_factory=list)
     # a heartbeat naming the `committed` head (the proof carries it: docs/protocol.md §8.5)
     committed_by: SignedHeartbeat | None = None
+    # The same earliest votes and attestations, kept apart by the charter digest each statement
+    # names: under several charter versions a statement counts only toward the versions that
+    # give its signer the key that verified it (pausenet.core.versions).
+    votes_under: dict[bytes, dict[tuple[int, Decision], SignedStatement]] = field(
+        default_factory=dict
+    )
+    attestations_under: dict[bytes, dict[tuple[int, str], SignedStatement]] = field(
+        default_factory=dict
+    )
 
     @property
     def head_seq(self) -> int:
@@ -73,6 +85,23 @@ def build_facts(
 ) -> Facts:
     """The reference: sort items by member (refusing duplicates and non-members), then each
     member's facts from its items alone. `counted`: see `member_facts`."""
+    return build_facts_of(
+        frozenset(m.id for m in charter.members),
+        items,
+        counted=counted,
+        quota=charter.max_statements_per_hour,
+    )
+
+
+def build_facts_of(
+    members: Collection[str],
+    items: Iterable[Verified],
+    *,
+    counted: Set[bytes] | None = None,
+    quota: int | None = None,
+) -> Facts:
+    """As `build_facts`, for items from several charter versions: `members` is everyone any of
+    them lists; `quota` the statement quota checked (None: not checked)."""
     rejected: list[Rejection] = []
     seen: set[bytes] = set()
     statements: dict[str, list[SignedStatement]] = defaultdict(list)
@@ -86,7 +115,7 @@ def build_facts(
             )
             continue
         seen.add(it.hash)
-        if charter.member(it.member) is None:  # not from this charter's verifier: refuse
+        if it.member not in members:  # not from this charter's verifier: refuse
             rejected.append(
                 Rejection(
                     Reason.UNKNOWN_MEMBER, f"{it.member!r} is not a member", it.hash, it.member
@@ -103,7 +132,7 @@ def build_facts(
             statements.get(m, []),
             heartbeats.get(m, []),
             counted=counted,
-            quota=charter.max_statements_per_hour,
+            quota=quota,
         )
         for m in sorted(set(statements) | set(heartbeats))
     }
@@ -170,9 +199,8 @@ def count(facts: MemberFacts, st: SignedStatement) -> None:
             # it, i.e. below the lowest seq it forked at
             return
         key = (b.epoch, b.decision)
-        cur = facts.votes.get(key)
-        if cur is None or _earlier(st, cur):
-            facts.votes[key] = st
+        _keep_earliest(facts.votes, key, st)
+        _keep_earliest(facts.votes_under.setdefault(st.statement.charter_digest, {}), key, st)
     elif isinstance(b, Compliance):
         cur = facts.compliance.get(b.epoch)
         if cur is None or (st.seq, st.hash) > (cur.seq, cur.hash):
@@ -180,9 +208,15 @@ def count(facts: MemberFacts, st: SignedStatement) -> None:
     elif isinstance(b, TriggerAttestation):
         facts.attested.add(b.trigger_id)
         akey = (b.epoch, b.trigger_id)
-        cur = facts.attestations.get(akey)
-        if cur is None or _earlier(st, cur):
-            facts.attestations[akey] = st
+        _keep_earliest(facts.attestations, akey, st)
+        under = facts.attestations_under.setdefault(st.statement.charter_digest, {})
+        _keep_earliest(under, akey, st)
+
+
+def _keep_earliest(slot: dict[_K, SignedStatement], key: _K, st: SignedStatement) -> None:
+    cur = slot.get(key)
+    if cur is None or _earlier(st, cur):
+        slot[key] = st
 
 
 def _earlier(a: SignedStatement, b: SignedStatement) -> bool:

@@ -97,6 +97,15 @@ def _statements(mf: MemberFacts, current: int) -> list[SignedStatement]:
     for (epoch, _trigger), st in mf.attestations.items():
         if epoch <= current + 1:
             take(st)
+    # under several charter versions, the earliest of each kept apart by the version named
+    for under in mf.votes_under.values():
+        for (epoch, _decision), st in under.items():
+            if epoch <= current + 1:
+                take(st)
+    for under_a in mf.attestations_under.values():
+        for (epoch, _trigger), st in under_a.items():
+            if epoch <= current + 1:
+                take(st)
     take(mf.compliance.get(current))
     # Evidence envelopes that are counted statements count in the proof too.
     counted = {s.hash: s for seq in mf.valid.values() for s in seq} if mf.evidence else {}

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
-from pausenet.core.charter import Charter, Role
+from pausenet.core.charter import Charter, Member, Role
 from pausenet.core.dsse import Envelope
 from pausenet.core.evidence import Evidence
 from pausenet.core.facts import Facts, MemberFacts, build_facts
@@ -50,11 +50,14 @@ __all__ = [
     "EpochRecord",
     "MemberStatus",
     "PauseState",
+    "VersionSpan",
     "View",
     "decide",
     "describe_path",
     "evaluate",
     "evaluate_envelopes",
+    "shows_whole_log",
+    "with_compliance",
 ]
 
 
@@ -98,6 +101,20 @@ class EpochRecord:
     lift_votes: tuple[str, ...]  # every member with a counted LIFT vote for this epoch
     # per tripwire trigger: the eligible members with a counted attestation bound to this epoch
     tripwire_attesters: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # Under several charter versions: the digest of the version whose rules the epoch's pause
+    # started under (and so whose rules lift it); empty under one charter.
+    charter_digest: bytes = b""
+
+
+@dataclass(frozen=True)
+class VersionSpan:
+    """When one charter version governed (docs/protocol.md §15.8): from its activation until the
+    next version's. Reported only when the view runs over several versions."""
+
+    version: int
+    digest: bytes
+    ratified_at_ms: int  # when its last needed approval was signed (0: the pinned version)
+    active_from_ms: int | None  # None: ratified while a pause is in effect, waiting for its lift
 
 
 @dataclass(frozen=True)
@@ -136,11 +153,29 @@ class View:
     # seqs from 1 to each member's head at which no counted statement is held: 0 for complete
     # logs, the statements a partial proof elides otherwise (docs/protocol.md §8.5)
     elided: int = 0
+    versions: tuple[VersionSpan, ...] = ()  # several charter versions only, pinned first
 
     def member(self, member_id: str) -> MemberStatus | None:
         return next((m for m in self.members if m.id == member_id), None)
 
     def to_json(self) -> dict[str, Any]:
+        doc = self._json()
+        if self.versions:
+            doc["versions"] = [
+                {
+                    "version": v.version,
+                    "digest": v.digest.hex(),
+                    "ratified_at": v.ratified_at_ms,
+                    "active_from": v.active_from_ms,
+                }
+                for v in self.versions
+            ]
+            for rec, e in zip(doc["epochs"], self.epochs, strict=True):
+                if e.charter_digest:
+                    rec["charter_digest"] = e.charter_digest.hex()
+        return doc
+
+    def _json(self) -> dict[str, Any]:
         return {
             "state": self.state.value,
             "epoch": self.epoch,
@@ -375,28 +410,10 @@ class _Evaluation:
 
         # compliance, only while certified PAUSED
         if certified is PauseState.PAUSED:
+            labs = frozenset(m.id for m in members if m.role is Role.LAB)
+            latest_compliance = {m: st for (e, m), st in compliance.items() if e == epoch}
             deadline = paused_at + rules.compliance_grace_s * 1000
-            statuses = []
-            for m in members:
-                cs: ComplianceStatus | None = None
-                if m.role is Role.LAB:
-                    cst = compliance.get((epoch, m.id))
-                    if cst is not None:
-                        b = cst.statement.body
-                        assert isinstance(b, Compliance)
-                        cs = (
-                            ComplianceStatus.COMPLIANT
-                            if b.state is ComplianceState.HALTED
-                            else ComplianceStatus.NON_COMPLIANT
-                        )
-                    else:
-                        cs = (
-                            ComplianceStatus.PENDING
-                            if self.now < deadline
-                            else ComplianceStatus.OVERDUE
-                        )
-                statuses.append(_replace_compliance(m, cs))
-            members = statuses
+            members = with_compliance(members, labs, latest_compliance, deadline, self.now)
 
         envelopes = [s.envelope for mf in fs for s in mf.counted]
         envelopes += [latest[m].envelope for m in sorted(latest)]
@@ -486,10 +503,13 @@ class _Evaluation:
         return labs, ovs
 
     def _member_status(
-        self, facts: Mapping[str, MemberFacts], equivocators: frozenset[str]
+        self,
+        facts: Mapping[str, MemberFacts],
+        equivocators: frozenset[str],
+        members: Iterable[Member] | None = None,
     ) -> list[MemberStatus]:
         out = []
-        for m in self.c.members:
+        for m in self.c.members if members is None else members:
             mf = facts.get(m.id)
             chain = mf.valid if mf is not None else {}
             head_seq = mf.head_seq if mf is not None else 0
@@ -497,13 +517,9 @@ class _Evaluation:
             hb = mf.latest if mf is not None else None
             fresh = synced = False
             if hb is not None:
-                h = hb.heartbeat
-                fresh = self.now - h.issued_at_ms <= self.ttl_ms
-                has_head = h.head_seq == 0 or any(
-                    s.hash == h.head_hash for s in chain.get(h.head_seq, [])
-                )
-                complete = head_seq >= (mf.committed if mf is not None else 0)
-                synced = fresh and has_head and complete and m.id not in equivocators
+                assert mf is not None
+                fresh = self.now - hb.heartbeat.issued_at_ms <= self.ttl_ms
+                synced = fresh and shows_whole_log(mf) and m.id not in equivocators
             out.append(
                 MemberStatus(
                     id=m.id,
@@ -549,6 +565,45 @@ class _Evaluation:
         )
 
 
+def with_compliance(
+    members: Iterable[MemberStatus],
+    labs: frozenset[str],
+    latest: Mapping[str, SignedStatement],
+    deadline_ms: int,
+    now_ms: int,
+) -> list[MemberStatus]:
+    """Each lab's compliance with the pause in effect (docs/protocol.md §8.4), from its latest
+    Compliance statement for the paused epoch; members that are not labs have none."""
+    out = []
+    for m in members:
+        cs: ComplianceStatus | None = None
+        if m.id in labs:
+            cst = latest.get(m.id)
+            if cst is not None:
+                b = cst.statement.body
+                assert isinstance(b, Compliance)
+                cs = (
+                    ComplianceStatus.COMPLIANT
+                    if b.state is ComplianceState.HALTED
+                    else ComplianceStatus.NON_COMPLIANT
+                )
+            else:
+                cs = ComplianceStatus.PENDING if now_ms < deadline_ms else ComplianceStatus.OVERDUE
+        out.append(replace(m, compliance=cs))
+    return out
+
+
+def shows_whole_log(mf: MemberFacts) -> bool:
+    """Whether the member's latest heartbeat names a head we hold, and we hold every statement
+    any of its heartbeats committed to: it has shown us all it had signed by then."""
+    hb = mf.latest
+    if hb is None:
+        return False
+    h = hb.heartbeat
+    has_head = h.head_seq == 0 or any(s.hash == h.head_hash for s in mf.valid.get(h.head_seq, []))
+    return has_head and mf.head_seq >= mf.committed
+
+
 def _kth_time(voters: Mapping[str, SignedStatement], k: int) -> int:
     """Time the k-th distinct voter signed: when the threshold was reached."""
     return heapq.nsmallest(k, (s.statement.issued_at_ms for s in voters.values()))[-1]
@@ -570,7 +625,3 @@ def _cert(
         formed_at_ms=formed,
         effective_at_ms=formed,
     )
-
-
-def _replace_compliance(m: MemberStatus, cs: ComplianceStatus | None) -> MemberStatus:
-    return replace(m, compliance=cs)

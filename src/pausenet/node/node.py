@@ -219,7 +219,7 @@ class Node:
         held = self.governor.state.charters
         self.replica.upcoming = lambda d: d in held and held[d].version > self.charter.version
         if self.governor.in_force:
-            self.replica.adopt(self.governor.versions)
+            self.replica.adopt(self.governor.versions, self.governor.state.approvals.values())
         await self._load()
         start_view = self.replica.view()
         self._seen = (_heads(start_view), frozenset(ev.id for ev in start_view.evidence))
@@ -308,7 +308,7 @@ class Node:
         now = self.clock() + RECHECK_SLACK_MS
         bad = 0
 
-        versions = self.replica.versions
+        versions = self.replica.chain
 
         def verified(envs: list[Envelope]) -> list[Verified]:
             nonlocal bad
@@ -327,7 +327,7 @@ class Node:
         kept = verified(await self.store.kept_heartbeats())
         evidence: list[Evidence] = []
         for _member, a, b in await self.store.evidence():
-            for charter in reversed(versions):
+            for charter in reversed(versions.charters):
                 ev = check_evidence(charter, a, b, now_ms=now)
                 if not isinstance(ev, Rejection):
                     break
@@ -552,7 +552,7 @@ class Node:
     async def _adopted(self, versions: tuple[Charter, ...]) -> None:
         """Count under newly adopted versions, without a restart."""
         self.charter = self.governor.newest
-        self.replica.adopt(versions)
+        self.replica.adopt(versions, self.governor.state.approvals.values())
         self._authenticate_under(versions)
         if self._transport is not None:
             self._transport.charter = self.charter
@@ -702,7 +702,7 @@ class Node:
         head, _ = self.replica.head(self.member)
         now = self.clock() + RECHECK_SLACK_MS
         for env in await self.store.statements(self.member, from_seq=head + 1):
-            v = verify_versions(self.replica.versions, env, now)
+            v = verify_versions(self.replica.chain, env, now)
             if isinstance(v, Rejection) or not isinstance(v, SignedStatement):
                 raise StoreError(f"own statement in the store fails verification: {v}")
             self.replica.add_own_statement(v)

@@ -45,7 +45,7 @@ from pausenet.core.verify import (
     Rejection,
     Verified,
 )
-from pausenet.core.versions import evaluate_versions, verify_versions
+from pausenet.core.versions import Versions, evaluate_versions, verify_versions
 from pausenet.core.view import View
 from pausenet.node.messages import Digest, Items, MemberHead
 
@@ -134,6 +134,8 @@ class Replica:
     ) -> None:
         self.charter = charter  # the newest version in force
         self.versions: tuple[Charter, ...] = (charter,)  # in force, pinned version first
+        # the same with their ratification times: what verifying and counting go by
+        self.chain = Versions.single(charter)
         self.clock = clock
         self.persistence = persistence
         self._logs: dict[str, list[SignedStatement]] = {m.id: [] for m in charter.members}
@@ -226,7 +228,7 @@ class Replica:
         turns it into the object the view takes, without re-checking it on every view)."""
         h = env.payload_hash
         if h not in self._fork_items:
-            v = verify_versions(self.versions, env, self.clock() + RECHECK_SLACK_MS)
+            v = verify_versions(self.chain, env, self.clock() + RECHECK_SLACK_MS)
             self._fork_items[h] = None if isinstance(v, Rejection) else v
         return self._fork_items[h]
 
@@ -236,7 +238,7 @@ class Replica:
         not the length of the logs."""
         now = self.clock() if now_ms is None else now_ms
         if len(self.versions) > 1:  # counting across versions: the reference evaluation
-            return evaluate_versions(self.versions, self.verified_items(), now)
+            return evaluate_versions(self.chain, self.verified_items(), now)
         for m in self._logs:
             self._feed_view(m)
         return self._facts.view(now)
@@ -284,11 +286,13 @@ class Replica:
                 self._facts.remove(v)
         self._fed_extra[member] = extra
 
-    def adopt(self, versions: tuple[Charter, ...]) -> None:
-        """Count items under these versions in force from now on (pinned first, newest last).
+    def adopt(self, versions: tuple[Charter, ...], approvals: Iterable[Envelope] = ()) -> None:
+        """Count items under these versions in force from now on (pinned first, newest last),
+        ratified by `approvals` (which give each amendment's ratification time).
 
         Versions only ever extend: what verified before still verifies. A member the newest
         version adds gets an empty log."""
+        self.chain = Versions.of(versions, approvals)
         self.versions = versions
         self.charter = versions[-1]
         for m in self.charter.members:
@@ -428,7 +432,7 @@ class Replica:
         # statements before heartbeats, so a heartbeat's head is usually already held
         by_member: dict[str, list[SignedStatement]] = {}
         for env in items.statements:
-            v = self._soften(verify_versions(self.versions, env, now), env)
+            v = self._soften(verify_versions(self.chain, env, now), env)
             if isinstance(v, Rejection):
                 report.reject(v.reason, v)
             elif isinstance(v, SignedHeartbeat):
@@ -439,7 +443,7 @@ class Replica:
             batch = sorted(by_member[member], key=lambda s: (s.seq, s.hash))
             await self._ingest_statements(member, batch, report)
         for env in items.heartbeats:
-            v = self._soften(verify_versions(self.versions, env, now), env)
+            v = self._soften(verify_versions(self.chain, env, now), env)
             if isinstance(v, Rejection):
                 report.reject(v.reason, v)
             elif isinstance(v, SignedStatement):

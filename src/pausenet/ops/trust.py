@@ -8,7 +8,6 @@ view evaluated under them, and the node's signed answer is checked under the new
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import time
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from pausenet.core.bundle import Bundle
 from pausenet.core.charter import Charter, load_charter
 from pausenet.core.governance import ChainResult, follow_chain
 from pausenet.core.verify import Rejection, Verified
-from pausenet.core.versions import evaluate_versions, verify_versions
+from pausenet.core.versions import Versions, evaluate_versions, verify_versions
 from pausenet.core.view import View
 from pausenet.errors import CharterError, GovernanceError
 from pausenet.node.governance import charter_from_canonical
@@ -67,6 +66,7 @@ def verify_trusting(
     versions = tuple(r.charter for r in chain.in_force)
     if not versions:
         raise GovernanceError(f"the trusted charter is not in force: {chain.stopped}")
+    ratified = Versions.from_chain(chain, bundle.chain_approvals)
     if now_ms is not None:
         now, source = now_ms, "the time given"
     elif bundle.now_ms is not None:
@@ -76,24 +76,21 @@ def verify_trusting(
     items: list[Verified] = []
     rejected: list[Rejection] = []
     for env in bundle.envelopes:
-        got = verify_versions(versions, env, now)
+        got = verify_versions(ratified, env, now)
         if isinstance(got, Rejection):
             rejected.append(got)
         else:
             items.append(got)
-    view = evaluate_versions(versions, items, now)
-    view = dataclasses.replace(view, rejected=(*rejected, *view.rejected))
-    return TrustedView(chain, versions, view, source, _answer(versions, bundle, nonce))
+    view = evaluate_versions(ratified, items, now, rejected=rejected, counted=bundle.counted)
+    return TrustedView(chain, versions, view, source, _answer(ratified, bundle, nonce))
 
 
-def _answer(
-    versions: tuple[Charter, ...], bundle: Bundle, nonce: bytes | None
-) -> AnswerCheck | None:
+def _answer(versions: Versions, bundle: Bundle, nonce: bytes | None) -> AnswerCheck | None:
     if bundle.answer is None:
         return None
     want = nonce if nonce is not None else bundle.nonce
     return check_answer(
-        versions[-1],
+        versions.newest,
         bundle.answer,
         bundle.envelopes,
         nonce=want,
