@@ -87,7 +87,7 @@ class Governor:
         self.key = key
         self.clock = clock
         self.versions: tuple[Charter, ...] = ()  # in force and adopted, pinned first
-        self.legacy = False  # no approvals anywhere: the pin runs unratified, as before §15
+        self.unsigned = False  # not one approval anywhere at start: the pin was never signed
         self.counters: dict[str, int] = {}
         self._told: set[str] = set()  # one-time log lines already written
         self._lock = anyio.Lock()
@@ -114,7 +114,10 @@ class Governor:
         """Why no version is in force here, or None."""
         if self.versions:
             return None
-        return f"charter not in force: {self.state.chain().stopped}"
+        why = f"charter not in force: {self.state.chain().stopped}"
+        if self.unsigned and not self.state.approvals:
+            why += "; sign it (pausenet charter sign) and put the approvals in approvals/"
+        return why
 
     def signing_refused(self) -> str | None:
         """Why this node may not sign statements or heartbeats now, or None."""
@@ -141,7 +144,7 @@ class Governor:
 
     async def load(self, approval_dirs: Sequence[Path]) -> None:
         """Load the store, the config's charter and approval files, then adopt what is in
-        force (and, with no approvals anywhere, the pin, unratified, as before §15)."""
+        force. A charter no member has approved is never in force (docs/protocol.md §15.7)."""
         s = self.state
         await s.load()
         if self.own.digest != s.pin.digest:
@@ -155,14 +158,14 @@ class Governor:
         for why in got.refused:
             log.debug("approval file not taken: %s", why)
         if not s.adopted and not s.approvals and not files:
-            self.legacy = True
+            self.unsigned = True
             log.warning(
-                "charter %s has no approvals (none in the store or approvals/): running it"
-                " unratified, as before charter versions; sign it (pausenet charter sign) and"
-                " put the approvals beside it to require ratification",
+                "charter %s has no approvals (none in the store or in %s): it is not in force,"
+                " and this node signs nothing until it is; each member signs it (pausenet charter"
+                " sign CHARTER --key KEY) and the approvals go in that directory",
                 s.pin.digest_hex[:16],
+                ", ".join(str(d) for d in approval_dirs) or "approvals/",
             )
-            await s.adopt((s.pin,))
         self.versions = s.adopted
         await self.reconsider(paused=False)
 
