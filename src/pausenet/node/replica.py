@@ -44,7 +44,7 @@ from pausenet.core.verify import (
     verify_envelope,
 )
 from pausenet.core.view import View, evaluate
-from pausenet.node.messages import Digest, Items, MemberHead
+from pausenet.node.messages import ARITY, Digest, DigestTree, Items, MemberHead
 
 __all__ = [
     "IngestReport",
@@ -52,6 +52,7 @@ __all__ = [
     "Replica",
     "envelope_size",
     "items_size",
+    "news_items",
 ]
 
 EVIDENCE_PER_MEMBER = 8  # proofs of equivocation kept per member (docs/protocol.md §12.3)
@@ -75,6 +76,7 @@ class IngestReport:
 
     branched: int = 0  # of the evidence items, statements also kept on a branch (§12.3)
     new: list[Verified] = field(default_factory=list)  # statements and heartbeats first held here
+    new_evidence: list[Evidence] = field(default_factory=list)  # evidence first held here
 
     @property
     def changed(self) -> bool:
@@ -98,13 +100,15 @@ class Persistence(Protocol):
         self, batch: Sequence[SignedStatement]
     ) -> Sequence[AppendResultLike]: ...
 
-    async def put_heartbeat(self, signed: SignedHeartbeat) -> bool: ...
+    async def put_heartbeat(self, signed: SignedHeartbeat, *, durable: bool = True) -> bool: ...
 
     async def add_evidence(self, id: bytes, member: str, a: Envelope, b: Envelope) -> bool: ...
 
     async def add_branch_statements(self, batch: Sequence[SignedStatement]) -> None: ...
 
-    async def put_kept_heartbeats(self, member: str, kept: Sequence[SignedHeartbeat]) -> None: ...
+    async def put_kept_heartbeats(
+        self, member: str, kept: Sequence[SignedHeartbeat], *, durable: bool = True
+    ) -> None: ...
 
 
 def envelope_size(e: Envelope) -> int:
@@ -128,10 +132,15 @@ class Replica:
         charter: Charter,
         clock: Callable[[], int],
         persistence: Persistence | None = None,
+        *,
+        own: str | None = None,
     ) -> None:
         self.charter = charter
         self.clock = clock
         self.persistence = persistence
+        # the member this node signs for: its heartbeats are stored durably, others' are not
+        # (they are replaced within seconds and peers send them again)
+        self.own = own
         self._logs: dict[str, list[SignedStatement]] = {m.id: [] for m in charter.members}
         # an equivocator's statements on branches other than its main log, by hash
         self._branches: dict[str, dict[bytes, SignedStatement]] = {}
@@ -144,7 +153,8 @@ class Replica:
         self._fork_items: dict[bytes, Verified | None] = {}  # evidence envelopes, verified
         self._trees: dict[str, bytes] = {}  # cached tree hashes of equivocators
         self._digest: Digest | None = None
-        self._summary: bytes | None = None
+        self._tree = DigestTree(self._logs)
+        self._dirty: set[str] = set(self._logs)  # members whose tree entries may be stale
         # One ingest at a time: its checks and its appends are one transaction. Ingest awaits the
         # store, and a node ingests from its own rounds and from peers' Exchange calls at once;
         # two ingests checking against the same head would both append the same statement.
@@ -154,6 +164,9 @@ class Replica:
         # their propagation); must not raise. Own statements (add_own_statement) and items
         # loaded from the store at start-up are not new arrivals and are not told.
         self.on_new: Callable[[Verified], None] | None = None
+        # Told, after each ingest that added something and after each own statement, of what
+        # is news to peers (gossip pushes it on); must not raise.
+        self.on_news: Callable[[Items], None] | None = None
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -235,22 +248,73 @@ class Replica:
             cached = self._trees[member] = sha256(b"pausenet.tree.v1\n" + b"".join(hashes))
         return cached
 
+    def member_head(self, member: str) -> MemberHead:
+        """What this node holds of member, as its digest lists it (§12.1)."""
+        seq, h = self.head(member)
+        hb = self._heartbeats.get(member)
+        return MemberHead(
+            member,
+            seq,
+            h,
+            hb.heartbeat.counter if hb else 0,
+            self.tree_hash(member),
+            tuple(sorted(e.id for e in self._evidence_by_member.get(member, ()))),
+        )
+
     def digest(self) -> Digest:
+        """The full digest: every member's head."""
         if self._digest is None:
-            heads = []
-            for m in sorted(self._logs):
-                seq, h = self.head(m)
-                hb = self._heartbeats.get(m)
-                heads.append(
-                    MemberHead(m, seq, h, hb.heartbeat.counter if hb else 0, self.tree_hash(m))
-                )
-            self._digest = Digest(tuple(heads), tuple(sorted(self._evidence)))
+            self._digest = Digest(tuple(self.member_head(m) for m in sorted(self._logs)))
         return self._digest
 
+    def partial_digest(self, members: Iterable[str]) -> Digest:
+        """The heads of these members only (others are not in question)."""
+        return Digest(
+            tuple(self.member_head(m) for m in sorted(set(members)) if m in self._logs),
+            partial=True,
+        )
+
+    @property
+    def tree_depth(self) -> int:
+        return self._tree.depth
+
+    def is_member(self, member: str) -> bool:
+        return member in self._logs
+
+    def leaf_of(self, member: str) -> int | None:
+        """The leaf of the digest tree that holds member (None for a non-member)."""
+        return self._tree.leaf(member) if member in self._tree else None
+
+    def _fresh_tree(self) -> DigestTree:
+        for m in self._dirty:
+            self._tree.set(m, self.member_head(m).entry())
+        self._dirty.clear()
+        return self._tree
+
     def summary_hash(self) -> bytes:
-        if self._summary is None:
-            self._summary = self.digest().summary_hash()
-        return self._summary
+        """The root of the digest tree (§12.1)."""
+        return self._fresh_tree().root()
+
+    def subtree(self, level: int, nodes: Sequence[int]) -> tuple[list[bytes], Digest | None]:
+        """Expand tree nodes at `level`: the ARITY child hashes of each (inner nodes), or the
+        heads of the members in them as a partial digest (leaves). The caller checks bounds."""
+        tree = self._fresh_tree()
+        if level >= tree.depth:
+            members = [m for i in nodes for m in tree.leaf_members(i)]
+            return [], self.partial_digest(members)
+        return [h for i in nodes for h in tree.children(level, i)], None
+
+    def differing(self, level: int, nodes: Sequence[int], theirs: Sequence[bytes]) -> list[int]:
+        """The children (at level + 1) of `nodes` whose hashes differ from `theirs` (ARITY per
+        node, in order)."""
+        tree = self._fresh_tree()
+        out = []
+        for k, i in enumerate(nodes):
+            mine = tree.children(level, i)
+            for j in range(ARITY):
+                if mine[j] != theirs[k * ARITY + j]:
+                    out.append(i * ARITY + j)
+        return out
 
     def addresses(self) -> dict[str, str]:
         """Member id -> gossip address advertised in its latest signed heartbeat."""
@@ -271,6 +335,8 @@ class Replica:
         room = max_items if max_items is not None else lim.max_items_per_message
         their_heads = {h.member: h for h in theirs.heads if self.charter.member(h.member)}
         their_ev = set(theirs.evidence_ids)
+        # a partial digest asks only about the members it lists
+        scope = sorted(their_heads) if theirs.partial else sorted(self._logs)
         statements: list[Envelope] = []
         heartbeats: list[Envelope] = []
         evidence: list[tuple[Envelope, Envelope]] = []
@@ -285,19 +351,25 @@ class Replica:
             room -= 1
             return True
 
-        for eid in sorted(self._evidence):
-            if eid not in their_ev:
-                ev = self._evidence[eid]
-                if fits(envelope_size(ev.first) + envelope_size(ev.second)) and not more:
-                    evidence.append((ev.first, ev.second))
-        for m in sorted(self._heartbeats):
-            hb = self._heartbeats[m]
+        for ev in sorted(
+            (e for m in scope for e in self._evidence_by_member.get(m, ())), key=lambda e: e.id
+        ):
+            if (
+                ev.id not in their_ev
+                and fits(envelope_size(ev.first) + envelope_size(ev.second))
+                and not more
+            ):
+                evidence.append((ev.first, ev.second))
+        for m in scope:
+            hb = self._heartbeats.get(m)
+            if hb is None:
+                continue
             th = their_heads.get(m)
             if (th.heartbeat_counter if th else 0) < hb.heartbeat.counter and fits(
                 envelope_size(hb.envelope)
             ):
                 heartbeats.append(hb.envelope)
-        for m in sorted(self._logs):
+        for m in scope:
             log = self._logs[m]
             th = their_heads.get(m)
             tree = self.tree_hash(m)
@@ -350,18 +422,32 @@ class Replica:
             await self._ingest_evidence(first, second, now, report)
         # statements before heartbeats, so a heartbeat's head is usually already held
         by_member: dict[str, list[SignedStatement]] = {}
+        seen: dict[bytes, Envelope] = {}
         for env in items.statements:
+            # an envelope already held, byte for byte, is dropped before the signature check,
+            # the costly part of a catch-up that several peers feed at once (a copy with other
+            # signatures is checked: it may be a forgery, and is counted as one)
+            h = env.payload_hash
+            held = self._hashes.get(h)
+            if (held is not None and held.envelope == env) or seen.get(h) == env:
+                report.duplicates += 1
+                continue
             v = verify_envelope(self.charter, env, now_ms=now)
             if isinstance(v, Rejection):
                 report.reject(v.reason, v)
             elif isinstance(v, SignedHeartbeat):
                 report.reject(Reason.TYPE_CONFUSION)
             else:
+                seen[h] = env
                 by_member.setdefault(v.member, []).append(v)
         for member in sorted(by_member):
             batch = sorted(by_member[member], key=lambda s: (s.seq, s.hash))
             await self._ingest_statements(member, batch, report)
+        held_hbs = self._heartbeat_envelopes() if items.heartbeats else {}
         for env in items.heartbeats:
+            if held_hbs.get(env.payload_hash) == env:
+                report.duplicates += 1
+                continue
             v = verify_envelope(self.charter, env, now_ms=now)
             if isinstance(v, Rejection):
                 report.reject(v.reason, v)
@@ -374,7 +460,18 @@ class Replica:
         if self.on_new is not None:
             for v in report.new:
                 self.on_new(v)
+        if self.on_news is not None and (report.new or report.new_evidence):
+            # items issued longer than a heartbeat TTL ago are a catch-up, not news
+            fresh = news_items(report, since_ms=now - self.charter.rules.heartbeat_ttl_s * 1000)
+            if fresh:
+                self.on_news(fresh)
         return report
+
+    def _heartbeat_envelopes(self) -> dict[bytes, Envelope]:
+        held = {hb.hash: hb.envelope for hb in self._heartbeats.values()}
+        for kept in self._kept.values():
+            held.update((h, hb.envelope) for h, hb in kept.items())
+        return held
 
     def _witnesses(self, member: str) -> list[SignedHeartbeat]:
         """The member's heartbeats held: the latest and the kept ones."""
@@ -452,7 +549,7 @@ class Replica:
                 self._hashes[st.hash] = st
                 report.statements += st.hash not in report.evidenced
                 report.new.append(st)
-        self._trees.pop(member, None)
+        self._touch(member)
         await self._prune_witnesses(member, persist=True)
 
     async def _branch(
@@ -485,7 +582,7 @@ class Replica:
             await self.persistence.add_branch_statements([st])
         branch[st.hash] = st
         self._hashes[st.hash] = st
-        self._trees.pop(m, None)
+        self._touch(m)
         report.new.append(st)
         report.statements += st.hash not in report.evidenced
         if st.hash in report.evidenced:
@@ -517,8 +614,9 @@ class Replica:
         newest = cur is None or _hb_key(hb) > _hb_key(cur)
         if newest:
             if self.persistence is not None:
-                await self.persistence.put_heartbeat(hb)
+                await self.persistence.put_heartbeat(hb, durable=m == self.own)
             self._heartbeats[m] = hb
+            self._touch(m)
             if cur is not None:
                 kept[cur.hash] = cur  # a candidate witness; pruned below
             report.heartbeats += hb.hash not in report.evidenced
@@ -563,7 +661,9 @@ class Replica:
         saved = self._kept_saved.get(member, frozenset())
         if persist and set(keep) != saved:
             if self.persistence is not None:
-                await self.persistence.put_kept_heartbeats(member, list(keep.values()))
+                await self.persistence.put_kept_heartbeats(
+                    member, list(keep.values()), durable=False
+                )
             self._kept_saved[member] = frozenset(keep)
         return frozenset(keep)
 
@@ -615,6 +715,7 @@ class Replica:
             await self.persistence.add_evidence(ev.id, ev.member, ev.first, ev.second)
         self._keep_evidence(ev)
         report.evidence += 1
+        report.new_evidence.append(ev)
 
     def _keep_evidence(self, ev: Evidence) -> None:
         held = self._evidence_by_member.setdefault(ev.member, [])
@@ -627,7 +728,7 @@ class Replica:
         held.append(ev)
         held.sort(key=lambda e: (e.seq, e.id))
         self._evidence[ev.id] = ev
-        self._trees.pop(ev.member, None)
+        self._touch(ev.member)
         for dropped in held[EVIDENCE_PER_MEMBER:]:
             self._drop_evidence(dropped)
         del held[EVIDENCE_PER_MEMBER:]
@@ -678,6 +779,7 @@ class Replica:
                     self._kept.setdefault(hb.member, {})[hb.hash] = hb
         self._kept_saved = {m: frozenset(k) for m, k in self._kept.items()}
         self._trees.clear()
+        self._dirty.update(self._logs)
         self._changed()
 
     def add_own_statement(self, st: SignedStatement) -> None:
@@ -686,13 +788,36 @@ class Replica:
         if st.seq == len(log) + 1:
             log.append(st)
             self._hashes[st.hash] = st
-            self._trees.pop(st.member, None)
+            self._touch(st.member)
             self._changed()
+            if self.on_news is not None:
+                self.on_news(Items(statements=(st.envelope,)))
+
+    def _touch(self, member: str) -> None:
+        """Member's log, branches, latest heartbeat or evidence changed."""
+        self._trees.pop(member, None)
+        self._dirty.add(member)
 
     def _changed(self) -> None:
         self._digest = None
-        self._summary = None
         self.version += 1
+
+
+def news_items(report: IngestReport, *, since_ms: int = 0) -> Items:
+    """What an ingest first held, issued at or after since_ms (all its evidence), to pass on."""
+    return Items(
+        statements=tuple(
+            v.envelope
+            for v in report.new
+            if isinstance(v, SignedStatement) and v.statement.issued_at_ms >= since_ms
+        ),
+        heartbeats=tuple(
+            v.envelope
+            for v in report.new
+            if isinstance(v, SignedHeartbeat) and v.heartbeat.issued_at_ms >= since_ms
+        ),
+        evidence=tuple((ev.first, ev.second) for ev in report.new_evidence),
+    )
 
 
 def _hb_key(hb: SignedHeartbeat) -> tuple[int, int, bytes]:
