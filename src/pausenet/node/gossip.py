@@ -55,7 +55,8 @@ log = logging.getLogger("pausenet.gossip")
 
 _T = TypeVar("_T")
 
-_NOTHING = Digest((), partial=True)  # the digest of a push: asks the receiver for nothing
+_NOTHING = Digest((), partial=True)
+_SPLIT_BACKLOG = 256  # statements to pull above which a contact takes only its share of members  # the digest of a push: asks the receiver for nothing
 
 
 @dataclass(frozen=True)
@@ -371,13 +372,18 @@ class GossipEngine:
                 stats.in_sync += attempt == 0
                 return
             # the members that differ, less those another exchange is fetching right now
-            differ = {
-                h.member
-                for h in theirs.heads
-                if self.replica.is_member(h.member)
-                and h.entry() != self.replica.member_head(h.member).entry()
-            }
-            ask = sorted(differ - self._fetching)
+            behind: dict[str, int] = {}  # member -> statements the peer holds beyond ours
+            for h in theirs.heads:
+                if self.replica.is_member(h.member):
+                    mine = self.replica.member_head(h.member)
+                    if h.entry() != mine.entry():
+                        behind[h.member] = max(0, h.head_seq - mine.head_seq)
+            free = sorted(set(behind) - self._fetching)
+            ask = free
+            if sum(behind[m] for m in free) > _SPLIT_BACKLOG:
+                # A backlog: several contacts run at once (fanout), and each takes its share of
+                # the members, so it comes from several peers in parallel, each part once.
+                ask = free[: -(-len(free) // max(1, self.config.fanout))]
             if not ask:
                 # Another exchange is fetching them: wait for it (at most a call's deadline, so
                 # a slow peer cannot hold them), then look again at what still differs.
@@ -411,7 +417,7 @@ class GossipEngine:
                 if self._fetched is not None:
                     self._fetched.set()
                     self._fetched = None
-            if not (ex.more or more_to_send):
+            if not (ex.more or more_to_send or len(free) > len(ask)):
                 return
 
     def _failed(self, address: str, why: str) -> None:
