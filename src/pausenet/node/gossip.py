@@ -34,6 +34,7 @@ from typing import Protocol, TypeVar
 
 import anyio
 
+from pausenet.core.dsse import Envelope
 from pausenet.errors import CodecError, PausenetError, PeerError
 from pausenet.node.limits import PENALTIES
 from pausenet.node.messages import ARITY, MAX_EXPAND, Digest, Items, check_expand
@@ -73,6 +74,9 @@ class GossipConfig:
     # this and its charter's heartbeat TTL / 15.
     idle_interval_max_s: float = 8.0
     push_fanout: int = 3  # peers each piece of news is pushed to as it arrives
+    # With at most this many peers a node pushes its own news to every one and passes on no
+    # one else's: on a small federation that reaches everyone once, with no duplicates.
+    push_all_max: int = 16
     push_max_items: int = 32  # a larger batch of news (a catch-up) is left to anti-entropy
 
     @classmethod
@@ -216,15 +220,35 @@ class GossipEngine:
         self._fetching: set[str] = set()  # members being fetched from some peer right now
         self._fetched: anyio.Event | None = None  # set when a fetch ends; made on demand
         self._news: list[Items] = []  # to push, oldest first
+        self._own_news: list[Items] = []  # signed by this node's member
         self._news_arrived: anyio.Event | None = None  # set by announce; run() waits on it
         replica.on_news = self.announce
 
     def announce(self, items: Items) -> None:
         """News to push: called by the replica with what it first held."""
-        if 0 < len(items) <= self.config.push_max_items:
+        if not 0 < len(items) <= self.config.push_max_items:
+            return
+        own = self.replica.own
+
+        def mine(e: Envelope) -> bool:
+            return own is not None and e.signatures[0].keyid == own
+
+        if any(mine(e) for e in items.statements + items.heartbeats):
+            self._own_news.append(
+                Items(
+                    tuple(e for e in items.statements if mine(e)),
+                    tuple(e for e in items.heartbeats if mine(e)),
+                )
+            )
+            items = Items(
+                tuple(e for e in items.statements if not mine(e)),
+                tuple(e for e in items.heartbeats if not mine(e)),
+                items.evidence,
+            )
+        if items:
             self._news.append(items)
-            if self._news_arrived is not None:
-                self._news_arrived.set()
+        if self._news_arrived is not None:
+            self._news_arrived.set()
 
     def peers(self) -> list[str]:
         learned = set(self.replica.addresses().values())
@@ -254,10 +278,18 @@ class GossipEngine:
         return self.rng.sample(candidates, min(n, len(candidates)))
 
     def _take_news(self) -> list[tuple[str, Items]]:
-        """The pushes to make now: all news held, merged, to push_fanout random peers."""
+        """The pushes to make now: all news held, merged into one message, to push_fanout
+        random peers; or, with few peers, own news and evidence to every peer."""
         news, self._news = self._news, []
-        if not news:
-            return []
+        own, self._own_news = self._own_news, []
+        if len(self.peers()) <= self.config.push_all_max:
+            # evidence is passed on all the same: rare, and every node must count it
+            merged = self._merge(own + [Items(evidence=n.evidence) for n in news])
+            return [(p, merged) for p in self._eligible()] if merged else []
+        merged = self._merge(own + news)
+        return [(p, merged) for p in self._choose(set(), self.config.push_fanout)] if merged else []
+
+    def _merge(self, news: list[Items]) -> Items:
         # one message, within the push bound and the charter's (what does not fit is left to
         # anti-entropy); evidence first, then statements, then heartbeats, as in §12.2
         lim = self.replica.charter.limits
@@ -281,8 +313,7 @@ class GossipEngine:
         )
         statements = fit([e for n in news for e in n.statements], envelope_size)
         heartbeats = fit([e for n in news for e in n.heartbeats], envelope_size)
-        merged = Items(statements, heartbeats, evidence)
-        return [(p, merged) for p in self._choose(set(), self.config.push_fanout)]
+        return Items(statements, heartbeats, evidence)
 
     async def _push(self, address: str, items: Items, stats: RoundStats) -> None:
         mine = RoundStats(contacted=1, exchanges=1, pushes=1)
@@ -468,7 +499,7 @@ class GossipEngine:
                 due = anyio.current_time() + wait
                 while (left := due - anyio.current_time()) > 0:
                     self._news_arrived = arrived = anyio.Event()
-                    if not self._news:
+                    if not (self._news or self._own_news):
                         with anyio.move_on_after(left):
                             await arrived.wait()
                     for address, items in self._take_news():
