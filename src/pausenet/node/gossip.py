@@ -337,7 +337,7 @@ class GossipEngine:
         mine = RoundStats()  # this exchange's own figures, added to the round's and the totals
         mine.contacted += 1
         try:
-            await self._sync_with(address, mine)
+            settled = await self._sync_with(address, mine)
         except PeerError as exc:
             mine.failures += 1
             self._failed(address, str(exc))
@@ -349,7 +349,7 @@ class GossipEngine:
                 self.on_local_error(exc)
         else:
             self._health.pop(address, None)
-            if self.on_contact is not None:
+            if settled and self.on_contact is not None:
                 self.on_contact()
         finally:
             if mine.items_sent or mine.items_received:
@@ -367,9 +367,10 @@ class GossipEngine:
             for reason, n in r.rejected.items():
                 c[f"rejected.{reason}"] += n
 
-    async def _descend(self, peer: PeerClient) -> Digest | None:
-        """Walk the peer's digest tree down to the leaves where it differs from ours; their
-        members' heads, or None when in sync (or no longer apart)."""
+    async def _descend(self, peer: PeerClient) -> Digest | bool:
+        """Walk the peer's digest tree down to the leaves where it differs from ours: their
+        members' heads; or True when in sync, False when no longer apart (one of us changed
+        meanwhile: the next round looks again)."""
         t = self.config.call_timeout_s
         depth = self.replica.tree_depth
         level, nodes = 0, [0]
@@ -388,20 +389,26 @@ class GossipEngine:
             nodes = self.replica.differing(level, nodes, got)[:MAX_EXPAND]
             level += 1
             if not nodes:
-                return None  # one of us changed meanwhile: the next round looks again
+                return False
             reply = await peer.get_digest(
                 self.replica.summary_hash(), timeout=t, level=level, nodes=nodes
             )
-        return None
+        return True
 
-    async def _sync_with(self, address: str, stats: RoundStats) -> None:
+    async def _sync_with(self, address: str, stats: RoundStats) -> bool:
+        """Anti-entropy with one peer. True when what the peer holds of this node's own member
+        is known to be held here too (the node may then sign: docs/protocol.md §12.4)."""
         peer = self.transport.peer(address)
         t = self.config.call_timeout_s
+        own = self.replica.own
+        settled = own is None
         for attempt in range(self.config.exchanges_per_round):
             theirs = await self._descend(peer)
-            if theirs is None:
+            if theirs is True:
                 stats.in_sync += attempt == 0
-                return
+                return True
+            if theirs is False:
+                return settled
             # the members that differ, less those another exchange is fetching right now
             behind: dict[str, int] = {}  # member -> statements the peer holds beyond ours
             for h in theirs.heads:
@@ -409,6 +416,8 @@ class GossipEngine:
                     mine = self.replica.member_head(h.member)
                     if h.entry() != mine.entry():
                         behind[h.member] = max(0, h.head_seq - mine.head_seq)
+            if own is not None and own not in behind and own in theirs.members():
+                settled = True  # the peer holds what we hold of our own member
             free = sorted(set(behind) - self._fetching)
             ask = free
             if sum(behind[m] for m in free) > _SPLIT_BACKLOG:
@@ -448,8 +457,11 @@ class GossipEngine:
                 if self._fetched is not None:
                     self._fetched.set()
                     self._fetched = None
+            if own is not None and own in ask and not ex.more:
+                settled = True
             if not (ex.more or more_to_send or len(free) > len(ask)):
-                return
+                return settled
+        return settled
 
     def _failed(self, address: str, why: str) -> None:
         h = self._health.setdefault(address, _PeerHealth())

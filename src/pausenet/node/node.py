@@ -492,7 +492,10 @@ class Node:
             except PausenetError as exc:
                 self._store_failed(exc)
                 raise
-            self.mark_in_touch()  # a peer told us what it holds: our own log is caught up
+            if not digest.partial or self.member in digest.members():
+                # the peer compared what it holds of our member with ours and sent what we
+                # lacked of it (a push, or an exchange about other members, tells us nothing)
+                self.mark_in_touch()
             return got
 
         return await self._work.run(exchange)
