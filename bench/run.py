@@ -132,7 +132,12 @@ def notes(r: Row) -> str:
     if kind == "rss":
         return f"max {d['rss_mib_max']:.1f} MiB"
     if kind == "idle_bytes":
-        return f"{d['contacts']} contacts, {d['in_sync']} in sync, {d['exchanges']} exchanges"
+        return (
+            f"{d['contacts']} contacts, {d['in_sync']} in sync, {d['exchanges']} exchanges,"
+            f" {d['pushes']} pushes ({d['push_bytes']:,} B, left out)"
+        )
+    if kind == "idle_rate":
+        return "all bytes through the relays: pushed heartbeats, anti-entropy, HTTP/2 pings"
     if kind == "spread":
         return f"{d['rounds']:g} rounds (push-only to 99.99%: {d['push_only_rounds_99.99pct']:g})"
     if kind == "latency":

@@ -164,6 +164,7 @@ class RoundStats:
     items_received: int = 0
     bytes_sent: int = 0  # envelope bytes (payloads, signatures, framing), as budgeted
     bytes_received: int = 0
+    push_bytes: int = 0  # of bytes_sent, those pushed as news
     reports: list[IngestReport] = field(default_factory=list)
 
 
@@ -177,6 +178,7 @@ _COUNTED = (
     "items_received",
     "bytes_sent",
     "bytes_received",
+    "push_bytes",
 )
 
 
@@ -323,6 +325,7 @@ class GossipEngine:
             )
             mine.items_sent += len(items)
             mine.bytes_sent += items_size(items)
+            mine.push_bytes += items_size(items)
             if ex.items:  # asked for nothing: an honest peer sends nothing back
                 raise PeerError(f"answered a push with {len(ex.items)} items")
         except PeerError as exc:
