@@ -133,8 +133,9 @@ def notes(r: Row) -> str:
         return f"max {d['rss_mib_max']:.1f} MiB"
     if kind == "idle_bytes":
         return (
-            f"{d['contacts']} contacts, {d['in_sync']} in sync, {d['exchanges']} exchanges,"
-            f" {d['pushes']} pushes ({d['push_bytes']:,} B, left out)"
+            f"{d['in_sync_replies']}/{d['probe_calls']} probe calls in sync; idle window:"
+            f" {d['contacts']} contacts ({d['pushes']} pushes), {d['in_sync']} in sync,"
+            f" {d['bytes_per_contact_in_window']} B a contact all told"
         )
     if kind == "idle_rate":
         return "all bytes through the relays: pushed heartbeats, anti-entropy, HTTP/2 pings"
