@@ -12,7 +12,7 @@ from typing import Any
 
 import anyio
 import pytest
-from helpers import T0, attest, make_federation, pause
+from helpers import T0, attest, log_for, make_federation, pause
 from netutil import Sim, eventually
 
 from pausenet.errors import CodecError
@@ -247,8 +247,6 @@ async def test_news_is_pushed_to_three_peers_in_the_next_round_without_anti_entr
 
 async def test_a_catch_up_of_old_statements_is_not_pushed() -> None:
     charter, keys = make_federation(labs=4, overseers=0)
-    from helpers import log_for
-
     rep = Replica(charter, lambda: T0 + 3_600_000)  # an hour later: older than the TTL
     log = log_for(charter, keys["lab-a"], "lab-a", [attest() for _ in range(5)], T0)
     pushed: list[Items] = []
@@ -291,8 +289,6 @@ async def test_rounds_slow_down_while_in_sync_and_news_still_arrives() -> None:
         for e in engines.values():
             tg.start_soon(e.run)
         await eventually(lambda: all(e.interval_s == 0.08 for e in engines.values()))
-        from helpers import log_for
-
         [st] = log_for(charter, keys["lab-a"], "lab-a", [pause(1)], T0)
         await reps["lab-a"].ingest(Items((st.envelope,)))
         await eventually(lambda: reps["lab-b"].head("lab-a")[0] == 1, what="news arrived")
