@@ -78,6 +78,7 @@ class GossipConfig:
     # one else's: on a small federation that reaches everyone once, with no duplicates.
     push_all_max: int = 16
     push_max_items: int = 32  # a larger batch of news (a catch-up) is left to anti-entropy
+    push_every_s: float = 0.05  # pushes at most this often: news arriving meanwhile is merged
 
     @classmethod
     def local(cls) -> GossipConfig:
@@ -517,8 +518,13 @@ class GossipEngine:
                     if not (self._news or self._own_news):
                         with anyio.move_on_after(left):
                             await arrived.wait()
-                    for address, items in self._take_news():
+                    pushes = self._take_news()
+                    for address, items in pushes:
                         tg.start_soon(self._push_in_background, address, items)
+                    if pushes:
+                        # news arriving in a burst (many members' heartbeats) goes out in
+                        # batches, at most one every push_every_s
+                        await anyio.sleep(min(c.push_every_s, max(0.0, due - anyio.current_time())))
 
     async def _push_in_background(self, address: str, items: Items) -> None:
         try:
