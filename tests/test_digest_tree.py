@@ -15,8 +15,15 @@ import pytest
 from helpers import T0, attest, log_for, make_federation, pause
 from netutil import Sim, eventually
 
-from pausenet.errors import CodecError
-from pausenet.node.gossip import DigestReply, GossipConfig, GossipEngine, GossipService, PeerClient
+from pausenet.errors import CodecError, PeerError
+from pausenet.node.gossip import (
+    DigestReply,
+    ExchangeReply,
+    GossipConfig,
+    GossipEngine,
+    GossipService,
+    PeerClient,
+)
 from pausenet.node.messages import (
     MAX_EXPAND,
     Digest,
@@ -294,3 +301,39 @@ async def test_rounds_slow_down_while_in_sync_and_news_still_arrives() -> None:
         await eventually(lambda: reps["lab-b"].head("lab-a")[0] == 1, what="news arrived")
         assert engines["lab-a"].counters["gossip.pushes"] >= 1
         tg.cancel_scope.cancel()
+
+
+class _Liar:
+    """Answers the root with the given heads, and takes exchanges without sending anything."""
+
+    def __init__(self, heads: tuple[MemberHead, ...]) -> None:
+        self.heads = heads
+        self.exchanged: list[Digest] = []
+
+    async def get_digest(
+        self, summary_hash: bytes, *, timeout: float, level: int = 0, nodes: Any = ()
+    ) -> DigestReply:
+        return DigestReply(False, Digest(self.heads, partial=True))
+
+    async def exchange(self, digest: Digest, items: Items, *, timeout: float) -> Any:
+        self.exchanged.append(digest)
+        return ExchangeReply(Items(), more=False)
+
+
+async def test_a_head_of_a_member_this_charter_lacks_is_ignored_and_a_misshapen_reply_refused() -> (
+    None
+):
+    charter, _ = make_federation(labs=300, overseers=0)
+    rep = Replica(charter, lambda: T0)
+    stranger = MemberHead("lab-from-a-later-version", 1, bytes(32), 1)
+    engine = GossipEngine(rep, None, self_address="me:1")  # type: ignore[arg-type]
+    # the root of a 300-member tree expands to children, not heads: a reply of heads is refused
+    with pytest.raises(PeerError, match="outside the leaves"):
+        await engine._descend(_Liar((stranger,)))
+    small, _ = make_federation(labs=4, overseers=0)
+    rep4 = Replica(small, lambda: T0)
+    engine4 = GossipEngine(rep4, None, self_address="me:1")  # type: ignore[arg-type]
+    peer = _Liar((stranger, MemberHead("lab-a", 2, bytes(32), 3)))
+    got = await engine4._descend(peer)
+    assert isinstance(got, Digest)
+    assert [h.member for h in got.heads] == ["lab-a"]

@@ -381,12 +381,15 @@ class GossipEngine:
         reply = await peer.get_digest(self.replica.summary_hash(), timeout=t)
         while not reply.in_sync:
             if reply.digest is not None:
+                # members we do not know (the peer may hold a charter version that adds some,
+                # §15) are left out; members of ours outside the leaves asked for are a lie
                 leaves = set(nodes)
+                known = [h for h in reply.digest.heads if self.replica.is_member(h.member)]
                 if level != depth or any(
-                    self.replica.leaf_of(h.member) not in leaves for h in reply.digest.heads
+                    self.replica.leaf_of(h.member) not in leaves for h in known
                 ):
                     raise PeerError("digest reply lists members outside the leaves asked for")
-                return reply.digest
+                return Digest(tuple(known), partial=True)
             got = reply.children
             if level >= depth or len(got) != ARITY * len(nodes) or any(len(h) != 32 for h in got):
                 raise PeerError(f"digest reply has {len(got)} child hashes for {len(nodes)} nodes")

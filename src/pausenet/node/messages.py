@@ -148,6 +148,9 @@ class DigestTree:
     def __contains__(self, member: object) -> bool:
         return member in self._leaf_of
 
+    def __len__(self) -> int:
+        return len(self._leaf_of)
+
     def set(self, member: str, entry: bytes) -> None:
         if self._entries.get(member) == entry:
             return

@@ -292,6 +292,9 @@ class Replica:
         return self._tree.leaf(member) if member in self._tree else None
 
     def _fresh_tree(self) -> DigestTree:
+        if len(self._tree) != len(self._logs):  # a charter version added members
+            self._tree = DigestTree(self._logs)
+            self._dirty = set(self._logs)
         for m in self._dirty:
             self._tree.set(m, self.member_head(m).entry())
         self._dirty.clear()
