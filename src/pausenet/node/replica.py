@@ -165,6 +165,7 @@ class Replica:
         # store, and a node ingests from its own rounds and from peers' Exchange calls at once;
         # two ingests checking against the same head would both append the same statement.
         self._ingest_lock = anyio.Lock()
+        self._verifying: dict[bytes, anyio.Event] = {}  # statements an ingest is checking now
         self.version = 0  # bumps on every change; lets callers cache views
         # Told of each statement and heartbeat an ingest adds, once it is held (metrics time
         # their propagation); must not raise. Own statements (add_own_statement) and items
@@ -423,25 +424,49 @@ class Replica:
             now = self.clock()
             # Signatures are checked before the lock (they depend on nothing held), so batches
             # from several peers are verified while another one is being stored.
-            checked = await self._check_statements(items.statements, now)
-            async with self._ingest_lock:
-                report = await self._ingest(items, now, checked)
+            claimed: dict[bytes, anyio.Event] = {}
+            try:
+                checked = await self._check_statements(items.statements, now, claimed)
+                async with self._ingest_lock:
+                    report = await self._ingest(items, now, checked)
+            finally:
+                for h, done in claimed.items():
+                    del self._verifying[h]
+                    done.set()
         return report
 
     async def _check_statements(
-        self, envs: Sequence[Envelope], now: int
+        self, envs: Sequence[Envelope], now: int, claimed: dict[bytes, anyio.Event]
     ) -> list[tuple[Envelope, Verified | Rejection | None]]:
         """Each envelope verified, or None for one already held byte for byte: it is dropped
         before the signature check, the costly part of a catch-up that several peers feed at
-        once (a copy with other signatures is checked: it may be a forgery, and counts as one)."""
+        once (a copy with other signatures is checked: it may be a forgery, and counts as one).
+
+        A statement another ingest is checking already is not checked twice: this one waits for
+        that ingest to end, then takes it as held (or checks it, if it was not taken). Ingests
+        claim their statements in the order they start, so none waits for a later one."""
         todo: list[Envelope] = []
+        elsewhere: list[Envelope] = []
         for env in envs:
+            h = env.payload_hash
+            held = self._hashes.get(h)
+            if held is not None and held.envelope == env:
+                continue
+            if h in self._verifying and h not in claimed:
+                elsewhere.append(env)
+                continue
+            todo.append(env)
+            if h not in claimed:
+                claimed[h] = self._verifying[h] = anyio.Event()
+        results = {id(e): v for e, v in zip(todo, await self._verify_many(todo, now), strict=True)}
+        for env in elsewhere:
+            done = self._verifying.get(env.payload_hash)
+            if done is not None:
+                await done.wait()
             held = self._hashes.get(env.payload_hash)
             if held is None or held.envelope != env:
-                todo.append(env)
-        verified = iter(await self._verify_many(todo, now))
-        pending = set(map(id, todo))
-        return [(env, next(verified) if id(env) in pending else None) for env in envs]
+                results[id(env)] = verify_envelope(self.charter, env, now_ms=now)
+        return [(env, results.get(id(env))) for env in envs]
 
     async def _ingest(
         self,
