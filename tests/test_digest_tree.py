@@ -13,7 +13,7 @@ from typing import Any
 import anyio
 import pytest
 from helpers import T0, attest, log_for, make_federation, pause
-from netutil import Sim, eventually
+from netutil import Cluster, Sim, eventually
 
 from pausenet.errors import CodecError, PeerError
 from pausenet.node.gossip import (
@@ -337,3 +337,16 @@ async def test_a_head_of_a_member_this_charter_lacks_is_ignored_and_a_misshapen_
     got = await engine4._descend(peer)
     assert isinstance(got, Digest)
     assert [h.member for h in got.heads] == ["lab-a"]
+
+
+async def test_a_push_does_not_put_a_node_in_touch_and_a_full_exchange_does(tmp_path: Path) -> None:
+    """A node signs only once a peer has shown it what it holds of its own member (§12.4): an
+    exchange about that member, or a full digest, does; a push, which asks for nothing, does
+    not."""
+    async with Cluster(tmp_path, labs=3, overseers=0, running=("lab-a",)) as cluster:
+        node = cluster["lab-a"]
+        await node.exchange(Digest((), partial=True), Items())
+        await node.exchange(Digest((MemberHead("lab-b", 0, b"", 0),), partial=True), Items())
+        assert not node._in_touch.is_set()
+        await node.exchange(Digest((MemberHead("lab-a", 0, b"", 0),), partial=True), Items())
+        assert node._in_touch.is_set()
