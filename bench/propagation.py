@@ -1,7 +1,9 @@
 """Rounds and messages until one new statement reaches every node, with the real gossip engine.
 
 N simulated nodes (one per member of an N-member charter) run `GossipEngine` rounds over the
-in-memory network. Rounds are synchronous: in round r every node runs one round (fanout peers).
+in-memory network. Rounds are synchronous: in round r every node pushes what was news to it in
+round r - 1 (to 3 peers) and runs one anti-entropy round (fanout peers, descending the digest
+tree where it differs).
 Prints, per run: rounds to 100% of nodes, messages and bytes; and the rounds a push-only gossip
 model of the same fanout needs for 99.99% (the baseline, computed in the same run).
 

@@ -217,13 +217,13 @@ async def catchup(tmp: Path, statements: int, timeout: float) -> Row:
     received: Counter[bytes] = Counter()
     verified: Counter[bytes] = Counter()
     sql: Counter[str] = Counter()
-    real_verify = replica_mod.verify_envelope
+    real_verify = replica_mod.verify_versions
     real_ingest = replica_mod.Replica.ingest
     real_execute = aiosqlite.Connection._execute
 
-    def count_verify(charter: Any, env: Any, **kw: Any) -> Any:
+    def count_verify(versions: Any, env: Any, now_ms: int) -> Any:
         verified[env.payload_hash] += 1
-        return real_verify(charter, env, **kw)
+        return real_verify(versions, env, now_ms)
 
     async def count_ingest(self: Any, items: Items) -> Any:
         for e in items.statements:
@@ -237,7 +237,7 @@ async def catchup(tmp: Path, statements: int, timeout: float) -> Row:
     with running(cluster, others):
         await ready(cluster, others, statements)
         node = Node(load_config(fresh.config))
-        replica_mod.verify_envelope = count_verify  # type: ignore[assignment]
+        replica_mod.verify_versions = count_verify  # type: ignore[assignment]
         replica_mod.Replica.ingest = count_ingest  # type: ignore[method-assign]
         aiosqlite.Connection._execute = count_execute  # type: ignore[method-assign]
         try:
@@ -253,7 +253,7 @@ async def catchup(tmp: Path, statements: int, timeout: float) -> Row:
             took = time.perf_counter() - t0
             stats = node.stats()
         finally:
-            replica_mod.verify_envelope = real_verify
+            replica_mod.verify_versions = real_verify
             replica_mod.Replica.ingest = real_ingest  # type: ignore[method-assign]
             aiosqlite.Connection._execute = real_execute  # type: ignore[method-assign]
             await node.stop()

@@ -132,7 +132,13 @@ def notes(r: Row) -> str:
     if kind == "rss":
         return f"max {d['rss_mib_max']:.1f} MiB"
     if kind == "idle_bytes":
-        return f"{d['contacts']} contacts, {d['in_sync']} in sync, {d['exchanges']} exchanges"
+        return (
+            f"{d['in_sync_replies']}/{d['probe_calls']} probe calls in sync; idle window:"
+            f" {d['contacts']} contacts ({d['pushes']} pushes), {d['in_sync']} in sync,"
+            f" {d['bytes_per_contact_in_window']} B a contact all told"
+        )
+    if kind == "idle_rate":
+        return "all bytes through the relays: pushed heartbeats, anti-entropy, HTTP/2 pings"
     if kind == "spread":
         return f"{d['rounds']:g} rounds (push-only to 99.99%: {d['push_only_rounds_99.99pct']:g})"
     if kind == "latency":

@@ -398,6 +398,22 @@ async def test_oversized_and_malformed_gossip_requests_are_refused_and_the_node_
                 "GetDigest",
                 gossip_pb2.DigestRequest(summary_hash=b"12345"),
             ),
+            "a digest request below the tree's depth": (
+                "GetDigest",
+                gossip_pb2.DigestRequest(summary_hash=bytes(32), level=1, nodes=[0]),
+            ),
+            "a digest request naming a node other than the root": (
+                "GetDigest",
+                gossip_pb2.DigestRequest(summary_hash=bytes(32), nodes=[3]),
+            ),
+            "a head with nine evidence ids": (
+                "Exchange",
+                gossip_pb2.ExchangeRequest(
+                    digest=gossip_pb2.Digest(
+                        heads=[gossip_pb2.MemberHead(member="lab-a", evidence_ids=[bytes(32)] * 9)]
+                    )
+                ),
+            ),
             "a head hash of 5 bytes": (
                 "Exchange",
                 gossip_pb2.ExchangeRequest(digest=gossip_pb2.Digest(heads=[head])),

@@ -389,7 +389,11 @@ async def test_a_node_whose_clock_runs_beyond_the_skew_signs_items_the_others_re
         # the node ahead takes everyone's (older) items and counts its own vote too
         fast = net[ahead]
         await eventually(
-            lambda: fast.view().certified_state is PauseState.PAUSED, what="lab-d paused too"
+            lambda: (
+                fast.view().certified_state is PauseState.PAUSED
+                and fast.replica.head("lab-c")[0] == 1  # lab-c's vote, not just a's and b's
+            ),
+            what="lab-d paused too, holding every vote",
         )
         own = fast.view()
         assert own.epochs[0].pause is not None

@@ -520,3 +520,35 @@ async def test_a_damaged_page_is_found_at_open_and_refused(
     db_path.write_bytes(bytes(data))
     with pytest.raises(StoreError, match=r"damaged|corrupt|malformed"):
         await Store.open(db_path, charter_digest=charter.digest)
+
+
+async def test_peers_heartbeats_are_stored_without_an_fsync_and_durability_returns_after(
+    tmp_path: Path, fed: tuple[Charter, dict[str, SigningKey]]
+) -> None:
+    charter, keys = fed
+    path = tmp_path / "s.db"
+    hb = heartbeat_for(charter, keys[A], A, [], counter=3, issued_at_ms=T0)
+    async with await Store.open(path, charter_digest=charter.digest) as s:
+        assert await s.put_heartbeat(hb, durable=False)
+        await s.put_kept_heartbeats(A, [hb], durable=False)
+        async with s._use("checking") as db:
+            assert (await store_module._row(db, "PRAGMA synchronous"))[0] == 2  # FULL again
+    async with await Store.open(path, charter_digest=charter.digest) as s:
+        assert await s.heartbeats() == [hb.envelope]
+        assert await s.kept_heartbeats() == [hb.envelope]
+
+
+async def test_a_batch_conflicting_with_itself_says_which_statement_holds_the_seq(
+    store: Store, fed: tuple[Charter, dict[str, SigningKey]]
+) -> None:
+    charter, keys = fed
+    log = chain(fed, 2)
+    other = log_for(charter, keys[A], A, [attest(note="other")], start_ms=T0 + 5)[0]
+    results = await store.append_statements([log[0], log[1], other, log[0]])
+    assert [r.outcome for r in results] == [
+        AppendOutcome.APPENDED,
+        AppendOutcome.APPENDED,
+        AppendOutcome.CONFLICT,
+    ]
+    assert results[2].existing == log[0].envelope
+    assert await store.head(A) == (2, log[1].hash)

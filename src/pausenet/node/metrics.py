@@ -79,13 +79,22 @@ _REFUSAL_CAUSES = (
 )
 _GOSSIP_TOTALS = (
     ("rounds", "gossip.rounds", "Gossip rounds started."),
-    ("contacts", "gossip.contacted", "Peers contacted in gossip rounds this node started."),
+    (
+        "contacts",
+        "gossip.contacted",
+        "Peers contacted in gossip rounds and pushes this node started.",
+    ),
     (
         "in_sync",
         "gossip.in_sync",
         "Contacts that ended at the first digest hash: the peer already held the same.",
     ),
-    ("exchanges", "gossip.exchanges", "Exchanges of items in gossip rounds this node started."),
+    (
+        "exchanges",
+        "gossip.exchanges",
+        "Exchanges of items in gossip rounds and pushes this node started.",
+    ),
+    ("pushes", "gossip.pushes", "News pushed to a peer as it arrived (docs/protocol.md §12.2)."),
     ("failures", "gossip.failures", "Contacts that failed (unreachable, refused, invalid items)."),
 )
 

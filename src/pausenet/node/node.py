@@ -25,7 +25,7 @@ import logging
 import os
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -215,7 +215,7 @@ class Node:
         recovered = await self.store.recover_pending(self.key, self.member)
         if recovered:
             log.info("finished %d statement(s) journaled before a crash", len(recovered))
-        self.replica = Replica(self.charter, self.clock, self.store)
+        self.replica = Replica(self.charter, self.clock, self.store, own=self.member)
         held = self.governor.state.charters
         self.replica.upcoming = lambda d: d in held and held[d].version > self.charter.version
         if self.governor.in_force:
@@ -255,7 +255,7 @@ class Node:
             self._transport,
             self_address=self.address,
             bootstrap=cfg.peers,
-            config=self.options.gossip,
+            config=_gossip_config(self.options.gossip, self.charter.rules.heartbeat_ttl_s),
             on_change=self._notify,
             on_contact=self.mark_in_touch,
             on_local_error=self._store_failed,
@@ -509,10 +509,12 @@ class Node:
 
     # -- gossip, served --------------------------------------------------------------------
 
-    def get_digest(self, summary_hash: bytes) -> DigestReply:
+    def get_digest(
+        self, summary_hash: bytes, level: int = 0, nodes: Sequence[int] = ()
+    ) -> DigestReply:
         if not self.governor.in_force:
             return DigestReply(True, None)  # nothing to exchange before a charter is in force
-        return self._gossip.get_digest(summary_hash)
+        return self._gossip.expand(summary_hash, level, nodes)
 
     async def exchange(self, digest: Digest, items: Items) -> tuple[ExchangeReply, IngestReport]:
         """A peer's Exchange call: ingest its items, answer with what it lacks. The ingest runs
@@ -527,7 +529,10 @@ class Node:
             except PausenetError as exc:
                 self._store_failed(exc)
                 raise
-            self.mark_in_touch()  # a peer told us what it holds: our own log is caught up
+            if not digest.partial or self.member in digest.members():
+                # the peer compared what it holds of our member with ours and sent what we
+                # lacked of it (a push, or an exchange about other members, tells us nothing)
+                self.mark_in_touch()
             return got
 
         return await self._work.run(exchange)
@@ -825,6 +830,16 @@ class Node:
                 log.error("could not sign a heartbeat: %s", exc)
             next_due = anyio.current_time() + interval
             await anyio.sleep(0.05)  # at most ~20 heartbeats a second, whatever the churn
+
+
+def _gossip_config(cfg: GossipConfig, heartbeat_ttl_s: float) -> GossipConfig:
+    """Rounds slow down while in sync at most to TTL / 15 apart: a heartbeat every pushed copy
+    of which was lost still reaches every node within about 6 such rounds (log of the node count
+    for a few hundred nodes), well within the TTL less the heartbeat interval (§12.2, §12.4)."""
+    bound = max(cfg.interval_s, heartbeat_ttl_s / 15)
+    if cfg.idle_interval_max_s <= bound:
+        return cfg
+    return dataclasses.replace(cfg, idle_interval_max_s=bound)
 
 
 async def _stop_server(server: rpc.RpcServer, grace: float) -> None:

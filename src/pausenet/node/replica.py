@@ -47,7 +47,7 @@ from pausenet.core.verify import (
 )
 from pausenet.core.versions import Versions, evaluate_versions, verify_versions
 from pausenet.core.view import View
-from pausenet.node.messages import Digest, Items, MemberHead
+from pausenet.node.messages import ARITY, Digest, DigestTree, Items, MemberHead
 
 __all__ = [
     "IngestReport",
@@ -55,11 +55,18 @@ __all__ = [
     "Replica",
     "envelope_size",
     "items_size",
+    "news_items",
 ]
 
 EVIDENCE_PER_MEMBER = 8  # proofs of equivocation kept per member (docs/protocol.md §12.3)
 BRANCH_STATEMENTS_PER_MEMBER = 1024  # statements of an equivocator's other branches (§12.3)
 WITNESS_HEARTBEATS_PER_MEMBER = 16  # earlier heartbeats kept as witnesses of a member's timeline
+
+# Statements in one message from which ingest checks signatures in a worker thread (the event
+# loop stays free to serve; the batches of several peers are checked at once), and in how many
+# threads per message: more did not measurably help on a loaded 2-core machine.
+THREAD_VERIFY_MIN = 64
+VERIFY_THREADS = 1
 
 # Per-envelope framing overhead assumed when budgeting message bytes (protobuf tags, lengths).
 _ENVELOPE_OVERHEAD = 96
@@ -78,6 +85,7 @@ class IngestReport:
 
     branched: int = 0  # of the evidence items, statements also kept on a branch (§12.3)
     new: list[Verified] = field(default_factory=list)  # statements and heartbeats first held here
+    new_evidence: list[Evidence] = field(default_factory=list)  # evidence first held here
 
     @property
     def changed(self) -> bool:
@@ -101,13 +109,15 @@ class Persistence(Protocol):
         self, batch: Sequence[SignedStatement]
     ) -> Sequence[AppendResultLike]: ...
 
-    async def put_heartbeat(self, signed: SignedHeartbeat) -> bool: ...
+    async def put_heartbeat(self, signed: SignedHeartbeat, *, durable: bool = True) -> bool: ...
 
     async def add_evidence(self, id: bytes, member: str, a: Envelope, b: Envelope) -> bool: ...
 
     async def add_branch_statements(self, batch: Sequence[SignedStatement]) -> None: ...
 
-    async def put_kept_heartbeats(self, member: str, kept: Sequence[SignedHeartbeat]) -> None: ...
+    async def put_kept_heartbeats(
+        self, member: str, kept: Sequence[SignedHeartbeat], *, durable: bool = True
+    ) -> None: ...
 
 
 def envelope_size(e: Envelope) -> int:
@@ -131,6 +141,8 @@ class Replica:
         charter: Charter,
         clock: Callable[[], int],
         persistence: Persistence | None = None,
+        *,
+        own: str | None = None,
     ) -> None:
         self.charter = charter  # the newest version in force
         self.versions: tuple[Charter, ...] = (charter,)  # in force, pinned version first
@@ -138,6 +150,9 @@ class Replica:
         self.chain = Versions.single(charter)
         self.clock = clock
         self.persistence = persistence
+        # the member this node signs for: its heartbeats are stored durably, others' are not
+        # (they are replaced within seconds and peers send them again)
+        self.own = own
         self._logs: dict[str, list[SignedStatement]] = {m.id: [] for m in charter.members}
         # an equivocator's statements on branches other than its main log, by hash
         self._branches: dict[str, dict[bytes, SignedStatement]] = {}
@@ -150,11 +165,13 @@ class Replica:
         self._fork_items: dict[bytes, Verified | None] = {}  # evidence envelopes, verified
         self._trees: dict[str, bytes] = {}  # cached tree hashes of equivocators
         self._digest: Digest | None = None
-        self._summary: bytes | None = None
+        self._tree = DigestTree(self._logs)
+        self._dirty: set[str] = set(self._logs)  # members whose tree entries may be stale
         # One ingest at a time: its checks and its appends are one transaction. Ingest awaits the
         # store, and a node ingests from its own rounds and from peers' Exchange calls at once;
         # two ingests checking against the same head would both append the same statement.
         self._ingest_lock = anyio.Lock()
+        self._verifying: dict[bytes, anyio.Event] = {}  # statements an ingest is checking now
         self.version = 0  # bumps on every change; lets callers cache views
         # The view's facts, fed lazily from what is held (view()): how much of each main log,
         # and which other items, they have been given, and a stamp of the latter.
@@ -170,6 +187,9 @@ class Replica:
         # adopted it first relays items signed under it): such items are rejected as
         # `unknown-version`, which is not the sender's fault (docs/protocol.md §15.7).
         self.upcoming: Callable[[bytes], bool] = lambda _digest: False
+        # Told, after each ingest that added something and after each own statement, of what
+        # is news to peers (gossip pushes it on); must not raise.
+        self.on_news: Callable[[Items], None] | None = None
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -316,22 +336,76 @@ class Replica:
             cached = self._trees[member] = sha256(b"pausenet.tree.v1\n" + b"".join(hashes))
         return cached
 
+    def member_head(self, member: str) -> MemberHead:
+        """What this node holds of member, as its digest lists it (§12.1)."""
+        seq, h = self.head(member)
+        hb = self._heartbeats.get(member)
+        return MemberHead(
+            member,
+            seq,
+            h,
+            hb.heartbeat.counter if hb else 0,
+            self.tree_hash(member),
+            tuple(sorted(e.id for e in self._evidence_by_member.get(member, ()))),
+        )
+
     def digest(self) -> Digest:
+        """The full digest: every member's head."""
         if self._digest is None:
-            heads = []
-            for m in sorted(self._logs):
-                seq, h = self.head(m)
-                hb = self._heartbeats.get(m)
-                heads.append(
-                    MemberHead(m, seq, h, hb.heartbeat.counter if hb else 0, self.tree_hash(m))
-                )
-            self._digest = Digest(tuple(heads), tuple(sorted(self._evidence)))
+            self._digest = Digest(tuple(self.member_head(m) for m in sorted(self._logs)))
         return self._digest
 
+    def partial_digest(self, members: Iterable[str]) -> Digest:
+        """The heads of these members only (others are not in question)."""
+        return Digest(
+            tuple(self.member_head(m) for m in sorted(set(members)) if m in self._logs),
+            partial=True,
+        )
+
+    @property
+    def tree_depth(self) -> int:
+        return self._tree.depth
+
+    def is_member(self, member: str) -> bool:
+        return member in self._logs
+
+    def leaf_of(self, member: str) -> int | None:
+        """The leaf of the digest tree that holds member (None for a non-member)."""
+        return self._tree.leaf(member) if member in self._tree else None
+
+    def _fresh_tree(self) -> DigestTree:
+        if len(self._tree) != len(self._logs):  # a charter version added members
+            self._tree = DigestTree(self._logs)
+            self._dirty = set(self._logs)
+        for m in self._dirty:
+            self._tree.set(m, self.member_head(m).entry())
+        self._dirty.clear()
+        return self._tree
+
     def summary_hash(self) -> bytes:
-        if self._summary is None:
-            self._summary = self.digest().summary_hash()
-        return self._summary
+        """The root of the digest tree (§12.1)."""
+        return self._fresh_tree().root()
+
+    def subtree(self, level: int, nodes: Sequence[int]) -> tuple[list[bytes], Digest | None]:
+        """Expand tree nodes at `level`: the ARITY child hashes of each (inner nodes), or the
+        heads of the members in them as a partial digest (leaves). The caller checks bounds."""
+        tree = self._fresh_tree()
+        if level >= tree.depth:
+            members = [m for i in nodes for m in tree.leaf_members(i)]
+            return [], self.partial_digest(members)
+        return [h for i in nodes for h in tree.children(level, i)], None
+
+    def differing(self, level: int, nodes: Sequence[int], theirs: Sequence[bytes]) -> list[int]:
+        """The children (at level + 1) of `nodes` whose hashes differ from `theirs` (ARITY per
+        node, in order)."""
+        tree = self._fresh_tree()
+        out = []
+        for k, i in enumerate(nodes):
+            mine = tree.children(level, i)
+            for j in range(ARITY):
+                if mine[j] != theirs[k * ARITY + j]:
+                    out.append(i * ARITY + j)
+        return out
 
     def addresses(self) -> dict[str, str]:
         """Member id -> gossip address advertised in its latest signed heartbeat."""
@@ -352,6 +426,8 @@ class Replica:
         room = max_items if max_items is not None else lim.max_items_per_message
         their_heads = {h.member: h for h in theirs.heads if self.charter.member(h.member)}
         their_ev = set(theirs.evidence_ids)
+        # a partial digest asks only about the members it lists
+        scope = sorted(their_heads) if theirs.partial else sorted(self._logs)
         statements: list[Envelope] = []
         heartbeats: list[Envelope] = []
         evidence: list[tuple[Envelope, Envelope]] = []
@@ -366,19 +442,25 @@ class Replica:
             room -= 1
             return True
 
-        for eid in sorted(self._evidence):
-            if eid not in their_ev:
-                ev = self._evidence[eid]
-                if fits(envelope_size(ev.first) + envelope_size(ev.second)) and not more:
-                    evidence.append((ev.first, ev.second))
-        for m in sorted(self._heartbeats):
-            hb = self._heartbeats[m]
+        for ev in sorted(
+            (e for m in scope for e in self._evidence_by_member.get(m, ())), key=lambda e: e.id
+        ):
+            if (
+                ev.id not in their_ev
+                and fits(envelope_size(ev.first) + envelope_size(ev.second))
+                and not more
+            ):
+                evidence.append((ev.first, ev.second))
+        for m in scope:
+            hb = self._heartbeats.get(m)
+            if hb is None:
+                continue
             th = their_heads.get(m)
             if (th.heartbeat_counter if th else 0) < hb.heartbeat.counter and fits(
                 envelope_size(hb.envelope)
             ):
                 heartbeats.append(hb.envelope)
-        for m in sorted(self._logs):
+        for m in scope:
             log = self._logs[m]
             th = their_heads.get(m)
             tree = self.tree_hash(m)
@@ -420,29 +502,85 @@ class Replica:
         # (The shield holds against anyio cancellation; a gRPC handler, which is cancelled with
         # a plain Task.cancel(), hands its ingest to the node's task group instead.)
         with anyio.CancelScope(shield=True):
-            async with self._ingest_lock:
-                report = await self._ingest(items)
+            now = self.clock()
+            # Signatures are checked before the lock (they depend on nothing held), so batches
+            # from several peers are verified while another one is being stored.
+            claimed: dict[bytes, anyio.Event] = {}
+            try:
+                checked = await self._check_statements(items.statements, now, claimed)
+                async with self._ingest_lock:
+                    report = await self._ingest(items, now, checked)
+            finally:
+                for h, done in claimed.items():
+                    del self._verifying[h]
+                    done.set()
         return report
 
-    async def _ingest(self, items: Items) -> IngestReport:
-        now = self.clock()
+    async def _check_statements(
+        self, envs: Sequence[Envelope], now: int, claimed: dict[bytes, anyio.Event]
+    ) -> list[tuple[Envelope, Verified | Rejection | None]]:
+        """Each envelope verified, or None for one already held byte for byte: it is dropped
+        before the signature check, the costly part of a catch-up that several peers feed at
+        once (a copy with other signatures is checked: it may be a forgery, and counts as one).
+
+        A statement another ingest is checking already is not checked twice: this one waits for
+        that ingest to end, then takes it as held (or checks it, if it was not taken). Ingests
+        claim their statements in the order they start, so none waits for a later one."""
+        todo: list[Envelope] = []
+        elsewhere: list[Envelope] = []
+        for env in envs:
+            h = env.payload_hash
+            held = self._hashes.get(h)
+            if held is not None and held.envelope == env:
+                continue
+            if h in self._verifying and h not in claimed:
+                elsewhere.append(env)
+                continue
+            todo.append(env)
+            if h not in claimed:
+                claimed[h] = self._verifying[h] = anyio.Event()
+        results = {id(e): v for e, v in zip(todo, await self._verify_many(todo, now), strict=True)}
+        for env in elsewhere:
+            done = self._verifying.get(env.payload_hash)
+            if done is not None:
+                await done.wait()
+            held = self._hashes.get(env.payload_hash)
+            if held is None or held.envelope != env:
+                results[id(env)] = self._soften(verify_versions(self.chain, env, now), env)
+        return [(env, results.get(id(env))) for env in envs]
+
+    async def _ingest(
+        self,
+        items: Items,
+        now: int,
+        checked: Sequence[tuple[Envelope, Verified | Rejection | None]],
+    ) -> IngestReport:
         report = IngestReport()
         for first, second in items.evidence:
             await self._ingest_evidence(first, second, now, report)
         # statements before heartbeats, so a heartbeat's head is usually already held
         by_member: dict[str, list[SignedStatement]] = {}
-        for env in items.statements:
-            v = self._soften(verify_versions(self.chain, env, now), env)
+        seen: dict[bytes, Envelope] = {}
+        for env, v in checked:
+            h = env.payload_hash
+            if v is None or seen.get(h) == env:
+                report.duplicates += 1
+                continue
             if isinstance(v, Rejection):
                 report.reject(v.reason, v)
             elif isinstance(v, SignedHeartbeat):
                 report.reject(Reason.TYPE_CONFUSION)
             else:
+                seen[h] = env
                 by_member.setdefault(v.member, []).append(v)
         for member in sorted(by_member):
             batch = sorted(by_member[member], key=lambda s: (s.seq, s.hash))
             await self._ingest_statements(member, batch, report)
+        held_hbs = self._heartbeat_envelopes() if items.heartbeats else {}
         for env in items.heartbeats:
+            if held_hbs.get(env.payload_hash) == env:
+                report.duplicates += 1
+                continue
             v = self._soften(verify_versions(self.chain, env, now), env)
             if isinstance(v, Rejection):
                 report.reject(v.reason, v)
@@ -455,6 +593,11 @@ class Replica:
         if self.on_new is not None:
             for v in report.new:
                 self.on_new(v)
+        if self.on_news is not None and (report.new or report.new_evidence):
+            # items issued longer than a heartbeat TTL ago are a catch-up, not news
+            fresh = news_items(report, since_ms=now - self.charter.rules.heartbeat_ttl_s * 1000)
+            if fresh:
+                self.on_news(fresh)
         return report
 
     def _soften(self, v: Verified | Rejection, env: Envelope) -> Verified | Rejection:
@@ -468,6 +611,33 @@ class Replica:
                     v.member,
                 )
         return v
+
+    async def _verify_many(self, envs: list[Envelope], now: int) -> list[Verified | Rejection]:
+        """verify_envelope for each, in order; a large batch (a catch-up) in worker threads
+        (PyNaCl releases the GIL while it checks a signature)."""
+
+        def run(chunk: list[Envelope]) -> list[Verified | Rejection]:
+            return [self._soften(verify_versions(self.chain, e, now), e) for e in chunk]
+
+        if len(envs) < THREAD_VERIFY_MIN:
+            return run(envs)
+        size = -(-len(envs) // VERIFY_THREADS)
+        chunks = [envs[i : i + size] for i in range(0, len(envs), size)]
+        done: list[list[Verified | Rejection]] = [[] for _ in chunks]
+
+        async def one(i: int) -> None:
+            done[i] = await anyio.to_thread.run_sync(run, chunks[i])
+
+        async with anyio.create_task_group() as tg:
+            for i in range(len(chunks)):
+                tg.start_soon(one, i)
+        return [v for part in done for v in part]
+
+    def _heartbeat_envelopes(self) -> dict[bytes, Envelope]:
+        held = {hb.hash: hb.envelope for hb in self._heartbeats.values()}
+        for kept in self._kept.values():
+            held.update((h, hb.envelope) for h, hb in kept.items())
+        return held
 
     def _witnesses(self, member: str) -> list[SignedHeartbeat]:
         """The member's heartbeats held: the latest and the kept ones."""
@@ -548,7 +718,7 @@ class Replica:
                 self._hashes[st.hash] = st
                 report.statements += st.hash not in report.evidenced
                 report.new.append(st)
-        self._trees.pop(member, None)
+        self._touch(member)
         await self._prune_witnesses(member, persist=True)
 
     def _over_quota(
@@ -589,7 +759,7 @@ class Replica:
             await self.persistence.add_branch_statements([st])
         branch[st.hash] = st
         self._hashes[st.hash] = st
-        self._trees.pop(m, None)
+        self._touch(m)
         report.new.append(st)
         report.statements += st.hash not in report.evidenced
         if st.hash in report.evidenced:
@@ -621,8 +791,9 @@ class Replica:
         newest = cur is None or _hb_key(hb) > _hb_key(cur)
         if newest:
             if self.persistence is not None:
-                await self.persistence.put_heartbeat(hb)
+                await self.persistence.put_heartbeat(hb, durable=m == self.own)
             self._heartbeats[m] = hb
+            self._touch(m)
             if cur is not None:
                 kept[cur.hash] = cur  # a candidate witness; pruned below
             report.heartbeats += hb.hash not in report.evidenced
@@ -667,7 +838,9 @@ class Replica:
         saved = self._kept_saved.get(member, frozenset())
         if persist and set(keep) != saved:
             if self.persistence is not None:
-                await self.persistence.put_kept_heartbeats(member, list(keep.values()))
+                await self.persistence.put_kept_heartbeats(
+                    member, list(keep.values()), durable=False
+                )
             self._kept_saved[member] = frozenset(keep)
         return frozenset(keep)
 
@@ -722,6 +895,7 @@ class Replica:
             await self.persistence.add_evidence(ev.id, ev.member, ev.first, ev.second)
         self._keep_evidence(ev)
         report.evidence += 1
+        report.new_evidence.append(ev)
 
     def _keep_evidence(self, ev: Evidence) -> None:
         held = self._evidence_by_member.setdefault(ev.member, [])
@@ -734,7 +908,7 @@ class Replica:
         held.append(ev)
         held.sort(key=lambda e: (e.seq, e.id))
         self._evidence[ev.id] = ev
-        self._trees.pop(ev.member, None)
+        self._touch(ev.member)
         for dropped in held[EVIDENCE_PER_MEMBER:]:
             self._drop_evidence(dropped)
         del held[EVIDENCE_PER_MEMBER:]
@@ -785,6 +959,7 @@ class Replica:
                     self._kept.setdefault(hb.member, {})[hb.hash] = hb
         self._kept_saved = {m: frozenset(k) for m, k in self._kept.items()}
         self._trees.clear()
+        self._dirty.update(self._logs)
         self._changed()
 
     def add_own_statement(self, st: SignedStatement) -> None:
@@ -793,13 +968,36 @@ class Replica:
         if st.seq == len(log) + 1:
             log.append(st)
             self._hashes[st.hash] = st
-            self._trees.pop(st.member, None)
+            self._touch(st.member)
             self._changed()
+            if self.on_news is not None:
+                self.on_news(Items(statements=(st.envelope,)))
+
+    def _touch(self, member: str) -> None:
+        """Member's log, branches, latest heartbeat or evidence changed."""
+        self._trees.pop(member, None)
+        self._dirty.add(member)
 
     def _changed(self) -> None:
         self._digest = None
-        self._summary = None
         self.version += 1
+
+
+def news_items(report: IngestReport, *, since_ms: int = 0) -> Items:
+    """What an ingest first held, issued at or after since_ms (all its evidence), to pass on."""
+    return Items(
+        statements=tuple(
+            v.envelope
+            for v in report.new
+            if isinstance(v, SignedStatement) and v.statement.issued_at_ms >= since_ms
+        ),
+        heartbeats=tuple(
+            v.envelope
+            for v in report.new
+            if isinstance(v, SignedHeartbeat) and v.heartbeat.issued_at_ms >= since_ms
+        ),
+        evidence=tuple((ev.first, ev.second) for ev in report.new_evidence),
+    )
 
 
 def _hb_key(hb: SignedHeartbeat) -> tuple[int, int, bytes]:

@@ -425,27 +425,38 @@ class Store:
 
     @asynccontextmanager
     async def _use(
-        self, action: str, *, write: bool = False
+        self, action: str, *, write: bool = False, durable: bool = True
     ) -> AsyncIterator[aiosqlite.Connection]:
-        """Exclusive use of the connection; with write=True, inside one IMMEDIATE transaction."""
+        """Exclusive use of the connection; with write=True, inside one IMMEDIATE transaction.
+
+        durable=False commits without an fsync (synchronous=NORMAL, for this transaction only):
+        for what is replaceable and gossiped again, such as peers' heartbeats. A crash may lose
+        the last such commits, never the file's consistency; the next durable commit syncs them.
+        """
         async with self._lock:
             db = self._db
             if db is None:
                 raise StoreError(f"store {self._path} is closed")
             try:
-                # BEGIN sits inside the try: a caller cancelled while BEGIN runs still rolls
-                # back (aiosqlite runs statements in order, so the rollback follows the BEGIN)
-                # instead of leaving the connection inside a transaction for good.
+                if not durable:
+                    await db.execute("PRAGMA synchronous=NORMAL")
                 try:
-                    if write:
-                        await db.execute("BEGIN IMMEDIATE")
-                    yield db
-                    if write:
-                        await db.execute("COMMIT")
-                except BaseException:
-                    if write:
-                        await _rollback_quietly(db)
-                    raise
+                    # BEGIN sits inside the try: a caller cancelled while BEGIN runs still rolls
+                    # back (aiosqlite runs statements in order, so the rollback follows the
+                    # BEGIN) instead of leaving the connection inside a transaction for good.
+                    try:
+                        if write:
+                            await db.execute("BEGIN IMMEDIATE")
+                        yield db
+                        if write:
+                            await db.execute("COMMIT")
+                    except BaseException:
+                        if write:
+                            await _rollback_quietly(db)
+                        raise
+                finally:
+                    if not durable:
+                        await db.execute("PRAGMA synchronous=FULL")
             except (sqlite3.Error, OverflowError) as exc:
                 raise _translate(self._path, exc, action) from exc
 
@@ -469,17 +480,94 @@ class Store:
 
         Duplicates are skipped; the first other non-APPENDED outcome stops the batch (its
         result is the last one returned). Statements appended before it are kept.
+
+        A catch-up appends thousands of statements: each member's head and journal are read
+        once per batch and the rows inserted with one executemany, not a few round trips to
+        the database thread per statement.
         """
         results: list[AppendResult] = []
         async with self._use("appending statements", write=True) as db:
+            heads: dict[str, tuple[int, bytes, int]] = {}
+            journal: dict[str, dict[int, bytes]] = {}
+            added: dict[tuple[str, int], Envelope] = {}  # appended in this batch
+            rows: list[tuple[str, int, bytes, bytes, int, bytes]] = []
             for signed in batch:
-                result = await self._check_append(db, signed.statement, signed.hash)
+                st, h = signed.statement, signed.hash
+                if st.member not in heads:
+                    heads[st.member] = await self._head_row(db, st.member)
+                    journal[st.member] = {
+                        int(r[0]): sha256(bytes(r[1]))
+                        for r in await _rows(
+                            db,
+                            "SELECT seq, payload FROM own_pending WHERE member = ?",
+                            (st.member,),
+                        )
+                    }
+                head = heads[st.member]
+                result = await self._check_batched(db, st, h, head, journal[st.member], added)
                 results.append(result)
                 if result.outcome is AppendOutcome.APPENDED:
-                    await self._insert(db, signed.statement, signed.envelope, signed.hash)
+                    heads[st.member] = (st.seq, h, st.issued_at_ms)
+                    added[(st.member, st.seq)] = signed.envelope
+                    rows.append(
+                        (
+                            st.member,
+                            st.seq,
+                            h,
+                            st.prev_hash,
+                            st.issued_at_ms,
+                            encode_envelope(signed.envelope),
+                        )
+                    )
                 elif result.outcome is not AppendOutcome.DUPLICATE:
                     break
+            if rows:
+                await db.executemany(
+                    "INSERT INTO statements (member, seq, hash, prev_hash, issued_at_ms, envelope)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    rows,
+                )
         return results
+
+    async def _check_batched(
+        self,
+        db: aiosqlite.Connection,
+        st: Statement,
+        h: bytes,
+        head: tuple[int, bytes, int],
+        journal: dict[int, bytes],
+        added: dict[tuple[str, int], Envelope],
+    ) -> AppendResult:
+        """`_check_append` against a head and journal read once for the batch."""
+        head_seq, head_hash, head_at = head
+        if st.seq <= head_seq:
+            held = added.get((st.member, st.seq))
+            if held is None:
+                return await self._check_append(db, st, h)  # a row from before this batch
+            if held.payload_hash == h:
+                return AppendResult(AppendOutcome.DUPLICATE)
+            return AppendResult(
+                AppendOutcome.CONFLICT,
+                held,
+                f"{st.member} already has a different statement at seq {st.seq}",
+            )
+        pending = journal.get(st.seq)
+        if pending is not None and pending != h:
+            return AppendResult(
+                AppendOutcome.RESERVED,
+                None,
+                f"this node journaled its own, different statement {st.member}#{st.seq}",
+            )
+        if st.seq != head_seq + 1:
+            return AppendResult(
+                AppendOutcome.GAP, None, f"{st.member}'s head is seq {head_seq}, got seq {st.seq}"
+            )
+        problem = link_problem(st, Predecessor(head_hash, head_at) if head_seq else None)
+        if problem is not None:
+            return AppendResult(
+                AppendOutcome.BROKEN_CHAIN, None, f"{st.member}#{st.seq}: {problem.detail}"
+            )
+        return AppendResult(AppendOutcome.APPENDED)
 
     async def _check_append(
         self, db: aiosqlite.Connection, st: Statement, h: bytes
@@ -577,10 +665,13 @@ class Store:
 
     # -- heartbeats and evidence ----------------------------------------------------------
 
-    async def put_heartbeat(self, signed: SignedHeartbeat) -> bool:
-        """Keep signed if it is newer (by counter, then issued_at) than member's stored one."""
+    async def put_heartbeat(self, signed: SignedHeartbeat, *, durable: bool = True) -> bool:
+        """Keep signed if it is newer (by counter, then issued_at) than member's stored one.
+
+        durable=False: without an fsync; for peers' heartbeats, which are replaced within
+        seconds and which peers send again if a crash loses them."""
         hb = signed.heartbeat
-        async with self._use("storing a heartbeat", write=True) as db:
+        async with self._use("storing a heartbeat", write=True, durable=durable) as db:
             row = await _row(
                 db,
                 "SELECT counter, issued_at_ms FROM heartbeats WHERE member = ?",
@@ -625,15 +716,16 @@ class Store:
             )
         return [self._decode(bytes(r[2]), f"branch statement {r[0]}#{r[1]}") for r in rows]
 
-    async def put_kept_heartbeats(self, member: str, kept: Sequence[SignedHeartbeat]) -> None:
+    async def put_kept_heartbeats(
+        self, member: str, kept: Sequence[SignedHeartbeat], *, durable: bool = True
+    ) -> None:
         """Replace the earlier heartbeats kept as witnesses of member's timeline."""
-        async with self._use("storing kept heartbeats", write=True) as db:
+        async with self._use("storing kept heartbeats", write=True, durable=durable) as db:
             await db.execute("DELETE FROM kept_heartbeats WHERE member = ?", (member,))
-            for hb in kept:
-                await db.execute(
-                    "INSERT INTO kept_heartbeats (member, hash, envelope) VALUES (?, ?, ?)",
-                    (member, hb.hash, encode_envelope(hb.envelope)),
-                )
+            await db.executemany(
+                "INSERT INTO kept_heartbeats (member, hash, envelope) VALUES (?, ?, ?)",
+                [(member, hb.hash, encode_envelope(hb.envelope)) for hb in kept],
+            )
 
     async def kept_heartbeats(self) -> list[Envelope]:
         async with self._use("reading kept heartbeats") as db:

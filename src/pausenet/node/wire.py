@@ -15,7 +15,7 @@ from pausenet.core.payload import pause_state_from_pb, pause_state_to_pb
 from pausenet.core.proof import complete_proof
 from pausenet.core.view import PATH_LABS, View
 from pausenet.errors import CodecError
-from pausenet.node.messages import Digest, Items, MemberHead
+from pausenet.node.messages import MAX_EVIDENCE_PER_HEAD, Digest, Items, MemberHead
 from pausenet.v1 import envelope_pb2, gossip_pb2, oversight_pb2
 from pausenet.v1.oversight_pb2 import ViewReply
 
@@ -77,30 +77,41 @@ def digest_to_pb(d: Digest) -> gossip_pb2.Digest:
                 head_hash=h.head_hash,
                 heartbeat_counter=h.heartbeat_counter,
                 tree_hash=h.tree_hash,
+                evidence_ids=list(h.evidence_ids),
             )
             for h in d.heads
         ],
-        evidence_ids=list(d.evidence_ids),
+        partial=d.partial,
     )
 
 
 def digest_from_pb(pb: gossip_pb2.Digest, *, max_heads: int) -> Digest:
     """Raises CodecError on a digest no honest peer sends (too many heads, bad sizes)."""
-    if len(pb.heads) > max_heads or len(pb.evidence_ids) > max_heads * 8:
+    if len(pb.heads) > max_heads:
         raise CodecError("oversize", f"digest lists {len(pb.heads)} heads, limit {max_heads}")
     heads = []
     for h in pb.heads:
         if len(h.head_hash) not in (0, 32) or len(h.tree_hash) not in (0, 32) or len(h.member) > 64:
             raise CodecError("malformed", "digest head with a bad hash or member id")
+        if len(h.evidence_ids) > MAX_EVIDENCE_PER_HEAD:
+            raise CodecError(
+                "oversize",
+                f"digest head lists {len(h.evidence_ids)} evidence ids,"
+                f" limit {MAX_EVIDENCE_PER_HEAD}",
+            )
+        if any(len(e) != 32 for e in h.evidence_ids):
+            raise CodecError("malformed", "evidence id must be 32 bytes")
         heads.append(
             MemberHead(
-                h.member, h.head_seq, bytes(h.head_hash), h.heartbeat_counter, bytes(h.tree_hash)
+                h.member,
+                h.head_seq,
+                bytes(h.head_hash),
+                h.heartbeat_counter,
+                bytes(h.tree_hash),
+                tuple(sorted(bytes(e) for e in h.evidence_ids)),
             )
         )
-    for e in pb.evidence_ids:
-        if len(e) != 32:
-            raise CodecError("malformed", "evidence id must be 32 bytes")
-    return Digest(tuple(heads), tuple(bytes(e) for e in pb.evidence_ids))
+    return Digest(tuple(heads), partial=pb.partial)
 
 
 def items_to_pb(items: Items) -> gossip_pb2.Items:

@@ -9,8 +9,10 @@ estimate of their bytes (the protobuf size of what would cross the wire).
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from pausenet.errors import CodecError
 from pausenet.node.gossip import DigestReply, ExchangeReply, GossipService, PeerError
 from pausenet.node.messages import Digest, Items
 from pausenet.node.replica import IngestReport, Replica, envelope_size
@@ -19,6 +21,7 @@ __all__ = ["MemoryNetwork", "MemoryTransport", "NetStats", "RoundSyncReplica"]
 
 _DIGEST_REQUEST_BYTES = 40  # 32-byte hash plus framing
 _HEAD_BYTES = 60  # member id, seq, hash, counter, framing
+_CHILD_BYTES = 34  # one child hash and its framing
 
 
 @dataclass
@@ -88,10 +91,20 @@ class _MemoryPeer:
     def __init__(self, net: MemoryNetwork, src: str, dst: str) -> None:
         self.net, self.src, self.dst = net, src, dst
 
-    async def get_digest(self, summary_hash: bytes, *, timeout: float) -> DigestReply:
-        self.net._send(self.src, self.dst, _DIGEST_REQUEST_BYTES)
-        reply = self.net._service(self.dst).get_digest(summary_hash)
-        self.net._send(self.dst, self.src, _digest_bytes(reply.digest) + 4)
+    async def get_digest(
+        self, summary_hash: bytes, *, timeout: float, level: int = 0, nodes: Sequence[int] = ()
+    ) -> DigestReply:
+        self.net._send(self.src, self.dst, _DIGEST_REQUEST_BYTES + 4 * len(nodes))
+        svc = self.net._service(self.dst)
+        try:
+            reply = (
+                svc.expand(summary_hash, level, nodes) if nodes else svc.get_digest(summary_hash)
+            )
+        except CodecError as exc:
+            raise PeerError(f"refused: {exc}") from exc
+        self.net._send(
+            self.dst, self.src, _digest_bytes(reply.digest) + _CHILD_BYTES * len(reply.children) + 4
+        )
         return reply
 
     async def exchange(self, digest: Digest, items: Items, *, timeout: float) -> ExchangeReply:
@@ -104,7 +117,7 @@ class _MemoryPeer:
 def _digest_bytes(d: Digest | None) -> int:
     if d is None:
         return 0
-    return _HEAD_BYTES * len(d.heads) + 34 * len(d.evidence_ids)
+    return _HEAD_BYTES * len(d.heads) + 34 * len(d.evidence_ids) + 2
 
 
 def _items_bytes(items: Items) -> int:

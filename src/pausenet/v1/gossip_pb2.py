@@ -25,43 +25,43 @@ _sym_db = _symbol_database.Default()
 from pausenet.v1 import envelope_pb2 as pausenet_dot_v1_dot_envelope__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18pausenet/v1/gossip.proto\x12\x0bpausenet.v1\x1a\x1apausenet/v1/envelope.proto\"o\n\nMemberHead\x12\x0e\n\x06member\x18\x01 \x01(\t\x12\x10\n\x08head_seq\x18\x02 \x01(\x04\x12\x11\n\thead_hash\x18\x03 \x01(\x0c\x12\x19\n\x11heartbeat_counter\x18\x04 \x01(\x04\x12\x11\n\ttree_hash\x18\x05 \x01(\x0c\"F\n\x06\x44igest\x12&\n\x05heads\x18\x01 \x03(\x0b\x32\x17.pausenet.v1.MemberHead\x12\x14\n\x0c\x65vidence_ids\x18\x02 \x03(\x0c\"[\n\x0c\x45videncePair\x12$\n\x05\x66irst\x18\x01 \x01(\x0b\x32\x15.pausenet.v1.Envelope\x12%\n\x06second\x18\x02 \x01(\x0b\x32\x15.pausenet.v1.Envelope\"%\n\rDigestRequest\x12\x14\n\x0csummary_hash\x18\x01 \x01(\x0c\"F\n\x0e\x44igestResponse\x12\x0f\n\x07in_sync\x18\x01 \x01(\x08\x12#\n\x06\x64igest\x18\x02 \x01(\x0b\x32\x13.pausenet.v1.Digest\"\x8a\x01\n\x05Items\x12)\n\nstatements\x18\x01 \x03(\x0b\x32\x15.pausenet.v1.Envelope\x12)\n\nheartbeats\x18\x02 \x03(\x0b\x32\x15.pausenet.v1.Envelope\x12+\n\x08\x65vidence\x18\x03 \x03(\x0b\x32\x19.pausenet.v1.EvidencePair\"Y\n\x0f\x45xchangeRequest\x12#\n\x06\x64igest\x18\x01 \x01(\x0b\x32\x13.pausenet.v1.Digest\x12!\n\x05items\x18\x02 \x01(\x0b\x32\x12.pausenet.v1.Items\"C\n\x10\x45xchangeResponse\x12!\n\x05items\x18\x01 \x01(\x0b\x32\x12.pausenet.v1.Items\x12\x0c\n\x04more\x18\x02 \x01(\x08\"\x95\x01\n\nGossipAuth\x12\x15\n\rfederation_id\x18\x01 \x01(\t\x12\x16\n\x0e\x63harter_digest\x18\x02 \x01(\x0c\x12\x0e\n\x06\x63lient\x18\x03 \x01(\t\x12\x0e\n\x06server\x18\x04 \x01(\t\x12\x11\n\tchallenge\x18\x05 \x01(\x0c\x12\x14\n\x0cissued_at_ms\x18\x06 \x01(\x03\x12\x0f\n\x07\x61\x64\x64ress\x18\x07 \x01(\t\"\"\n\x10\x43hallengeRequest\x12\x0e\n\x06\x63lient\x18\x01 \x01(\t\"3\n\x0e\x43hallengeReply\x12\x11\n\tchallenge\x18\x01 \x01(\x0c\x12\x0e\n\x06server\x18\x02 \x01(\t\"2\n\x0b\x41uthRequest\x12#\n\x04\x61uth\x18\x01 \x01(\x0b\x32\x15.pausenet.v1.Envelope\"3\n\tAuthReply\x12\x0f\n\x07session\x18\x01 \x01(\t\x12\x15\n\rexpires_at_ms\x18\x02 \x01(\x03\"\x94\x01\n\x11GovernanceRequest\x12\x0f\n\x07version\x18\x01 \x01(\x04\x12\x15\n\rnewest_digest\x18\x02 \x01(\x0c\x12\x0f\n\x07summary\x18\x03 \x01(\x0c\x12\x16\n\x0eoffer_charters\x18\x04 \x03(\x0c\x12.\n\x0foffer_approvals\x18\x05 \x03(\x0b\x32\x15.pausenet.v1.Envelope\"}\n\x0fGovernanceReply\x12\x0f\n\x07in_sync\x18\x01 \x01(\x08\x12\x10\n\x08\x63harters\x18\x02 \x03(\x0c\x12(\n\tapprovals\x18\x03 \x03(\x0b\x32\x15.pausenet.v1.Envelope\x12\x0c\n\x04more\x18\x04 \x01(\x08\x12\x0f\n\x07version\x18\x05 \x01(\x04\x32\xf1\x02\n\x06Gossip\x12M\n\rGetGovernance\x12\x1e.pausenet.v1.GovernanceRequest\x1a\x1c.pausenet.v1.GovernanceReply\x12G\n\tChallenge\x12\x1d.pausenet.v1.ChallengeRequest\x1a\x1b.pausenet.v1.ChallengeReply\x12@\n\x0c\x41uthenticate\x12\x18.pausenet.v1.AuthRequest\x1a\x16.pausenet.v1.AuthReply\x12\x44\n\tGetDigest\x12\x1a.pausenet.v1.DigestRequest\x1a\x1b.pausenet.v1.DigestResponse\x12G\n\x08\x45xchange\x12\x1c.pausenet.v1.ExchangeRequest\x1a\x1d.pausenet.v1.ExchangeResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18pausenet/v1/gossip.proto\x12\x0bpausenet.v1\x1a\x1apausenet/v1/envelope.proto\"\x85\x01\n\nMemberHead\x12\x0e\n\x06member\x18\x01 \x01(\t\x12\x10\n\x08head_seq\x18\x02 \x01(\x04\x12\x11\n\thead_hash\x18\x03 \x01(\x0c\x12\x19\n\x11heartbeat_counter\x18\x04 \x01(\x04\x12\x11\n\ttree_hash\x18\x05 \x01(\x0c\x12\x14\n\x0c\x65vidence_ids\x18\x06 \x03(\x0c\"G\n\x06\x44igest\x12&\n\x05heads\x18\x01 \x03(\x0b\x32\x17.pausenet.v1.MemberHead\x12\x0f\n\x07partial\x18\x03 \x01(\x08J\x04\x08\x02\x10\x03\"[\n\x0c\x45videncePair\x12$\n\x05\x66irst\x18\x01 \x01(\x0b\x32\x15.pausenet.v1.Envelope\x12%\n\x06second\x18\x02 \x01(\x0b\x32\x15.pausenet.v1.Envelope\"C\n\rDigestRequest\x12\x14\n\x0csummary_hash\x18\x01 \x01(\x0c\x12\r\n\x05level\x18\x02 \x01(\r\x12\r\n\x05nodes\x18\x03 \x03(\x04\"X\n\x0e\x44igestResponse\x12\x0f\n\x07in_sync\x18\x01 \x01(\x08\x12#\n\x06\x64igest\x18\x02 \x01(\x0b\x32\x13.pausenet.v1.Digest\x12\x10\n\x08\x63hildren\x18\x03 \x03(\x0c\"\x8a\x01\n\x05Items\x12)\n\nstatements\x18\x01 \x03(\x0b\x32\x15.pausenet.v1.Envelope\x12)\n\nheartbeats\x18\x02 \x03(\x0b\x32\x15.pausenet.v1.Envelope\x12+\n\x08\x65vidence\x18\x03 \x03(\x0b\x32\x19.pausenet.v1.EvidencePair\"Y\n\x0f\x45xchangeRequest\x12#\n\x06\x64igest\x18\x01 \x01(\x0b\x32\x13.pausenet.v1.Digest\x12!\n\x05items\x18\x02 \x01(\x0b\x32\x12.pausenet.v1.Items\"C\n\x10\x45xchangeResponse\x12!\n\x05items\x18\x01 \x01(\x0b\x32\x12.pausenet.v1.Items\x12\x0c\n\x04more\x18\x02 \x01(\x08\"\x95\x01\n\nGossipAuth\x12\x15\n\rfederation_id\x18\x01 \x01(\t\x12\x16\n\x0e\x63harter_digest\x18\x02 \x01(\x0c\x12\x0e\n\x06\x63lient\x18\x03 \x01(\t\x12\x0e\n\x06server\x18\x04 \x01(\t\x12\x11\n\tchallenge\x18\x05 \x01(\x0c\x12\x14\n\x0cissued_at_ms\x18\x06 \x01(\x03\x12\x0f\n\x07\x61\x64\x64ress\x18\x07 \x01(\t\"\"\n\x10\x43hallengeRequest\x12\x0e\n\x06\x63lient\x18\x01 \x01(\t\"3\n\x0e\x43hallengeReply\x12\x11\n\tchallenge\x18\x01 \x01(\x0c\x12\x0e\n\x06server\x18\x02 \x01(\t\"2\n\x0b\x41uthRequest\x12#\n\x04\x61uth\x18\x01 \x01(\x0b\x32\x15.pausenet.v1.Envelope\"3\n\tAuthReply\x12\x0f\n\x07session\x18\x01 \x01(\t\x12\x15\n\rexpires_at_ms\x18\x02 \x01(\x03\"\x94\x01\n\x11GovernanceRequest\x12\x0f\n\x07version\x18\x01 \x01(\x04\x12\x15\n\rnewest_digest\x18\x02 \x01(\x0c\x12\x0f\n\x07summary\x18\x03 \x01(\x0c\x12\x16\n\x0eoffer_charters\x18\x04 \x03(\x0c\x12.\n\x0foffer_approvals\x18\x05 \x03(\x0b\x32\x15.pausenet.v1.Envelope\"}\n\x0fGovernanceReply\x12\x0f\n\x07in_sync\x18\x01 \x01(\x08\x12\x10\n\x08\x63harters\x18\x02 \x03(\x0c\x12(\n\tapprovals\x18\x03 \x03(\x0b\x32\x15.pausenet.v1.Envelope\x12\x0c\n\x04more\x18\x04 \x01(\x08\x12\x0f\n\x07version\x18\x05 \x01(\x04\x32\xf1\x02\n\x06Gossip\x12M\n\rGetGovernance\x12\x1e.pausenet.v1.GovernanceRequest\x1a\x1c.pausenet.v1.GovernanceReply\x12G\n\tChallenge\x12\x1d.pausenet.v1.ChallengeRequest\x1a\x1b.pausenet.v1.ChallengeReply\x12@\n\x0c\x41uthenticate\x12\x18.pausenet.v1.AuthRequest\x1a\x16.pausenet.v1.AuthReply\x12\x44\n\tGetDigest\x12\x1a.pausenet.v1.DigestRequest\x1a\x1b.pausenet.v1.DigestResponse\x12G\n\x08\x45xchange\x12\x1c.pausenet.v1.ExchangeRequest\x1a\x1d.pausenet.v1.ExchangeResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'pausenet.v1.gossip_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_MEMBERHEAD']._serialized_start=69
-  _globals['_MEMBERHEAD']._serialized_end=180
-  _globals['_DIGEST']._serialized_start=182
-  _globals['_DIGEST']._serialized_end=252
-  _globals['_EVIDENCEPAIR']._serialized_start=254
-  _globals['_EVIDENCEPAIR']._serialized_end=345
-  _globals['_DIGESTREQUEST']._serialized_start=347
-  _globals['_DIGESTREQUEST']._serialized_end=384
-  _globals['_DIGESTRESPONSE']._serialized_start=386
-  _globals['_DIGESTRESPONSE']._serialized_end=456
-  _globals['_ITEMS']._serialized_start=459
-  _globals['_ITEMS']._serialized_end=597
-  _globals['_EXCHANGEREQUEST']._serialized_start=599
-  _globals['_EXCHANGEREQUEST']._serialized_end=688
-  _globals['_EXCHANGERESPONSE']._serialized_start=690
-  _globals['_EXCHANGERESPONSE']._serialized_end=757
-  _globals['_GOSSIPAUTH']._serialized_start=760
-  _globals['_GOSSIPAUTH']._serialized_end=909
-  _globals['_CHALLENGEREQUEST']._serialized_start=911
-  _globals['_CHALLENGEREQUEST']._serialized_end=945
-  _globals['_CHALLENGEREPLY']._serialized_start=947
-  _globals['_CHALLENGEREPLY']._serialized_end=998
-  _globals['_AUTHREQUEST']._serialized_start=1000
-  _globals['_AUTHREQUEST']._serialized_end=1050
-  _globals['_AUTHREPLY']._serialized_start=1052
-  _globals['_AUTHREPLY']._serialized_end=1103
-  _globals['_GOVERNANCEREQUEST']._serialized_start=1106
-  _globals['_GOVERNANCEREQUEST']._serialized_end=1254
-  _globals['_GOVERNANCEREPLY']._serialized_start=1256
-  _globals['_GOVERNANCEREPLY']._serialized_end=1381
-  _globals['_GOSSIP']._serialized_start=1384
-  _globals['_GOSSIP']._serialized_end=1753
+  _globals['_MEMBERHEAD']._serialized_start=70
+  _globals['_MEMBERHEAD']._serialized_end=203
+  _globals['_DIGEST']._serialized_start=205
+  _globals['_DIGEST']._serialized_end=276
+  _globals['_EVIDENCEPAIR']._serialized_start=278
+  _globals['_EVIDENCEPAIR']._serialized_end=369
+  _globals['_DIGESTREQUEST']._serialized_start=371
+  _globals['_DIGESTREQUEST']._serialized_end=438
+  _globals['_DIGESTRESPONSE']._serialized_start=440
+  _globals['_DIGESTRESPONSE']._serialized_end=528
+  _globals['_ITEMS']._serialized_start=531
+  _globals['_ITEMS']._serialized_end=669
+  _globals['_EXCHANGEREQUEST']._serialized_start=671
+  _globals['_EXCHANGEREQUEST']._serialized_end=760
+  _globals['_EXCHANGERESPONSE']._serialized_start=762
+  _globals['_EXCHANGERESPONSE']._serialized_end=829
+  _globals['_GOSSIPAUTH']._serialized_start=832
+  _globals['_GOSSIPAUTH']._serialized_end=981
+  _globals['_CHALLENGEREQUEST']._serialized_start=983
+  _globals['_CHALLENGEREQUEST']._serialized_end=1017
+  _globals['_CHALLENGEREPLY']._serialized_start=1019
+  _globals['_CHALLENGEREPLY']._serialized_end=1070
+  _globals['_AUTHREQUEST']._serialized_start=1072
+  _globals['_AUTHREQUEST']._serialized_end=1122
+  _globals['_AUTHREPLY']._serialized_start=1124
+  _globals['_AUTHREPLY']._serialized_end=1175
+  _globals['_GOVERNANCEREQUEST']._serialized_start=1178
+  _globals['_GOVERNANCEREQUEST']._serialized_end=1326
+  _globals['_GOVERNANCEREPLY']._serialized_start=1328
+  _globals['_GOVERNANCEREPLY']._serialized_end=1453
+  _globals['_GOSSIP']._serialized_start=1456
+  _globals['_GOSSIP']._serialized_end=1825
 # @@protoc_insertion_point(module_scope)

@@ -8,26 +8,28 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class MemberHead(_message.Message):
-    __slots__ = ("member", "head_seq", "head_hash", "heartbeat_counter", "tree_hash")
+    __slots__ = ("member", "head_seq", "head_hash", "heartbeat_counter", "tree_hash", "evidence_ids")
     MEMBER_FIELD_NUMBER: _ClassVar[int]
     HEAD_SEQ_FIELD_NUMBER: _ClassVar[int]
     HEAD_HASH_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_COUNTER_FIELD_NUMBER: _ClassVar[int]
     TREE_HASH_FIELD_NUMBER: _ClassVar[int]
+    EVIDENCE_IDS_FIELD_NUMBER: _ClassVar[int]
     member: str
     head_seq: int
     head_hash: bytes
     heartbeat_counter: int
     tree_hash: bytes
-    def __init__(self, member: _Optional[str] = ..., head_seq: _Optional[int] = ..., head_hash: _Optional[bytes] = ..., heartbeat_counter: _Optional[int] = ..., tree_hash: _Optional[bytes] = ...) -> None: ...
+    evidence_ids: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, member: _Optional[str] = ..., head_seq: _Optional[int] = ..., head_hash: _Optional[bytes] = ..., heartbeat_counter: _Optional[int] = ..., tree_hash: _Optional[bytes] = ..., evidence_ids: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class Digest(_message.Message):
-    __slots__ = ("heads", "evidence_ids")
+    __slots__ = ("heads", "partial")
     HEADS_FIELD_NUMBER: _ClassVar[int]
-    EVIDENCE_IDS_FIELD_NUMBER: _ClassVar[int]
+    PARTIAL_FIELD_NUMBER: _ClassVar[int]
     heads: _containers.RepeatedCompositeFieldContainer[MemberHead]
-    evidence_ids: _containers.RepeatedScalarFieldContainer[bytes]
-    def __init__(self, heads: _Optional[_Iterable[_Union[MemberHead, _Mapping]]] = ..., evidence_ids: _Optional[_Iterable[bytes]] = ...) -> None: ...
+    partial: bool
+    def __init__(self, heads: _Optional[_Iterable[_Union[MemberHead, _Mapping]]] = ..., partial: _Optional[bool] = ...) -> None: ...
 
 class EvidencePair(_message.Message):
     __slots__ = ("first", "second")
@@ -38,18 +40,24 @@ class EvidencePair(_message.Message):
     def __init__(self, first: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ..., second: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ...) -> None: ...
 
 class DigestRequest(_message.Message):
-    __slots__ = ("summary_hash",)
+    __slots__ = ("summary_hash", "level", "nodes")
     SUMMARY_HASH_FIELD_NUMBER: _ClassVar[int]
+    LEVEL_FIELD_NUMBER: _ClassVar[int]
+    NODES_FIELD_NUMBER: _ClassVar[int]
     summary_hash: bytes
-    def __init__(self, summary_hash: _Optional[bytes] = ...) -> None: ...
+    level: int
+    nodes: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, summary_hash: _Optional[bytes] = ..., level: _Optional[int] = ..., nodes: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class DigestResponse(_message.Message):
-    __slots__ = ("in_sync", "digest")
+    __slots__ = ("in_sync", "digest", "children")
     IN_SYNC_FIELD_NUMBER: _ClassVar[int]
     DIGEST_FIELD_NUMBER: _ClassVar[int]
+    CHILDREN_FIELD_NUMBER: _ClassVar[int]
     in_sync: bool
     digest: Digest
-    def __init__(self, in_sync: _Optional[bool] = ..., digest: _Optional[_Union[Digest, _Mapping]] = ...) -> None: ...
+    children: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, in_sync: _Optional[bool] = ..., digest: _Optional[_Union[Digest, _Mapping]] = ..., children: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class Items(_message.Message):
     __slots__ = ("statements", "heartbeats", "evidence")

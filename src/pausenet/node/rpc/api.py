@@ -6,7 +6,7 @@ so the adapter cannot reach into the node's internals, and a fake node can stand
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -63,7 +63,11 @@ class NodeApi(Protocol):
     def stopping(self) -> bool: ...
 
     # -- gossip --
-    def get_digest(self, summary_hash: bytes) -> DigestReply: ...
+    def get_digest(
+        self, summary_hash: bytes, level: int = 0, nodes: Sequence[int] = ()
+    ) -> DigestReply:
+        """Raises CodecError for a request no honest peer makes (docs/protocol.md §12.2)."""
+        ...
 
     async def exchange(self, digest: Digest, items: Items) -> tuple[ExchangeReply, IngestReport]:
         """Ingest a peer's items and answer with what it lacks; runs to its end even if the

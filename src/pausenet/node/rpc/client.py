@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import grpc
@@ -19,7 +19,7 @@ from pausenet.core.keys import SigningKey
 from pausenet.core.payload import CodecError
 from pausenet.node.gossip import DigestReply, ExchangeReply, PeerError
 from pausenet.node.governor import GovernanceReply
-from pausenet.node.messages import Digest, Items
+from pausenet.node.messages import ARITY, MAX_EXPAND, Digest, Items
 from pausenet.node.peerauth import sign_auth
 from pausenet.node.rpc.channels import SESSION_KEY, open_channel, rpc_error
 from pausenet.node.tls import TlsFiles
@@ -155,16 +155,24 @@ class _GrpcPeer:
                 raise PeerError(rpc_error(exc)) from exc
         raise AssertionError("unreachable")
 
-    async def get_digest(self, summary_hash: bytes, *, timeout: float) -> DigestReply:
-        r = await self._call(
-            self.stub.GetDigest, gossip_pb2.DigestRequest(summary_hash=summary_hash), timeout
-        )
+    async def get_digest(
+        self, summary_hash: bytes, *, timeout: float, level: int = 0, nodes: Sequence[int] = ()
+    ) -> DigestReply:
+        req = gossip_pb2.DigestRequest(summary_hash=summary_hash, level=level, nodes=list(nodes))
+        r = await self._call(self.stub.GetDigest, req, timeout)
         if r.in_sync:
             return DigestReply(True, None)
+        if len(r.children) > ARITY * MAX_EXPAND:
+            raise PeerError(f"bad digest: {len(r.children)} child hashes")
         try:
-            return DigestReply(False, digest_from_pb(r.digest, max_heads=len(self.charter.members)))
+            digest = (
+                digest_from_pb(r.digest, max_heads=len(self.charter.members))
+                if r.HasField("digest")
+                else None
+            )
         except CodecError as exc:
             raise PeerError(f"bad digest: {exc}") from exc
+        return DigestReply(False, digest, tuple(bytes(c) for c in r.children))
 
     async def exchange(self, digest: Digest, items: Items, *, timeout: float) -> ExchangeReply:
         req = gossip_pb2.ExchangeRequest(digest=digest_to_pb(digest), items=items_to_pb(items))

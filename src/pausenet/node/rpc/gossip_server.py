@@ -178,10 +178,18 @@ class GossipServicer(gossip_pb2_grpc.GossipServicer):
         await self._admit(context, member, "digest")
         if len(request.summary_hash) != 32:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "summary_hash must be 32 bytes")
-        r = self.node.get_digest(request.summary_hash)
-        if r.in_sync or r.digest is None:
+        try:
+            r = self.node.get_digest(request.summary_hash, request.level, list(request.nodes))
+        except CodecError as exc:
+            self.guard.judge(member, {exc.reason: 1}, 0, self._now_s())
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        if r.in_sync:
             return gossip_pb2.DigestResponse(in_sync=True)
-        return gossip_pb2.DigestResponse(in_sync=False, digest=digest_to_pb(r.digest))
+        return gossip_pb2.DigestResponse(
+            in_sync=False,
+            digest=digest_to_pb(r.digest) if r.digest is not None else None,
+            children=list(r.children),
+        )
 
     async def Exchange(
         self, request: gossip_pb2.ExchangeRequest, context: grpc.aio.ServicerContext
