@@ -56,6 +56,7 @@ from pausenet.core.verify import (
     Rejection,
     Verified,
     is_valid_address,
+    verify_envelope,
 )
 from pausenet.core.versions import verify_versions
 from pausenet.core.view import PauseState, View
@@ -310,21 +311,29 @@ class Node:
 
         versions = self.replica.chain
 
-        def verified(envs: list[Envelope]) -> list[Verified]:
-            nonlocal bad
+        superseded = 0
+
+        def verified(envs: list[Envelope], *, replaceable: bool = False) -> list[Verified]:
+            nonlocal bad, superseded
             out: list[Verified] = []
             for env in envs:
                 v = verify_versions(versions, env, now)
-                if isinstance(v, Rejection):
-                    bad += 1
-                else:
+                if not isinstance(v, Rejection):
                     out.append(v)
+                elif replaceable and _signed_under_a_version(versions.charters, env, now):
+                    # a heartbeat signed with a key a later version replaced: it no longer
+                    # counts, and the member's next heartbeat replaces it (not a corruption)
+                    superseded += 1
+                else:
+                    bad += 1
             return out
 
         stmts = verified(await self.store.all_statement_envelopes())
-        hbs = verified(await self.store.heartbeats())
+        hbs = verified(await self.store.heartbeats(), replaceable=True)
         branches = verified(await self.store.branch_statements())
-        kept = verified(await self.store.kept_heartbeats())
+        kept = verified(await self.store.kept_heartbeats(), replaceable=True)
+        if superseded:
+            log.info("%d stored heartbeat(s) signed with replaced keys left out", superseded)
         evidence: list[Evidence] = []
         for _member, a, b in await self.store.evidence():
             for charter in reversed(versions.charters):
@@ -871,3 +880,9 @@ def _make_private_dir(path: Path) -> None:
 
 def _utc(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _signed_under_a_version(charters: tuple[Charter, ...], env: Envelope, now_ms: int) -> bool:
+    """Whether env verifies under one of the versions in force on its own (with the key that
+    version gives its signer): genuine, if no longer counted."""
+    return any(not isinstance(verify_envelope(c, env, now_ms=now_ms), Rejection) for c in charters)
