@@ -188,10 +188,16 @@ class _SmallRequests:
         and within the gate's deadline; aborts the call when it is refused, late, oversized or
         missing."""
         req: Any = None
+        end: Any = grpc.aio.EOF
         try:
             async with self.gate.turn():
                 with anyio.move_on_after(self.gate.read_timeout_s):
                     req = await ctx.read()
+                    if not end_ok and req is not grpc.aio.EOF:
+                        # a unary call's request is followed by the client's half-close: take
+                        # it too, so the reply never races an open request stream (gRPC
+                        # would reset the stream, and the client see CANCELLED)
+                        end = await ctx.read()
         except Refused as exc:
             self.refused("request-reads")
             await ctx.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
@@ -203,6 +209,8 @@ class _SmallRequests:
             )
         if req is grpc.aio.EOF and not end_ok:
             await ctx.abort(grpc.StatusCode.INVALID_ARGUMENT, f"{name}: no request")
+        if end is not grpc.aio.EOF:
+            await ctx.abort(grpc.StatusCode.INVALID_ARGUMENT, f"{name}: one request only")
         if isinstance(req, _Oversize):
             self.refused("oversized-request")
             await ctx.abort(
