@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers import run_command
@@ -105,3 +106,22 @@ def test_amend_a_running_cluster_then_kill_a_node_and_it_stays_on_the_new_versio
         assert "5/5" in out
     finally:
         cluster("down", "--dir", str(d))
+
+
+def test_a_rewritten_config_names_absolute_paths(tmp_path: Path, monkeypatch: Any) -> None:
+    """`scripts/demo` runs with a relative --dir: a config's relative paths would be read from
+    the config's own directory, so the re-keyed node's config must name absolute ones."""
+    import tomllib
+
+    from pausenet.ops.cluster.amend import _rewrite_for
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "fed" / "node_configs").mkdir(parents=True)
+    config = tmp_path / "fed" / "node_configs" / "lab-b.toml"
+    config.write_text('member_id = "lab-b"\n', encoding="utf-8")
+    rel = Path("fed")
+    _rewrite_for(config, rel / "charters" / "v2.toml", rel / "charter.toml", rel / "keys" / "k")
+    data = tomllib.loads(config.read_text(encoding="utf-8"))
+    assert data["charter"] == str(tmp_path / "fed" / "charters" / "v2.toml")
+    assert data["trust"] == str(tmp_path / "fed" / "charter.toml")
+    assert data["key"] == str(tmp_path / "fed" / "keys" / "k")

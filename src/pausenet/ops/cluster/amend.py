@@ -210,7 +210,10 @@ async def _wait_all_on(
 def _rewrite_for(config: Path, charter: Path, genesis: Path, key: Path) -> None:
     """A member's config: run `charter`, pin genesis, sign with `key`."""
     data = tomllib.loads(config.read_text(encoding="utf-8"))
-    data.update(charter=str(charter), trust=str(genesis), key=str(key))
+    # absolute: a config's relative paths are read from the config's own directory
+    data.update(
+        charter=str(charter.resolve()), trust=str(genesis.resolve()), key=str(key.resolve())
+    )
     config.write_text(tomli_w.dumps(data), encoding="utf-8")
 
 
