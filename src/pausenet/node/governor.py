@@ -91,6 +91,9 @@ class Governor:
         self.counters: dict[str, int] = {}
         self._told: set[str] = set()  # one-time log lines already written
         self._lock = anyio.Lock()
+        # set when something new arrives (a proposal, a peer's offer): the next exchange goes
+        # out at once instead of after the idle interval
+        self._news = anyio.Event()
 
     # -- state ----------------------------------------------------------------------------
 
@@ -230,6 +233,8 @@ class Governor:
         got = GovernanceReport()
         if offer[0] or offer[1]:
             got = await self.state.ingest(offer[0], offer[1])
+            if got.changed:
+                self._news.set()
             if got.refused:
                 self._count_refused(got)
         mine = self.versions[-1].version if self.versions else 0
@@ -288,11 +293,18 @@ class Governor:
         budget_bytes: int,
         paused: Callable[[], bool],
         on_adopt: Callable[[tuple[Charter, ...]], Awaitable[None]],
+        idle_interval_max_s: float | None = None,
     ) -> None:
-        """Until cancelled: each interval, one random peer; adopt what comes into force."""
+        """Until cancelled: one random peer per interval; adopt what comes into force. While
+        exchanges find nothing new the interval doubles, up to `idle_interval_max_s` (as gossip
+        rounds do); news (a proposal here, a peer's offer, an exchange that moved something)
+        brings it back to `interval_s` at once."""
         rng = random.Random()
+        idle_max = max(interval_s, idle_interval_max_s or interval_s)
+        delay = interval_s
         while True:
             candidates = peers()
+            moved = False
             if candidates:
                 address = rng.choice(candidates)
                 try:
@@ -302,10 +314,16 @@ class Governor:
                 except PausenetError as exc:
                     log.error("governance exchange with %s failed here: %s", address, exc)
                 else:
+                    moved = got.changed
                     if got.changed:
                         await self.adopt_if_ready(paused, on_adopt)
             await self.adopt_if_ready(paused, on_adopt)  # e.g. a pause lifted meanwhile
-            await anyio.sleep(interval_s * (0.8 + 0.4 * rng.random()))
+            delay = interval_s if moved or self._news.is_set() else min(idle_max, delay * 2)
+            self._news = anyio.Event()
+            with anyio.move_on_after(delay * (0.8 + 0.4 * rng.random())):
+                await self._news.wait()
+            if self._news.is_set():
+                delay = interval_s
 
     async def adopt_if_ready(
         self,
@@ -345,6 +363,7 @@ class Governor:
         got = await self.state.ingest([charter_bytes] if target else [], envs)
         refused += got.refused
         if got.changed:
+            self._news.set()
             await self.adopt_if_ready(paused, on_adopt)
         status = ""
         if target is not None:

@@ -595,6 +595,7 @@ class Node:
             self.charter.limits.max_message_bytes * 8 // 10,
             self._paused,
             self._adopted,
+            engine.config.idle_interval_max_s,
         )
 
     async def get_governance(
