@@ -241,3 +241,23 @@ def test_duplicates_and_strangers_are_refused_as_the_reference_does(charter: Cha
     inc.remove(mine)
     inc.remove(stranger)
     same(inc.view(T0 + S), evaluate(charter, [mine, mine, stranger], T0 + S))
+
+
+def test_a_view_keeps_its_complete_proof_when_more_items_arrive() -> None:
+    """A view lists its complete proof only when it is read (`View.envelopes`), and still lists
+    what it was made from, not what arrived since."""
+    from helpers import T0, attest, log_for, make_federation
+
+    charter, keys = make_federation()
+    log = log_for(
+        charter, keys["lab-a"], "lab-a", [attest(note=f"s{i}") for i in range(3)], T0, step_ms=1
+    )
+    inc = IncrementalFacts(charter)
+    inc.add(log[0])
+    inc.add(log[1])
+    before = inc.view(T0 + 10_000)
+    inc.add(log[2])
+    after = inc.view(T0 + 10_000)
+    assert [e.payload_hash for e in before.envelopes] == [s.hash for s in log[:2]]
+    assert [e.payload_hash for e in after.envelopes] == [s.hash for s in log]
+    assert before.envelopes != after.envelopes

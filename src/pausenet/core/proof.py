@@ -80,7 +80,7 @@ def complete_proof(view: View) -> Proof:
     """Every envelope the view counted (complete logs): what a full bundle carries. Its
     `counted` is empty: complete logs need no one's word on what counts."""
     heads = tuple(Head(ms.id, ms.head_seq, ms.head_hash) for ms in view.members)
-    return Proof(view.envelopes, frozenset(), heads, 0)
+    return Proof(tuple(view.envelopes), frozenset(), heads, 0)
 
 
 def _statements(mf: MemberFacts, current: int) -> list[SignedStatement]:

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import heapq
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Set
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Any
+from typing import Any, overload
 
 from pausenet.core.charter import Charter, Member, Role
 from pausenet.core.dsse import Envelope
@@ -132,6 +132,46 @@ class MemberStatus:
     compliance: ComplianceStatus | None  # only while the certified state is PAUSED (labs)
 
 
+class Envelopes(Sequence[Envelope]):
+    """A view's complete proof, listed from its facts when first read (then kept)."""
+
+    __slots__ = ("_items", "_make")
+
+    def __init__(self, make: Callable[[], Iterable[Envelope]]) -> None:
+        self._make: Callable[[], Iterable[Envelope]] | None = make
+        self._items: tuple[Envelope, ...] | None = None
+
+    def _all(self) -> tuple[Envelope, ...]:
+        if self._items is None:
+            assert self._make is not None
+            self._items, self._make = tuple(self._make()), None
+        return self._items
+
+    @overload
+    def __getitem__(self, i: int) -> Envelope: ...
+    @overload
+    def __getitem__(self, i: slice) -> tuple[Envelope, ...]: ...
+    def __getitem__(self, i: int | slice) -> Envelope | tuple[Envelope, ...]:
+        return self._all()[i]
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+    def __iter__(self) -> Iterator[Envelope]:
+        return iter(self._all())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Envelopes | tuple | list):
+            return self._all() == tuple(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._all())
+
+    def __repr__(self) -> str:
+        return f"Envelopes({len(self)})"
+
+
 @dataclass(frozen=True)
 class View:
     state: PauseState
@@ -147,7 +187,7 @@ class View:
     evidence: tuple[Evidence, ...]
     triggers_attested: tuple[tuple[str, tuple[str, ...]], ...]
     rejected: tuple[Rejection, ...]
-    envelopes: tuple[Envelope, ...] = field(repr=False)  # everything counted: the full proof
+    envelopes: Sequence[Envelope] = field(repr=False)  # everything counted: the full proof
     # the bounded proof a node sends (pausenet.core.proof); None only for views made by hand
     proof: Proof | None = field(default=None, repr=False)
     # seqs from 1 to each member's head at which no counted statement is held: 0 for complete
@@ -415,19 +455,26 @@ class _Evaluation:
             deadline = paused_at + rules.compliance_grace_s * 1000
             members = with_compliance(members, labs, latest_compliance, deadline, self.now)
 
-        envelopes = [s.envelope for mf in fs for s in mf.counted]
-        envelopes += [latest[m].envelope for m in sorted(latest)]
+        # Listed when first read: a view is made after every change, its complete proof read
+        # only for full bundles. Counted lists only grow (a rebuilt member gets a new list),
+        # so each is taken up to its length now: the view stays a snapshot.
+        counted = [(mf.counted, len(mf.counted)) for mf in fs]
+        tail = [latest[m].envelope for m in sorted(latest)]
         for ev in evidence:
-            envelopes += [ev.first, ev.second]
-        proof = envelopes
-        if evidence:
-            # facts hold each item once, so only evidence can repeat one: dedupe only then
+            tail += [ev.first, ev.second]
+        dedupe = bool(evidence)  # facts hold each item once: only evidence can repeat one
+
+        def everything() -> list[Envelope]:
+            envelopes = [s.envelope for lst, n in counted for s in lst[:n]] + tail
+            if not dedupe:
+                return envelopes
             seen_env: set[bytes] = set()
-            proof = []
+            out = []
             for env in envelopes:
                 if env.payload_hash not in seen_env:
                     seen_env.add(env.payload_hash)
-                    proof.append(env)
+                    out.append(env)
+            return out
 
         return View(
             state=state,
@@ -450,7 +497,7 @@ class _Evaluation:
                     key=lambda r: (r.member, r.payload_hash, r.reason.value, r.detail),
                 )
             ),
-            envelopes=tuple(proof),
+            envelopes=Envelopes(everything),
         )
 
     def _pause_cert(self, epoch: int, voters: Mapping[str, SignedStatement]) -> Certificate | None:
