@@ -26,7 +26,7 @@ from pausenet.core.governance import follow_chain
 from pausenet.core.keys import SigningKey
 from pausenet.core.records import SignedHeartbeat, SignedStatement
 from pausenet.core.signing import build_statement, sign_heartbeat, sign_statement
-from pausenet.core.verify import Verified
+from pausenet.core.verify import Rejection, Verified
 from pausenet.core.versions import Versions, evaluate_versions, verify_versions
 from pausenet.core.view import PauseState, View
 
@@ -358,3 +358,32 @@ def test_no_statements_the_unsynced_could_have_signed_contradict_a_proven_answer
     event(f"{before.state.value} proven, {min(len(extension), 3)}+ unseen statements")
     assert not after.evidence
     assert state_at(after, t) == (before.state, before.epoch)
+
+
+@PROPERTY
+@given(h=histories())
+def test_the_bounded_proof_across_versions_gives_the_view_of_everything(h: History) -> None:
+    """GetView sends a bounded proof (docs/protocol.md §8.5): evaluated as partial logs with the
+    statements it counts, under the same versions, it gives the same answer as all the items."""
+    full = evaluate_versions(h.chain.versions, list(h.items), h.now)
+    proof = full.proof
+    assert proof is not None
+    items = []
+    for env in proof.envelopes:
+        v = verify_versions(h.chain.versions, env, h.now)
+        assert not isinstance(v, Rejection), v
+        items.append(v)
+    partial = evaluate_versions(h.chain.versions, items, h.now, counted=proof.counted)
+    assert (partial.state, partial.epoch, partial.as_of_ms) == (
+        full.state,
+        full.epoch,
+        full.as_of_ms,
+    )
+    assert partial.certified_state is full.certified_state
+    assert [(r.epoch, r.pause, r.lift) for r in partial.epochs if r.pause] == [
+        (r.epoch, r.pause, r.lift) for r in full.epochs if r.pause
+    ]
+    assert [(m.id, m.head_seq, m.head_hash, m.synced) for m in partial.members] == [
+        (m.id, m.head_seq, m.head_hash, m.synced) for m in full.members
+    ]
+    event(f"proof {len(proof.envelopes)} of {len(full.envelopes)} envelopes")
