@@ -34,7 +34,6 @@ from pausenet.core.dsse import Envelope
 from pausenet.core.facts import Facts, MemberFacts, build_facts_of
 from pausenet.core.governance import ChainResult, changed_members
 from pausenet.core.payload import CodecError, decode_heartbeat, decode_statement
-from pausenet.core.proof import select as select_proof
 from pausenet.core.records import (
     HEARTBEAT_TYPE,
     STATEMENT_TYPE,
@@ -52,6 +51,7 @@ from pausenet.core.view import (
     _Evaluation,
     shows_whole_log,
     with_compliance,
+    with_proof,
 )
 from pausenet.errors import GovernanceError
 
@@ -257,13 +257,6 @@ def evaluate_versions(
         versions.member_ids, items, counted=counted, quota=versions.newest.max_statements_per_hour
     )
     return with_proof(decide_versions(versions, facts, now_ms, rejected=rejected), facts)
-
-
-def with_proof(view: View, facts: Facts) -> View:
-    """The view with what a partial proof elides and its bounded proof (as `view.decide`)."""
-    elided = sum(mf.head_seq - len(mf.valid) for mf in facts.members.values())
-    view = replace(view, elided=elided)
-    return replace(view, proof=select_proof(view, facts))
 
 
 class _Span:

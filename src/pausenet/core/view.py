@@ -332,7 +332,12 @@ def decide(
     ev = _Evaluation(charter, now_ms, [*rejected, *facts.rejected])
     for mf in facts.members.values():
         ev.rejected.extend(mf.rejected)
-    view = ev.decide(facts.members)
+    return with_proof(ev.decide(facts.members), facts)
+
+
+def with_proof(view: View, facts: Facts) -> View:
+    """The view with what a partial proof elides and its bounded proof (pausenet.core.proof),
+    both read from the facts it was decided from."""
     elided = sum(mf.head_seq - len(mf.valid) for mf in facts.members.values())
     view = replace(view, elided=elided)
     return replace(view, proof=select_proof(view, facts))
